@@ -1,0 +1,43 @@
+# tally: the two commands a new user needs are `make demo` and `make test`.
+# Both run `setup` (installs what is missing, and nothing else) and `build` first.
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc)
+DEMO_DIR   ?= data/demo
+
+.PHONY: setup build build-asan test test-fast demo bench clean
+
+setup:
+	@bash scripts/setup
+
+build: setup
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+# The same code and tests under AddressSanitizer and UndefinedBehaviorSanitizer.
+build-asan: setup
+	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTALLY_SANITIZE=ON \
+	  -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+test-fast: build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test: build build-asan
+	@echo "== tests (release build)"
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	@echo "== tests (AddressSanitizer + UBSan build)"
+	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --output-on-failure -j $(JOBS)
+
+demo: build
+	@echo "== generating the demo world into $(DEMO_DIR)"
+	@./$(BUILD)/tally generate --out $(DEMO_DIR)
+	@./$(BUILD)/tally summary --data $(DEMO_DIR)
+
+bench: build
+	@./$(BUILD)/generate_bench --out bench/results/generate.json
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

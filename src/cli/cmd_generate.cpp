@@ -1,0 +1,142 @@
+// `tally generate` and `tally summary`.
+
+#include <iostream>
+
+#include "cli/commands.h"
+#include "generate/generator.h"
+#include "generate/summary.h"
+
+namespace tally {
+
+namespace {
+
+const std::vector<ConfigKey>& GenerateKeys() {
+  static const std::vector<ConfigKey> keys = {
+      {"generate.subscribers", "5000", "subscribers at the start date"},
+      {"generate.days", "182", "days of history"},
+      {"generate.start", "2024-07-01", "first day (UTC)"},
+      {"generate.seed", "42", "random seed"},
+      {"generate.format", "csv", "csv, ndjson or parquet"},
+      {"generate.dirty", "0", "fraction of rows given a dirty companion"},
+      {"generate.partners", "5", "MVNO and reseller brands besides the operator's own"},
+      {"generate.visitors_per_day", "0", "funnel visitors a day (0: 5% of subscribers)"},
+      {"generate.price_change_days", "61", "days between regional price changes"},
+      {"generate.threads", "0", "worker threads (0: one per core)"},
+  };
+  return keys;
+}
+
+struct GenerateFlags {
+  std::string out;
+  std::optional<int64_t> subscribers, visitors_per_day;
+  std::optional<int32_t> days, partners, price_change_days, threads;
+  std::optional<std::string> start, format;
+  std::optional<uint64_t> seed;
+  std::optional<double> dirty;
+  bool quiet = false;
+};
+
+template <typename T>
+void Apply(Config& cfg, const char* key, const std::optional<T>& flag, const char* name) {
+  if (!flag) return;
+  std::ostringstream os;
+  os << *flag;
+  cfg.Override(key, os.str(), std::string("flag ") + name);
+}
+
+Result<GeneratorOptions> Resolve(const GenerateFlags& f, const CliContext& ctx) {
+  TALLY_ASSIGN_OR_RETURN(Config cfg, Config::Load(ctx.config_path, GenerateKeys(), ctx.env));
+  Apply(cfg, "generate.subscribers", f.subscribers, "--subscribers");
+  Apply(cfg, "generate.days", f.days, "--days");
+  Apply(cfg, "generate.start", f.start, "--start");
+  Apply(cfg, "generate.seed", f.seed, "--seed");
+  Apply(cfg, "generate.format", f.format, "--format");
+  Apply(cfg, "generate.dirty", f.dirty, "--dirty");
+  Apply(cfg, "generate.partners", f.partners, "--partners");
+  Apply(cfg, "generate.visitors_per_day", f.visitors_per_day, "--visitors-per-day");
+  Apply(cfg, "generate.price_change_days", f.price_change_days, "--price-change-days");
+  Apply(cfg, "generate.threads", f.threads, "--threads");
+
+  GeneratorOptions o;
+  o.out_dir = f.out;
+  o.quiet = f.quiet;
+  TALLY_ASSIGN_OR_RETURN(o.subscribers, cfg.Int("generate.subscribers"));
+  TALLY_ASSIGN_OR_RETURN(int64_t days, cfg.Int("generate.days"));
+  o.days = static_cast<int32_t>(days);
+  TALLY_ASSIGN_OR_RETURN(std::string start, cfg.String("generate.start"));
+  auto d = ParseDate(start);
+  if (!d.ok()) return d.status().WithContext("start (from " + cfg.SourceOf("generate.start") + ")");
+  o.start = *d;
+  TALLY_ASSIGN_OR_RETURN(int64_t seed, cfg.Int("generate.seed"));
+  o.seed = static_cast<uint64_t>(seed);
+  TALLY_ASSIGN_OR_RETURN(std::string format, cfg.String("generate.format"));
+  if (format == "csv") o.format = OutputFormat::kCsv;
+  else if (format == "ndjson") o.format = OutputFormat::kNdjson;
+  else if (format == "parquet") o.format = OutputFormat::kParquet;
+  else return Status::InvalidArgument("format '" + format + "' (from " + cfg.SourceOf("generate.format") +
+                                      "): expected csv, ndjson or parquet");
+  TALLY_ASSIGN_OR_RETURN(o.dirty, cfg.Double("generate.dirty"));
+  TALLY_ASSIGN_OR_RETURN(int64_t partners, cfg.Int("generate.partners"));
+  o.partners = static_cast<int32_t>(partners);
+  TALLY_ASSIGN_OR_RETURN(o.visitors_per_day, cfg.Int("generate.visitors_per_day"));
+  TALLY_ASSIGN_OR_RETURN(int64_t pcd, cfg.Int("generate.price_change_days"));
+  o.price_change_days = static_cast<int32_t>(pcd);
+  TALLY_ASSIGN_OR_RETURN(int64_t threads, cfg.Int("generate.threads"));
+  o.threads = static_cast<int>(threads);
+  TALLY_RETURN_IF_ERROR(ValidateOptions(o));
+  return o;
+}
+
+}  // namespace
+
+CommandFn RegisterGenerate(CLI::App& app, CliContext& ctx) {
+  auto f = std::make_shared<GenerateFlags>();
+  app.add_option("--out", f->out, "Output directory")->required();
+  app.add_option("--subscribers", f->subscribers, "Subscribers at the start date [5000]");
+  app.add_option("--days", f->days, "Days of history [182]");
+  app.add_option("--start", f->start, "First day, YYYY-MM-DD [2024-07-01]");
+  app.add_option("--seed", f->seed, "Random seed; the same seed gives the same bytes [42]");
+  app.add_option("--format", f->format, "csv, ndjson or parquet [csv]");
+  app.add_option("--dirty", f->dirty, "Fraction of rows that get a dirty companion row (duplicates, malformed rows) [0]");
+  app.add_option("--partners", f->partners, "MVNO/reseller brands besides the operator's own [5]");
+  app.add_option("--visitors-per-day", f->visitors_per_day, "Funnel visitors a day [5% of subscribers]");
+  app.add_option("--price-change-days", f->price_change_days, "Days between regional price changes [61]");
+  app.add_option("--threads", f->threads, "Worker threads; output does not depend on it [cores]");
+  app.add_flag("--quiet", f->quiet, "Print nothing on success");
+  return [f, &ctx]() {
+    auto o = Resolve(*f, ctx);
+    if (!o.ok()) {
+      std::cerr << "tally generate: " << o.status().message() << "\n";
+      return 2;
+    }
+    auto r = Generate(*o);
+    if (!r.ok()) {
+      std::cerr << "tally generate: " << r.status().ToString() << "\n";
+      return 1;
+    }
+    if (!o->quiet) {
+      std::cout << "Generated " << r->total_events() << " events for " << r->base_subscribers << " + "
+                << r->acquired_subscribers << " subscribers (" << r->stats.churners << " churned) and "
+                << r->visitors << " visitors in " << r->seconds << " s ("
+                << static_cast<int64_t>(r->total_events() / std::max(r->seconds, 1e-9)) << " events/s) into "
+                << o->out_dir << "\n";
+    }
+    return 0;
+  };
+}
+
+CommandFn RegisterSummary(CLI::App& app, CliContext& /*ctx*/) {
+  auto dir = std::make_shared<std::string>();
+  app.add_option("--data", *dir, "A directory written by `tally generate`")->required();
+  return [dir]() {
+    auto s = SummarizeWorld(*dir);
+    if (!s.ok()) {
+      std::cerr << "tally summary: " << s.status().message() << "\n";
+      return 1;
+    }
+    std::cout << *s;
+    return 0;
+  };
+}
+
+}  // namespace tally

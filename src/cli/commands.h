@@ -1,0 +1,26 @@
+#pragma once
+// Subcommands of the `tally` binary. Each registers its flags on the CLI11 app and returns the
+// function that runs it.
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+
+#include "core/config.h"
+
+namespace tally {
+
+//! Shared by all commands: the config file path (--config) and the process environment.
+struct CliContext {
+  std::string config_path;
+  Environment env;
+};
+
+using CommandFn = std::function<int()>;
+
+CommandFn RegisterGenerate(CLI::App& app, CliContext& ctx);
+CommandFn RegisterSummary(CLI::App& app, CliContext& ctx);
+CommandFn RegisterSchema(CLI::App& app, CliContext& ctx);
+
+}  // namespace tally

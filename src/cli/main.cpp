@@ -1,0 +1,36 @@
+// tally: embedded analytics for usage-based businesses. One binary, several subcommands.
+
+#include <iostream>
+#include <map>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"tally: embedded analytics for telecom and usage-based businesses"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "tally 0.1.0");
+  tally::CliContext ctx;
+  ctx.env = tally::ProcessEnvironment();
+  app.add_option("--config", ctx.config_path,
+                 "TOML config file; TALLY_<SECTION>_<KEY> environment variables override it")
+      ->envname("TALLY_CONFIG");
+
+  std::map<CLI::App*, tally::CommandFn> commands;
+  auto add = [&](const char* name, const char* help, auto reg) {
+    CLI::App* sub = app.add_subcommand(name, help);
+    commands[sub] = reg(*sub, ctx);
+  };
+  add("generate", "Write a deterministic synthetic operator with ground truth", tally::RegisterGenerate);
+  add("summary", "Print a readable summary of a generated world", tally::RegisterSummary);
+  add("schema", "Print the schema of every table (the data dictionary)", tally::RegisterSchema);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  for (auto& [sub, fn] : commands) {
+    if (sub->parsed()) return fn();
+  }
+  return 1;
+}

@@ -1,0 +1,144 @@
+#pragma once
+// Deterministic random numbers. The generator promises "same seed, same bytes" on every machine,
+// so nothing here uses std::*_distribution (whose algorithms differ between standard libraries).
+// Every distribution is written out below, on top of xoshiro256** seeded through SplitMix64.
+
+#include <cmath>
+#include <cstdint>
+#include <numbers>
+#include <span>
+#include <vector>
+
+namespace tally {
+
+//! SplitMix64 step: a high-quality 64-bit mixer, used for seeding and for stable hashing.
+constexpr uint64_t SplitMix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+//! Mixes several values into one well-distributed key (for per-entity random streams).
+constexpr uint64_t MixKeys(uint64_t a, uint64_t b, uint64_t c = 0, uint64_t d = 0) {
+  return SplitMix64(SplitMix64(SplitMix64(SplitMix64(a) ^ b) ^ c) ^ d);
+}
+
+//! Maps a key to a uniform double in [0, 1): for decisions that must not depend on draw order
+//! (experiment assignment, say), which a stream-based Rng cannot promise.
+constexpr double HashUnit(uint64_t key) { return (SplitMix64(key) >> 11) * 0x1.0p-53; }
+
+//! xoshiro256** with the distributions the generator needs. Not thread safe: one per thread or
+//! per entity. Copyable on purpose: a copy continues the same stream independently.
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) {
+    uint64_t x = seed;
+    for (auto& w : s_) {
+      x += 0x9e3779b97f4a7c15ULL;
+      w = SplitMix64(x);
+    }
+  }
+
+  uint64_t Next() {
+    const uint64_t result = Rotl(s_[1] * 5, 7) * 9;
+    const uint64_t t = s_[1] << 17;
+    s_[2] ^= s_[0];
+    s_[3] ^= s_[1];
+    s_[1] ^= s_[2];
+    s_[0] ^= s_[3];
+    s_[2] ^= t;
+    s_[3] = Rotl(s_[3], 45);
+    return result;
+  }
+
+  //! Uniform in [0, 1) with 53 random bits.
+  double Uniform() { return (Next() >> 11) * 0x1.0p-53; }
+  double Uniform(double lo, double hi) { return lo + (hi - lo) * Uniform(); }
+  //! Uniform integer in [0, n), unbiased (Lemire's multiply-and-reject).
+  uint64_t Below(uint64_t n) {
+    if (n <= 1) return 0;
+    __uint128_t m = static_cast<__uint128_t>(Next()) * n;
+    uint64_t low = static_cast<uint64_t>(m);
+    if (low < n) {
+      const uint64_t threshold = -n % n;
+      while (low < threshold) {
+        m = static_cast<__uint128_t>(Next()) * n;
+        low = static_cast<uint64_t>(m);
+      }
+    }
+    return static_cast<uint64_t>(m >> 64);
+  }
+  //! Uniform integer in [lo, hi].
+  int64_t Range(int64_t lo, int64_t hi) { return lo + static_cast<int64_t>(Below(hi - lo + 1)); }
+  bool Bernoulli(double p) { return Uniform() < p; }
+
+  //! Standard normal by the Box-Muller transform (both outputs used).
+  double Normal() {
+    if (has_spare_) {
+      has_spare_ = false;
+      return spare_;
+    }
+    double u1 = Uniform();
+    double u2 = Uniform();
+    if (u1 < 1e-300) u1 = 1e-300;
+    double r = std::sqrt(-2.0 * std::log(u1));
+    double a = 2.0 * std::numbers::pi * u2;
+    spare_ = r * std::sin(a);
+    has_spare_ = true;
+    return r * std::cos(a);
+  }
+  double Normal(double mean, double sd) { return mean + sd * Normal(); }
+  //! exp(N(mu, sigma)).
+  double LogNormal(double mu, double sigma) { return std::exp(Normal(mu, sigma)); }
+  //! Exponential with the given mean.
+  double Exponential(double mean) { return -mean * std::log1p(-Uniform()); }
+  //! Pareto (type I) with scale x_m and shape alpha: heavy-tailed, mean alpha*x_m/(alpha-1).
+  double Pareto(double xm, double alpha) { return xm / std::pow(1.0 - Uniform(), 1.0 / alpha); }
+
+  //! Poisson: Knuth's product method for small means, a rounded normal above 40 (the error at
+  //! that size is far below what the generator's tolerances care about).
+  int64_t Poisson(double mean) {
+    if (mean <= 0) return 0;
+    if (mean < 40) {
+      const double limit = std::exp(-mean);
+      double prod = Uniform();
+      int64_t k = 0;
+      while (prod > limit) {
+        ++k;
+        prod *= Uniform();
+      }
+      return k;
+    }
+    double x = std::floor(Normal(mean, std::sqrt(mean)) + 0.5);
+    return x < 0 ? 0 : static_cast<int64_t>(x);
+  }
+
+  //! Index drawn with probability proportional to `cumulative[i] - cumulative[i-1]`; the input
+  //! is a running sum of non-negative weights.
+  size_t Pick(std::span<const double> cumulative) {
+    double u = Uniform() * cumulative.back();
+    size_t lo = 0, hi = cumulative.size() - 1;
+    while (lo < hi) {
+      size_t mid = (lo + hi) / 2;
+      if (cumulative[mid] > u) hi = mid; else lo = mid + 1;
+    }
+    return lo;
+  }
+
+ private:
+  static constexpr uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  uint64_t s_[4];
+  double spare_ = 0;
+  bool has_spare_ = false;
+};
+
+//! Running sums of weights, for Rng::Pick.
+inline std::vector<double> Cumulative(std::span<const double> weights) {
+  std::vector<double> out(weights.size());
+  double sum = 0;
+  for (size_t i = 0; i < weights.size(); ++i) out[i] = sum += weights[i];
+  return out;
+}
+
+}  // namespace tally

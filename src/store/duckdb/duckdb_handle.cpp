@@ -1,0 +1,103 @@
+#include "store/duckdb/duckdb_handle.h"
+
+#include <utility>
+
+namespace tally {
+
+Result<DuckDb> DuckDb::Open(const std::string& path) {
+  duckdb_config config = nullptr;
+  if (duckdb_create_config(&config) == DuckDBError) return Status::Internal("duckdb_create_config failed");
+  duckdb_set_config(config, "autoinstall_known_extensions", "false");
+  duckdb_set_config(config, "autoload_known_extensions", "false");
+  DuckDb out;
+  char* err = nullptr;
+  const char* p = path == ":memory:" ? nullptr : path.c_str();
+  if (duckdb_open_ext(p, &out.db_, config, &err) == DuckDBError) {
+    std::string msg = err ? err : "unknown error";
+    if (err) duckdb_free(err);
+    duckdb_destroy_config(&config);
+    return Status::IOError("cannot open DuckDB database '" + path + "': " + msg);
+  }
+  duckdb_destroy_config(&config);
+  if (duckdb_connect(out.db_, &out.conn_) == DuckDBError) {
+    return Status::IOError("cannot connect to DuckDB database '" + path + "'");
+  }
+  return out;
+}
+
+DuckDb::DuckDb(DuckDb&& other) noexcept
+    : db_(std::exchange(other.db_, nullptr)), conn_(std::exchange(other.conn_, nullptr)) {}
+
+DuckDb& DuckDb::operator=(DuckDb&& other) noexcept {
+  if (this != &other) {
+    Close();
+    db_ = std::exchange(other.db_, nullptr);
+    conn_ = std::exchange(other.conn_, nullptr);
+  }
+  return *this;
+}
+
+DuckDb::~DuckDb() { Close(); }
+
+void DuckDb::Close() {
+  if (conn_) duckdb_disconnect(&conn_);
+  if (db_) duckdb_close(&db_);
+  conn_ = nullptr;
+  db_ = nullptr;
+}
+
+Status DuckDb::Execute(const std::string& sql) {
+  duckdb_result res;
+  if (duckdb_query(conn_, sql.c_str(), &res) == DuckDBError) {
+    std::string msg = duckdb_result_error(&res) ? duckdb_result_error(&res) : "unknown error";
+    duckdb_destroy_result(&res);
+    return Status::InvalidArgument("DuckDB: " + msg);
+  }
+  duckdb_destroy_result(&res);
+  return Status::Ok();
+}
+
+Result<TextTable> DuckDb::Query(const std::string& sql) {
+  duckdb_result res;
+  if (duckdb_query(conn_, sql.c_str(), &res) == DuckDBError) {
+    std::string msg = duckdb_result_error(&res) ? duckdb_result_error(&res) : "unknown error";
+    duckdb_destroy_result(&res);
+    return Status::InvalidArgument("DuckDB: " + msg);
+  }
+  TextTable t;
+  idx_t cols = duckdb_column_count(&res);
+  idx_t rows = duckdb_row_count(&res);
+  for (idx_t c = 0; c < cols; ++c) t.columns.emplace_back(duckdb_column_name(&res, c));
+  t.rows.resize(rows);
+  for (idx_t r = 0; r < rows; ++r) {
+    t.rows[r].resize(cols);
+    for (idx_t c = 0; c < cols; ++c) {
+      if (duckdb_value_is_null(&res, c, r)) continue;
+      char* v = duckdb_value_varchar(&res, c, r);
+      t.rows[r][c] = std::string(v ? v : "");
+      if (v) duckdb_free(v);
+    }
+  }
+  duckdb_destroy_result(&res);
+  return t;
+}
+
+Result<std::string> DuckDb::QueryScalar(const std::string& sql) {
+  TALLY_ASSIGN_OR_RETURN(TextTable t, Query(sql));
+  if (t.rows.size() != 1 || t.columns.size() != 1) {
+    return Status::InvalidArgument("expected one value from: " + sql);
+  }
+  if (!t.rows[0][0]) return Status::NotFound("NULL from: " + sql);
+  return *t.rows[0][0];
+}
+
+std::string SqlQuote(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+
+}  // namespace tally
