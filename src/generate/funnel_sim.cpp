@@ -136,8 +136,8 @@ void SimulateFunnel(const Catalogue& cat, int64_t first_id, ChunkFiles* files, C
       if (!emit(AppKind::kTrialStart, trial, 2)) continue;
       if (onb_logged) convert(*onboarding, onb_treated, trial, visitor, partner, "trial_start", std::nullopt, 1);
 
-      // Paid conversion at the end of a 7-14 day trial, at that day's price.
-      Timestamp decision{trial.micros + (7 + static_cast<int64_t>(rng.Below(8))) * kMicrosPerDay};
+      // Trials last kTrialDays; the trial converts (or not) when it ends, at that day's price.
+      Timestamp decision{trial.micros + kTrialDays * kMicrosPerDay};
       Date dday = decision.date();
       const PlanVersion& price_now = cat.PlanOn(plan, region, dday);
       const PlanVersion& ref = cat.ReferencePlan(plan, region);

@@ -14,6 +14,9 @@
 
 namespace tally {
 
+//! Every trial lasts this many days and converts, or not, when it ends, at that day's price.
+inline constexpr int64_t kTrialDays = 14;
+
 //! Funnel step counts by (step, region, tier, cohort year), for funnel_data.csv.
 struct FunnelCounts {
   // key: step index 0..3, region, tier, year

@@ -13,26 +13,22 @@
 
 namespace tally {
 
-//! Parses NDJSON lines into records. Holds a simdjson parser; reuse one per thread.
+//! Parses NDJSON lines into records with simdjson's DOM parser, which validates the whole line
+//! (including UTF-8 and trailing content) before any field is read. Reuse one per thread.
 template <typename Rec>
 class JsonRecordReader {
  public:
   //! Parses one line (a JSON object, without the newline).
   Result<Rec> Parse(std::string_view line) {
-    padded_.assign(line.data(), line.size());
-    padded_.append(simdjson::SIMDJSON_PADDING, ' ');
-    simdjson::ondemand::document doc;
-    auto err = parser_.iterate(padded_.data(), line.size(), padded_.size()).get(doc);
+    simdjson::dom::element doc;
+    auto err = parser_.parse(line.data(), line.size(), true).get(doc);
     if (err) return Status::InvalidArgument(std::string("malformed JSON: ") + simdjson::error_message(err));
-    simdjson::ondemand::object obj;
+    simdjson::dom::object obj;
     if (doc.get_object().get(obj)) return Status::InvalidArgument("malformed JSON: not an object");
     Rec rec{};
     std::array<bool, FieldCount<Rec>()> seen{};
     for (auto member : obj) {
-      std::string_view key;
-      if (member.unescaped_key().get(key)) return Status::InvalidArgument("malformed JSON key");
-      simdjson::ondemand::value value;
-      if (member.value().get(value)) return Status::InvalidArgument("malformed JSON value");
+      std::string_view key = member.key;
       Status st = Status::InvalidArgument("unknown field '" + std::string(key.substr(0, 64)) + "'");
       int i = 0;
       ForEachField<Rec>([&](const auto& f) {
@@ -41,14 +37,13 @@ class JsonRecordReader {
             st = Status::InvalidArgument("field '" + std::string(f.name) + "' appears twice");
           } else {
             seen[i] = true;
-            st = ParseValue(f, value, &rec);
+            st = ParseValue(f, member.value, &rec);
           }
         }
         ++i;
       });
       if (!st.ok()) return st;
     }
-    if (!doc.at_end()) return Status::InvalidArgument("malformed JSON: trailing content");
     Status missing;
     int i = 0;
     ForEachField<Rec>([&](const auto& f) {
@@ -61,45 +56,50 @@ class JsonRecordReader {
 
  private:
   template <typename M>
-  static Status ParseValue(const Field<Rec, M>& f, simdjson::ondemand::value& v, Rec* rec) {
+  static Status ParseValue(const Field<Rec, M>& f, simdjson::dom::element v, Rec* rec) {
     using B = BaseType<M>;
-    simdjson::ondemand::json_type type;
-    if (v.type().get(type)) return Status::InvalidArgument("field '" + std::string(f.name) + "': malformed value");
-    if (type == simdjson::ondemand::json_type::null) return ParseFieldText(f, {}, false, rec);
+    using T = simdjson::dom::element_type;
+    const T type = v.type();
+    if (type == T::NULL_VALUE) return ParseFieldText(f, {}, false, rec);
     auto wrong = [&](const char* want) {
       return Status::InvalidArgument("field '" + std::string(f.name) + "': expected a JSON " + want);
     };
+    char num[40];
     std::string_view text;
     switch (ValueCodec<B>::kJson) {
       case JsonKind::kString:
-        if (type != simdjson::ondemand::json_type::string) return wrong("string");
-        if (v.get_string().get(text)) return wrong("string");
+        if (type != T::STRING) return wrong("string");
+        text = v.get_string().value_unsafe();
         if constexpr (std::is_same_v<B, std::string>) {
           // An empty string is a value, not a null, for text fields.
           (rec->*(f.member)) = std::string(text);
           return Status::Ok();
         }
         break;
-      case JsonKind::kNumber:
-        if (type != simdjson::ondemand::json_type::number) return wrong("number");
-        text = v.raw_json_token();
-        while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r' ||
-                                 text.back() == '\n')) {
-          text.remove_suffix(1);
+      case JsonKind::kNumber: {
+        std::to_chars_result r{};
+        if (type == T::INT64) {
+          r = std::to_chars(num, num + sizeof num, v.get_int64().value_unsafe());
+        } else if (type == T::UINT64) {
+          r = std::to_chars(num, num + sizeof num, v.get_uint64().value_unsafe());
+        } else if (type == T::DOUBLE) {
+          r = std::to_chars(num, num + sizeof num, v.get_double().value_unsafe());
+        } else {
+          return wrong("number");
         }
+        text = std::string_view(num, r.ptr - num);
         break;
+      }
       case JsonKind::kBool:
-        if (type != simdjson::ondemand::json_type::boolean) return wrong("boolean");
-        text = v.raw_json_token();
-        text = text.substr(0, text.starts_with("true") ? 4 : 5);
+        if (type != T::BOOL) return wrong("boolean");
+        text = v.get_bool().value_unsafe() ? "true" : "false";
         break;
     }
     if (text.empty()) return Status::InvalidArgument("field '" + std::string(f.name) + "' is empty");
     return ParseFieldText(f, text, true, rec);
   }
 
-  simdjson::ondemand::parser parser_;
-  std::string padded_;
+  simdjson::dom::parser parser_;
 };
 
 }  // namespace tally
