@@ -365,8 +365,9 @@ void SubscriberSimulator::Simulate(SubscriberId id, const AcquiredSubscriber* ac
     const bool roaming_today = day.days <= trip_end_day;
     if (!roaming_today && trip_end_day < day.days && rng.Bernoulli(trips_per_day)) {
       auto dests = RoamingDestinations(sub.region);
-      std::string_view dest = dests[rng.Below(dests.size())];
-      if (dest == city->country) dest = dests[(&dest - dests.data() + 1) % dests.size()];
+      size_t pick = rng.Below(dests.size());
+      if (dests[pick] == city->country) pick = (pick + 1) % dests.size();  // never the home country
+      std::string_view dest = dests[pick];
       trip_country = std::string(dest);
       trip_end_day = day.days + 1 + static_cast<int32_t>(rng.Below(13));
       shock_trip = smartphone && rng.Bernoulli(kShockTripShare);
