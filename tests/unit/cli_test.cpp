@@ -1,0 +1,85 @@
+// The tally binary as a user runs it: help, clear errors for bad flags and config, and a
+// generate + summary round on a tiny world.
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "world_fixture.h"
+
+namespace tally {
+namespace {
+
+struct CliRun {
+  int code;
+  std::string out;  // stdout and stderr together
+};
+
+CliRun Tally(const std::string& args, const std::string& env = "") {
+  std::string cmd = env + " " + TALLY_BINARY + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+TEST(Cli, HelpListsSubcommandsAndFlags) {
+  CliRun r = Tally("--help");
+  EXPECT_EQ(r.code, 0);
+  for (const char* s : {"generate", "summary", "schema"}) EXPECT_NE(r.out.find(s), std::string::npos) << s;
+  CliRun g = Tally("generate --help");
+  EXPECT_EQ(g.code, 0);
+  for (const char* s : {"--out", "--subscribers", "--days", "--start", "--seed", "--format", "--dirty"}) {
+    EXPECT_NE(g.out.find(s), std::string::npos) << s;
+  }
+}
+
+TEST(Cli, BadFlagsAndConfigAreNamed) {
+  std::string out = testing::TempDir("cli_bad");
+  CliRun date = Tally("generate --out " + out + " --start 2024-02-30");
+  EXPECT_EQ(date.code, 2);
+  EXPECT_NE(date.out.find("2024-02-30"), std::string::npos) << date.out;
+  CliRun fmt = Tally("generate --out " + out + " --format xml");
+  EXPECT_EQ(fmt.code, 2);
+  EXPECT_NE(fmt.out.find("xml"), std::string::npos) << fmt.out;
+  CliRun env = Tally("generate --out " + out, "TALLY_GENERATE_DAYS=many");
+  EXPECT_EQ(env.code, 2);
+  EXPECT_NE(env.out.find("TALLY_GENERATE_DAYS"), std::string::npos) << env.out;
+  std::string cfg = out + ".toml";
+  std::ofstream(cfg) << "[generate]\nsubscribres = 10\n";
+  CliRun typo = Tally("--config " + cfg + " generate --out " + out);
+  EXPECT_EQ(typo.code, 2);
+  EXPECT_NE(typo.out.find("generate.subscribres"), std::string::npos) << typo.out;
+  std::filesystem::remove(cfg);
+  CliRun missing = Tally("summary --data " + out + "/nowhere");
+  EXPECT_NE(missing.code, 0);
+  EXPECT_NE(missing.out.find("manifest.json"), std::string::npos) << missing.out;
+}
+
+TEST(Cli, ConfigFileSetsTheWorldAndFlagsWin) {
+  std::string out = testing::TempDir("cli_cfg");
+  std::string cfg = out + ".toml";
+  std::ofstream(cfg) << "[generate]\nsubscribers = 50\ndays = 5\nvisitors_per_day = 60\n";
+  CliRun r = Tally("--config " + cfg + " generate --quiet --out " + out + " --days 7");
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::string manifest = testing::ReadFile(out + "/manifest.json");
+  EXPECT_NE(manifest.find("\"subscribers\": 50"), std::string::npos) << manifest;
+  EXPECT_NE(manifest.find("\"days\": 7"), std::string::npos) << manifest;
+  CliRun s = Tally("summary --data " + out);
+  EXPECT_EQ(s.code, 0) << s.out;
+  EXPECT_NE(s.out.find("Subscribers by region"), std::string::npos);
+  EXPECT_NE(s.out.find("Ground truth"), std::string::npos);
+  std::filesystem::remove_all(out);
+  std::filesystem::remove(cfg);
+}
+
+}  // namespace
+}  // namespace tally
