@@ -14,6 +14,8 @@
 //   generate_bench [--out bench/results/generate.json] [--subscribers 20000] [--days 90]
 //                  [--repeat 3] [--tmp /tmp]
 
+#include <rapidjson/prettywriter.h>
+#include <rapidjson/stringbuffer.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -23,14 +25,14 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <rapidjson/prettywriter.h>
-#include <rapidjson/stringbuffer.h>
 #include <string>
 #include <vector>
 
@@ -63,7 +65,9 @@ struct RunSample {
   char error[512] = {};
 
   double rows_per_second() const { return seconds > 0 ? static_cast<double>(rows) / seconds : 0; }
-  double mb_per_second() const { return seconds > 0 ? static_cast<double>(bytes) / 1e6 / seconds : 0; }
+  double mb_per_second() const {
+    return seconds > 0 ? static_cast<double>(bytes) / 1e6 / seconds : 0;
+  }
 };
 
 RunSample Failed(const std::string& message) {
@@ -128,7 +132,8 @@ RunSample InChild(const std::function<RunSample()>& measure) {
   while (wait4(pid, &status, 0, &usage) < 0 && errno == EINTR) {
   }
   if (got != sizeof s) {
-    if (WIFSIGNALED(status)) return Failed("the run was killed by signal " + std::to_string(WTERMSIG(status)));
+    if (WIFSIGNALED(status))
+      return Failed("the run was killed by signal " + std::to_string(WTERMSIG(status)));
     return Failed("the run exited with status " + std::to_string(WEXITSTATUS(status)) +
                   " without a result");
   }
@@ -139,8 +144,8 @@ RunSample InChild(const std::function<RunSample()>& measure) {
 int64_t BytesUnder(const fs::path& dir) {
   int64_t total = 0;
   std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
-       it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(dir, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (it->is_regular_file(ec)) total += static_cast<int64_t>(it->file_size(ec));
   }
   return total;
@@ -183,15 +188,19 @@ std::string DuckDbCopySql(int64_t rows, const std::string& csv_path) {
          "  CASE WHEN i % 50 = 0 THEN NULL ELSE (i * 7919) % 1200 + 1 END AS tower_id,\n"
          "  CASE WHEN i % 3 = 1 THEN NULL ELSE (i * 104729) % 3600 END AS duration_s,\n"
          "  CASE WHEN i % 3 = 2 THEN (i * 2654435761) % 60000000 END AS bytes,\n"
-         "  CASE WHEN i % 3 <> 2 THEN '+52' || (2000000000 + (i * 104729) % 999999999) END AS counterparty,\n"
-         "  CASE WHEN i % 3 <> 2 THEN (['on_net', 'off_net', 'international', 'premium'])[i % 4 + 1] END\n"
+         "  CASE WHEN i % 3 <> 2 THEN '+52' || (2000000000 + (i * 104729) % 999999999) END AS "
+         "counterparty,\n"
+         "  CASE WHEN i % 3 <> 2 THEN (['on_net', 'off_net', 'international', 'premium'])[i % 4 + "
+         "1] END\n"
          "    AS destination,\n"
          "  i % 50 = 0 AS roaming,\n"
          "  CASE WHEN i % 50 = 0 THEN 'FR' END AS roaming_country,\n"
          "  's' || (i // 400 + 1) || 'x' || (i % 400 + 1) AS session_ref\n"
-         "FROM range(" + n + ") t(i))\n"
-         "TO " + tally::SqlQuote(csv_path) +
-         " (FORMAT csv, HEADER, TIMESTAMPFORMAT '%Y-%m-%dT%H:%M:%SZ')";
+         "FROM range(" +
+         n +
+         ") t(i))\n"
+         "TO " +
+         tally::SqlQuote(csv_path) + " (FORMAT csv, HEADER, TIMESTAMPFORMAT '%Y-%m-%dT%H:%M:%SZ')";
 }
 
 //! One run of DuckDB writing `rows` usage-shaped rows as CSV on one thread.
@@ -223,6 +232,7 @@ struct Summary {
   double median_rows_per_second = 0;
   double median_mb_per_second = 0;
   double median_seconds = 0;
+  double median_cpu_seconds = 0;
   int64_t max_peak_rss_kib = 0;
 };
 
@@ -235,17 +245,19 @@ double Median(std::vector<double> v) {
 
 Summary Summarize(const std::vector<RunSample>& runs) {
   Summary s;
-  std::vector<double> rps, mbps, secs;
+  std::vector<double> rps, mbps, secs, cpu;
   for (const auto& r : runs) {
     if (r.rows_per_second() > s.best.rows_per_second()) s.best = r;
     rps.push_back(r.rows_per_second());
     mbps.push_back(r.mb_per_second());
     secs.push_back(r.seconds);
+    cpu.push_back(r.cpu_seconds);
     s.max_peak_rss_kib = std::max(s.max_peak_rss_kib, r.peak_rss_kib);
   }
   s.median_rows_per_second = Median(rps);
   s.median_mb_per_second = Median(mbps);
   s.median_seconds = Median(secs);
+  s.median_cpu_seconds = Median(cpu);
   return s;
 }
 
@@ -275,21 +287,40 @@ std::string UtcNow() {
 
 using JsonWriter = rapidjson::PrettyWriter<rapidjson::StringBuffer>;
 
-void Key(JsonWriter& w, const char* k) { w.Key(k); }
-void Field(JsonWriter& w, const char* k, double v) { w.Key(k); w.Double(v); }
-void Field(JsonWriter& w, const char* k, int64_t v) { w.Key(k); w.Int64(v); }
-void Field(JsonWriter& w, const char* k, const std::string& v) { w.Key(k); w.String(v.c_str()); }
-void Field(JsonWriter& w, const char* k, bool v) { w.Key(k); w.Bool(v); }
+void Key(JsonWriter& w, const char* k) {
+  w.Key(k);
+}
+void Field(JsonWriter& w, const char* k, double v) {
+  w.Key(k);
+  w.Double(v);
+}
+void Field(JsonWriter& w, const char* k, int64_t v) {
+  w.Key(k);
+  w.Int64(v);
+}
+void Field(JsonWriter& w, const char* k, const std::string& v) {
+  w.Key(k);
+  w.String(v.c_str());
+}
+void Field(JsonWriter& w, const char* k, bool v) {
+  w.Key(k);
+  w.Bool(v);
+}
 
-double Round(double v, double unit) { return unit * static_cast<double>(static_cast<int64_t>(v / unit + 0.5)); }
+//! `v` with at most `decimals` decimals, so the JSON shows 0.1049 rather than 0.10490000000000001.
+double Round(double v, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return std::strtod(buf, nullptr);
+}
 
 void WriteRun(JsonWriter& w, const RunSample& r) {
   w.StartObject();
-  Field(w, "seconds", Round(r.seconds, 1e-4));
-  Field(w, "cpu_seconds", Round(r.cpu_seconds, 1e-4));
-  Field(w, "rows_per_second", Round(r.rows_per_second(), 1));
-  Field(w, "mb_per_second", Round(r.mb_per_second(), 0.01));
-  Field(w, "peak_rss_mib", Round(static_cast<double>(r.peak_rss_kib) / 1024, 0.1));
+  Field(w, "seconds", Round(r.seconds, 4));
+  Field(w, "cpu_seconds", Round(r.cpu_seconds, 4));
+  Field(w, "rows_per_second", static_cast<int64_t>(std::llround(r.rows_per_second())));
+  Field(w, "mb_per_second", Round(r.mb_per_second(), 2));
+  Field(w, "peak_rss_mib", Round(static_cast<double>(r.peak_rss_kib) / 1024, 1));
   w.EndObject();
 }
 
@@ -300,16 +331,18 @@ void WriteEngine(JsonWriter& w, const char* name, const std::string& what,
   Field(w, "what", what);
   Field(w, "rows", s.best.rows);
   Field(w, "bytes", s.best.bytes);
-  Field(w, "bytes_per_row", Round(s.best.rows ? static_cast<double>(s.best.bytes) / s.best.rows : 0, 0.1));
+  Field(w, "bytes_per_row",
+        Round(s.best.rows ? static_cast<double>(s.best.bytes) / s.best.rows : 0, 1));
   Key(w, "median");
   w.StartObject();
-  Field(w, "seconds", Round(s.median_seconds, 1e-4));
-  Field(w, "rows_per_second", Round(s.median_rows_per_second, 1));
-  Field(w, "mb_per_second", Round(s.median_mb_per_second, 0.01));
+  Field(w, "seconds", Round(s.median_seconds, 4));
+  Field(w, "rows_per_second", static_cast<int64_t>(std::llround(s.median_rows_per_second)));
+  Field(w, "cpu_seconds", Round(s.median_cpu_seconds, 4));
+  Field(w, "mb_per_second", Round(s.median_mb_per_second, 2));
   w.EndObject();
   Key(w, "best");
   WriteRun(w, s.best);
-  Field(w, "peak_rss_mib", Round(static_cast<double>(s.max_peak_rss_kib) / 1024, 0.1));
+  Field(w, "peak_rss_mib", Round(static_cast<double>(s.max_peak_rss_kib) / 1024, 1));
   Key(w, "runs");
   w.StartArray();
   for (const auto& r : runs) WriteRun(w, r);
@@ -328,10 +361,10 @@ std::string Grouped(double v) {
 }
 
 void PrintRow(const char* name, const Summary& s) {
-  std::printf("%-12s %12s %9.3f %14s %14s %9.1f %10.1f %8.1f\n", name, Grouped(static_cast<double>(s.best.rows)).c_str(),
-              s.median_seconds, Grouped(s.median_rows_per_second).c_str(),
-              Grouped(s.best.rows_per_second()).c_str(), s.median_mb_per_second,
-              static_cast<double>(s.max_peak_rss_kib) / 1024,
+  std::printf("%-12s %12s %9.3f %14s %14s %9.1f %10.1f %8.1f\n", name,
+              Grouped(static_cast<double>(s.best.rows)).c_str(), s.median_seconds,
+              Grouped(s.median_rows_per_second).c_str(), Grouped(s.best.rows_per_second()).c_str(),
+              s.median_mb_per_second, static_cast<double>(s.max_peak_rss_kib) / 1024,
               s.best.rows ? static_cast<double>(s.best.bytes) / s.best.rows : 0.0);
 }
 
@@ -339,12 +372,15 @@ void PrintRow(const char* name, const Summary& s) {
 
 int main(int argc, char** argv) {
   BenchOptions b;
-  CLI::App app{"tally generator benchmark: one-core CSV generation against DuckDB's COPY ... TO csv"};
+  CLI::App app{
+      "tally generator benchmark: one-core CSV generation against DuckDB's COPY ... TO csv"};
   app.add_option("--out", b.out, "Where the JSON results go")->capture_default_str();
   app.add_option("--subscribers", b.subscribers, "Base subscribers of the generated world")
       ->check(CLI::Range(int64_t{1}, int64_t{1'000'000'000}))
       ->capture_default_str();
-  app.add_option("--days", b.days, "Days of the generated world")->check(CLI::Range(1, 3660))->capture_default_str();
+  app.add_option("--days", b.days, "Days of the generated world")
+      ->check(CLI::Range(1, 3660))
+      ->capture_default_str();
   app.add_option("--repeat", b.repeat, "Runs per engine; the median and the best are reported")
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
@@ -356,8 +392,8 @@ int main(int argc, char** argv) {
   std::vector<char> tmpl_buf(tmpl.begin(), tmpl.end());
   tmpl_buf.push_back('\0');
   if (!mkdtemp(tmpl_buf.data())) {
-    std::fprintf(stderr, "generate_bench: cannot create a scratch directory under %s: %s\n", b.tmp.c_str(),
-                 std::strerror(errno));
+    std::fprintf(stderr, "generate_bench: cannot create a scratch directory under %s: %s\n",
+                 b.tmp.c_str(), std::strerror(errno));
     return 1;
   }
   const fs::path scratch(tmpl_buf.data());
@@ -366,8 +402,10 @@ int main(int argc, char** argv) {
     fs::remove_all(scratch, ec);
   };
 
-  std::printf("generate_bench: %lld subscribers, %d days, CSV, 1 thread, %d run(s) per engine, scratch %s\n",
-              static_cast<long long>(b.subscribers), b.days, b.repeat, scratch.c_str());
+  std::printf(
+      "generate_bench: %lld subscribers, %d days, CSV, 1 thread, %d run(s) per engine, scratch "
+      "%s\n",
+      static_cast<long long>(b.subscribers), b.days, b.repeat, scratch.c_str());
   std::vector<RunSample> tally_runs, duck_runs;
   auto fail = [&](const char* engine, const RunSample& s) {
     std::fprintf(stderr, "generate_bench: %s run failed: %s\n", engine, s.error);
@@ -375,32 +413,37 @@ int main(int argc, char** argv) {
     return 1;
   };
   for (int i = 0; i < b.repeat; ++i) {
-    RunSample t = InChild([&] { return MeasureTally(b, scratch / ("tally-" + std::to_string(i))); });
+    RunSample t =
+        InChild([&] { return MeasureTally(b, scratch / ("tally-" + std::to_string(i))); });
     if (!t.ok) return fail("tally", t);
     tally_runs.push_back(t);
     // DuckDB writes exactly as many rows as tally's first run generated events.
     const int64_t rows = tally_runs.front().rows;
-    RunSample d = InChild([&] { return MeasureDuckDb(rows, scratch / ("duckdb-" + std::to_string(i))); });
+    RunSample d =
+        InChild([&] { return MeasureDuckDb(rows, scratch / ("duckdb-" + std::to_string(i))); });
     if (!d.ok) return fail("duckdb", d);
     duck_runs.push_back(d);
-    std::printf("  run %d: tally %s events/s, duckdb %s rows/s\n", i + 1, Grouped(t.rows_per_second()).c_str(),
-                Grouped(d.rows_per_second()).c_str());
+    std::printf("  run %d: tally %s events/s, duckdb %s rows/s\n", i + 1,
+                Grouped(t.rows_per_second()).c_str(), Grouped(d.rows_per_second()).c_str());
   }
   cleanup();
 
   const Summary ts = Summarize(tally_runs);
   const Summary ds = Summarize(duck_runs);
-  const double ratio_median = ds.median_rows_per_second > 0 ? ts.median_rows_per_second / ds.median_rows_per_second : 0;
-  const double ratio_best = ds.best.rows_per_second() > 0 ? ts.best.rows_per_second() / ds.best.rows_per_second() : 0;
+  const double ratio_median =
+      ds.median_rows_per_second > 0 ? ts.median_rows_per_second / ds.median_rows_per_second : 0;
+  const double ratio_best =
+      ds.best.rows_per_second() > 0 ? ts.best.rows_per_second() / ds.best.rows_per_second() : 0;
   const bool met = ts.median_rows_per_second >= kTargetEventsPerSecond;
 
-  std::printf("\n%-12s %12s %9s %14s %14s %9s %10s %8s\n", "engine", "rows", "median s", "median rows/s",
-              "best rows/s", "MB/s", "peak MiB", "B/row");
+  std::printf("\n%-12s %12s %9s %14s %14s %9s %10s %8s\n", "engine", "rows", "median s",
+              "median rows/s", "best rows/s", "MB/s", "peak MiB", "B/row");
   PrintRow("tally", ts);
   PrintRow("duckdb", ds);
   std::printf("\ntally/duckdb: %.2f (median), %.2f (best)\n", ratio_median, ratio_best);
-  std::printf("target %s events/s on one core: %s (median %s)\n", Grouped(kTargetEventsPerSecond).c_str(),
-              met ? "met" : "NOT met", Grouped(ts.median_rows_per_second).c_str());
+  std::printf("target %s events/s on one core: %s (median %s)\n",
+              Grouped(kTargetEventsPerSecond).c_str(), met ? "met" : "NOT met",
+              Grouped(ts.median_rows_per_second).c_str());
 
   rapidjson::StringBuffer buf;
   JsonWriter w(buf);
@@ -431,21 +474,26 @@ int main(int argc, char** argv) {
   w.StartObject();
   Field(w, "mb", std::string("10^6 bytes of every file written, over the run's wall time"));
   Field(w, "peak_rss_mib", std::string("ru_maxrss of the process that ran one run (2^20 bytes)"));
-  Field(w, "rows", std::string("tally: events of every family; duckdb: rows of one usage-shaped CSV"));
+  Field(w, "rows",
+        std::string("tally: events of every family; duckdb: rows of one usage-shaped CSV"));
   w.EndObject();
-  WriteEngine(w, "tally", "tally::Generate with threads=1, CSV: the whole world (events, subscribers, "
-              "reference tables, truth, manifest)", tally_runs, ts);
-  WriteEngine(w, "duckdb", "COPY (SELECT <13 usage-shaped columns> FROM range(rows)) TO csv (HEADER), "
-              "SET threads=1", duck_runs, ds);
+  WriteEngine(w, "tally",
+              "tally::Generate with threads=1, CSV: the whole world (events, subscribers, "
+              "reference tables, truth, manifest)",
+              tally_runs, ts);
+  WriteEngine(w, "duckdb",
+              "COPY (SELECT <13 usage-shaped columns> FROM range(rows)) TO csv (HEADER), "
+              "SET threads=1",
+              duck_runs, ds);
   Field(w, "duckdb_sql", DuckDbCopySql(ts.best.rows, "<scratch>/usage.csv"));
   Key(w, "ratio_tally_over_duckdb");
   w.StartObject();
-  Field(w, "median", Round(ratio_median, 0.001));
-  Field(w, "best", Round(ratio_best, 0.001));
+  Field(w, "median", Round(ratio_median, 3));
+  Field(w, "best", Round(ratio_best, 3));
   w.EndObject();
   Key(w, "target");
   w.StartObject();
-  Field(w, "events_per_second", kTargetEventsPerSecond);
+  Field(w, "events_per_second", static_cast<int64_t>(kTargetEventsPerSecond));
   Field(w, "threads", int64_t{1});
   Field(w, "judged_on", std::string("median tally rows_per_second"));
   Field(w, "met", met);
