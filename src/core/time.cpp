@@ -1,5 +1,6 @@
 #include "core/time.h"
 
+#include <climits>
 #include <cstring>
 
 namespace tally {
@@ -101,7 +102,14 @@ Result<Timestamp> ParseTimestamp(std::string_view text) {
 int FormatTimestampTo(Timestamp t, char* out) {
   Date d = t.date();
   int64_t in_day = t.micros - int64_t{d.days} * kMicrosPerDay;
-  CivilDate c = CivilFromDays(d.days);
+  // Consecutive timestamps mostly share a day: reuse its civil date.
+  thread_local int32_t cached_days = INT32_MIN;
+  thread_local CivilDate cached;
+  if (d.days != cached_days) {
+    cached = CivilFromDays(d.days);
+    cached_days = d.days;
+  }
+  const CivilDate& c = cached;
   int secs = static_cast<int>(in_day / kMicrosPerSecond);
   int frac = static_cast<int>(in_day % kMicrosPerSecond);
   int y = c.year;

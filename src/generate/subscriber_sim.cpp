@@ -109,7 +109,13 @@ struct Window {
 }  // namespace
 
 std::string MsisdnOf(SubscriberId id, const City& city) {
-  const Country* c = FindCountry(city.country);
+  // Cities never change country: look each city's country up once.
+  static const std::vector<const Country*> kCountryOfCity = [] {
+    std::vector<const Country*> v(Cities().size() + 1);
+    for (const City& c : Cities()) v[c.city_id.value()] = FindCountry(c.country);
+    return v;
+  }();
+  const Country* c = kCountryOfCity[city.city_id.value()];
   std::string s = "+";
   s += c->dial_code;
   // A leading digit 2-9 from the city, then a permuted id: distinct ids give distinct numbers.
