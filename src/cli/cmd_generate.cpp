@@ -1,5 +1,6 @@
 // `tally generate` and `tally summary`.
 
+#include <climits>
 #include <iostream>
 
 #include "cli/commands.h"
@@ -31,7 +32,7 @@ struct GenerateFlags {
   std::optional<int64_t> subscribers, visitors_per_day;
   std::optional<int32_t> days, partners, price_change_days, threads;
   std::optional<std::string> start, format;
-  std::optional<uint64_t> seed;
+  std::optional<int64_t> seed;
   std::optional<double> dirty;
   bool quiet = false;
 };
@@ -57,17 +58,26 @@ Result<GeneratorOptions> Resolve(const GenerateFlags& f, const CliContext& ctx) 
   Apply(cfg, "generate.price_change_days", f.price_change_days, "--price-change-days");
   Apply(cfg, "generate.threads", f.threads, "--threads");
 
+  // Reads an integer setting that must lie in [lo, hi]; the error names the setting's source.
+  auto ranged = [&](const char* key, int64_t lo, int64_t hi) -> Result<int64_t> {
+    TALLY_ASSIGN_OR_RETURN(int64_t v, cfg.Int(key));
+    if (v < lo || v > hi) {
+      return Status::InvalidArgument(std::string(key) + "=" + std::to_string(v) + " (from " + cfg.SourceOf(key) +
+                                     "): must be " + std::to_string(lo) + " .. " + std::to_string(hi));
+    }
+    return v;
+  };
   GeneratorOptions o;
   o.out_dir = f.out;
   o.quiet = f.quiet;
-  TALLY_ASSIGN_OR_RETURN(o.subscribers, cfg.Int("generate.subscribers"));
-  TALLY_ASSIGN_OR_RETURN(int64_t days, cfg.Int("generate.days"));
+  TALLY_ASSIGN_OR_RETURN(o.subscribers, ranged("generate.subscribers", 1, 1'000'000'000));
+  TALLY_ASSIGN_OR_RETURN(int64_t days, ranged("generate.days", 1, 3660));
   o.days = static_cast<int32_t>(days);
   TALLY_ASSIGN_OR_RETURN(std::string start, cfg.String("generate.start"));
   auto d = ParseDate(start);
   if (!d.ok()) return d.status().WithContext("start (from " + cfg.SourceOf("generate.start") + ")");
   o.start = *d;
-  TALLY_ASSIGN_OR_RETURN(int64_t seed, cfg.Int("generate.seed"));
+  TALLY_ASSIGN_OR_RETURN(int64_t seed, ranged("generate.seed", 0, INT64_MAX));
   o.seed = static_cast<uint64_t>(seed);
   TALLY_ASSIGN_OR_RETURN(std::string format, cfg.String("generate.format"));
   if (format == "csv") o.format = OutputFormat::kCsv;
@@ -76,12 +86,16 @@ Result<GeneratorOptions> Resolve(const GenerateFlags& f, const CliContext& ctx) 
   else return Status::InvalidArgument("format '" + format + "' (from " + cfg.SourceOf("generate.format") +
                                       "): expected csv, ndjson or parquet");
   TALLY_ASSIGN_OR_RETURN(o.dirty, cfg.Double("generate.dirty"));
-  TALLY_ASSIGN_OR_RETURN(int64_t partners, cfg.Int("generate.partners"));
+  if (!(o.dirty >= 0 && o.dirty <= 0.5)) {
+    return Status::InvalidArgument("dirty=" + std::to_string(o.dirty) + " (from " + cfg.SourceOf("generate.dirty") +
+                                   "): must be a fraction 0 .. 0.5");
+  }
+  TALLY_ASSIGN_OR_RETURN(int64_t partners, ranged("generate.partners", 0, 100));
   o.partners = static_cast<int32_t>(partners);
-  TALLY_ASSIGN_OR_RETURN(o.visitors_per_day, cfg.Int("generate.visitors_per_day"));
-  TALLY_ASSIGN_OR_RETURN(int64_t pcd, cfg.Int("generate.price_change_days"));
+  TALLY_ASSIGN_OR_RETURN(o.visitors_per_day, ranged("generate.visitors_per_day", 0, 1'000'000'000));
+  TALLY_ASSIGN_OR_RETURN(int64_t pcd, ranged("generate.price_change_days", 7, 3660));
   o.price_change_days = static_cast<int32_t>(pcd);
-  TALLY_ASSIGN_OR_RETURN(int64_t threads, cfg.Int("generate.threads"));
+  TALLY_ASSIGN_OR_RETURN(int64_t threads, ranged("generate.threads", 0, 1024));
   o.threads = static_cast<int>(threads);
   TALLY_RETURN_IF_ERROR(ValidateOptions(o));
   return o;

@@ -99,7 +99,7 @@ Catalogue Catalogue::Build(const GeneratorOptions& options) {
         v.roaming_sms_minor = b.roam_sms;
         v.premium_sms_minor = b.premium_sms;
         v.effective_from = from;
-        Date next{from.days + std::max(7, options.price_change_days)};
+        Date next{from.days + options.price_change_days};
         if (next < last_day) v.effective_to = next;
         c.versions_[p][r].push_back(c.plan_versions_.size());
         c.plan_versions_.push_back(std::move(v));

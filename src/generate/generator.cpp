@@ -183,6 +183,28 @@ Status WriteManifest(const GeneratorOptions& o, const GenerateReport& r) {
   return WriteText(o.out_dir + "/manifest.json", t.view());
 }
 
+// An output directory must be new, empty, or an earlier `tally generate` output, whose files are
+// removed first so no part file of an older world survives next to the new one.
+Status PrepareOutputDir(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::exists(dir, ec) || fs::is_empty(dir, ec)) return Status::Ok();
+  if (!fs::exists(fs::path(dir) / "manifest.json")) {
+    return Status::InvalidArgument("--out " + dir + ": the directory is not empty and holds no manifest.json; "
+                                   "choose an empty directory");
+  }
+  std::vector<std::string> generated = {"manifest.json", "subscribers", "truth", "seed"};
+  for (int f = 0; f < kEventFamilyCount; ++f) generated.emplace_back(Name(static_cast<EventFamily>(f)));
+  for (const char* table : {"partners", "plans", "cities", "towers"}) {
+    for (const char* ext : {".csv", ".ndjson", ".parquet"}) generated.push_back(std::string(table) + ext);
+  }
+  for (const auto& name : generated) {
+    fs::remove_all(fs::path(dir) / name, ec);
+    if (ec) return Status::IOError("cannot remove " + (fs::path(dir) / name).string() + ": " + ec.message());
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status ValidateOptions(const GeneratorOptions& o) {
@@ -200,6 +222,10 @@ Status ValidateOptions(const GeneratorOptions& o) {
     return Status::InvalidArgument("--partners " + std::to_string(o.partners) + ": must be 0 .. 100");
   }
   if (o.chunk_subscribers < 1) return Status::InvalidArgument("chunk_subscribers must be >= 1");
+  if (o.visitors_per_day < 0) return Status::InvalidArgument("--visitors-per-day must be >= 0 (0: the default ratio)");
+  if (o.price_change_days < 7 || o.price_change_days > 3660) {
+    return Status::InvalidArgument("--price-change-days " + std::to_string(o.price_change_days) + ": must be 7 .. 3660");
+  }
   int y = CivilFromDays(o.start.days).year;
   if (y < 1990 || y > 2100) return Status::InvalidArgument("--start: year must be 1990 .. 2100");
   return Status::Ok();
@@ -209,6 +235,7 @@ Result<GenerateReport> Generate(const GeneratorOptions& options) {
   TALLY_RETURN_IF_ERROR(ValidateOptions(options));
   auto t0 = std::chrono::steady_clock::now();
   GeneratorOptions o = options;
+  TALLY_RETURN_IF_ERROR(PrepareOutputDir(o.out_dir));
   if (o.threads <= 0) o.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (std::string dir : {"", "/subscribers", "/truth/churn", "/truth/anomalies", "/seed"}) {
     TALLY_RETURN_IF_ERROR(MakeDirs(o.out_dir + dir));

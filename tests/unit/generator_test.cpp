@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 
@@ -354,6 +355,30 @@ TEST(GeneratorOptions, BadOptionsAreRejectedByName) {
   r = Generate(o);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("/proc/definitely"), std::string::npos);
+}
+
+TEST(GeneratorOptions, RegeneratingReplacesTheOldWorldAndForeignDirectoriesAreRefused) {
+  GeneratorOptions o = SmallWorld(TempDir("regen"));
+  o.days = 5;
+  o.subscribers = 50;
+  MustGenerate(o);
+  ASSERT_TRUE(std::filesystem::exists(o.out_dir + "/usage/part-00000.csv"));
+  o.format = OutputFormat::kNdjson;
+  MustGenerate(o);
+  EXPECT_FALSE(std::filesystem::exists(o.out_dir + "/usage/part-00000.csv")) << "stale CSV part left behind";
+  EXPECT_FALSE(std::filesystem::exists(o.out_dir + "/plans.csv"));
+  EXPECT_TRUE(std::filesystem::exists(o.out_dir + "/usage/part-00000.ndjson"));
+  std::filesystem::remove_all(o.out_dir);
+
+  std::string foreign = TempDir("foreign");
+  std::filesystem::create_directories(foreign);
+  std::ofstream(foreign + "/keep.txt") << "not ours";
+  o.out_dir = foreign;
+  auto r = Generate(o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("not empty"), std::string::npos);
+  EXPECT_TRUE(std::filesystem::exists(foreign + "/keep.txt"));
+  std::filesystem::remove_all(foreign);
 }
 
 }  // namespace
