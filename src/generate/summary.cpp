@@ -9,22 +9,22 @@ namespace tally {
 
 namespace {
 
-// The DuckDB table function that reads a family's files in this world's format.
+// The DuckDB table function that reads `what` in this world's format: a single table file
+// (`plans.csv`) or a folder of part files (`usage/part-*.csv`).
 Result<std::string> Reader(const std::string& dir, const std::string& what) {
-  for (const char* ext : {"csv", "ndjson", "parquet"}) {
-    std::string glob = what.find('/') == std::string::npos && std::filesystem::exists(dir + "/" + what + "." + ext)
-                           ? dir + "/" + what + "." + ext
-                           : dir + "/" + what + "/part-*." + ext;
-    bool any = std::filesystem::exists(dir + "/" + what + "." + ext);
-    if (!any && std::filesystem::is_directory(dir + "/" + what)) {
-      for (const auto& e : std::filesystem::directory_iterator(dir + "/" + what)) {
-        if (e.path().extension() == std::string(".") + ext) any = true;
-      }
+  namespace fs = std::filesystem;
+  for (std::string ext : {"csv", "ndjson", "parquet"}) {
+    std::string path;
+    if (fs::exists(dir + "/" + what + "." + ext)) {
+      path = dir + "/" + what + "." + ext;
+    } else if (fs::exists(dir + "/" + what + "/part-00000." + ext)) {
+      path = dir + "/" + what + "/part-*." + ext;
+    } else {
+      continue;
     }
-    if (!any) continue;
-    std::string q = SqlQuote(glob);
-    if (std::string(ext) == "csv") return "read_csv(" + q + ", header=true, union_by_name=true)";
-    if (std::string(ext) == "ndjson") return "read_json(" + q + ", format='newline_delimited', union_by_name=true)";
+    std::string q = SqlQuote(path);
+    if (ext == "csv") return "read_csv(" + q + ", header=true, union_by_name=true)";
+    if (ext == "ndjson") return "read_json(" + q + ", format='newline_delimited', union_by_name=true)";
     return "read_parquet(" + q + ", union_by_name=true)";
   }
   return Status::NotFound(dir + ": no files for '" + what + "' (is this a `tally generate` output?)");
