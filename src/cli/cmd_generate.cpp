@@ -1,6 +1,6 @@
 // `tally generate` and `tally summary`.
 
-#include <climits>
+#include <limits>
 #include <iostream>
 
 #include "cli/commands.h"
@@ -58,46 +58,46 @@ Result<GeneratorOptions> Resolve(const GenerateFlags& f, const CliContext& ctx) 
   Apply(cfg, "generate.price_change_days", f.price_change_days, "--price-change-days");
   Apply(cfg, "generate.threads", f.threads, "--threads");
 
-  // Reads an integer setting that must lie in [lo, hi]; the error names the setting's source.
-  auto ranged = [&](const char* key, int64_t lo, int64_t hi) -> Result<int64_t> {
+  // Settings name their source in errors: "generate.days (from env TALLY_GENERATE_DAYS)".
+  auto label = [&](std::string_view setting) {
+    std::string key = "generate." + std::string(setting);
+    return key + " (from " + cfg.SourceOf(key) + ")";
+  };
+  // Reads an integer setting into a field of type T; ranges are checked by ValidateOptions, but a
+  // value too large for the field must not wrap around on the way there.
+  auto narrow = [&]<typename T>(std::string_view setting, T* out) -> Status {
+    std::string key = "generate." + std::string(setting);
     TALLY_ASSIGN_OR_RETURN(int64_t v, cfg.Int(key));
-    if (v < lo || v > hi) {
-      return Status::InvalidArgument(std::string(key) + "=" + std::to_string(v) + " (from " + cfg.SourceOf(key) +
-                                     "): must be " + std::to_string(lo) + " .. " + std::to_string(hi));
+    if (v < std::numeric_limits<T>::min() || v > std::numeric_limits<T>::max()) {
+      return Status::InvalidArgument(label(setting) + " " + std::to_string(v) + ": out of range");
     }
-    return v;
+    *out = static_cast<T>(v);
+    return Status::Ok();
   };
   GeneratorOptions o;
   o.out_dir = f.out;
   o.quiet = f.quiet;
-  TALLY_ASSIGN_OR_RETURN(o.subscribers, ranged("generate.subscribers", 1, 1'000'000'000));
-  TALLY_ASSIGN_OR_RETURN(int64_t days, ranged("generate.days", 1, 3660));
-  o.days = static_cast<int32_t>(days);
+  TALLY_RETURN_IF_ERROR(narrow("subscribers", &o.subscribers));
+  TALLY_RETURN_IF_ERROR(narrow("days", &o.days));
   TALLY_ASSIGN_OR_RETURN(std::string start, cfg.String("generate.start"));
   auto d = ParseDate(start);
-  if (!d.ok()) return d.status().WithContext("start (from " + cfg.SourceOf("generate.start") + ")");
+  if (!d.ok()) return d.status().WithContext(label("start"));
   o.start = *d;
-  TALLY_ASSIGN_OR_RETURN(int64_t seed, ranged("generate.seed", 0, INT64_MAX));
+  int64_t seed = 0;
+  TALLY_RETURN_IF_ERROR(narrow("seed", &seed));
+  if (seed < 0) return Status::InvalidArgument(label("seed") + " " + std::to_string(seed) + ": must be >= 0");
   o.seed = static_cast<uint64_t>(seed);
   TALLY_ASSIGN_OR_RETURN(std::string format, cfg.String("generate.format"));
   if (format == "csv") o.format = OutputFormat::kCsv;
   else if (format == "ndjson") o.format = OutputFormat::kNdjson;
   else if (format == "parquet") o.format = OutputFormat::kParquet;
-  else return Status::InvalidArgument("format '" + format + "' (from " + cfg.SourceOf("generate.format") +
-                                      "): expected csv, ndjson or parquet");
+  else return Status::InvalidArgument(label("format") + " '" + format + "': expected csv, ndjson or parquet");
   TALLY_ASSIGN_OR_RETURN(o.dirty, cfg.Double("generate.dirty"));
-  if (!(o.dirty >= 0 && o.dirty <= 0.5)) {
-    return Status::InvalidArgument("dirty=" + std::to_string(o.dirty) + " (from " + cfg.SourceOf("generate.dirty") +
-                                   "): must be a fraction 0 .. 0.5");
-  }
-  TALLY_ASSIGN_OR_RETURN(int64_t partners, ranged("generate.partners", 0, 100));
-  o.partners = static_cast<int32_t>(partners);
-  TALLY_ASSIGN_OR_RETURN(o.visitors_per_day, ranged("generate.visitors_per_day", 0, 1'000'000'000));
-  TALLY_ASSIGN_OR_RETURN(int64_t pcd, ranged("generate.price_change_days", 7, 3660));
-  o.price_change_days = static_cast<int32_t>(pcd);
-  TALLY_ASSIGN_OR_RETURN(int64_t threads, ranged("generate.threads", 0, 1024));
-  o.threads = static_cast<int>(threads);
-  TALLY_RETURN_IF_ERROR(ValidateOptions(o));
+  TALLY_RETURN_IF_ERROR(narrow("partners", &o.partners));
+  TALLY_RETURN_IF_ERROR(narrow("visitors_per_day", &o.visitors_per_day));
+  TALLY_RETURN_IF_ERROR(narrow("price_change_days", &o.price_change_days));
+  TALLY_RETURN_IF_ERROR(narrow("threads", &o.threads));
+  TALLY_RETURN_IF_ERROR(ValidateOptions(o, label));
   return o;
 }
 

@@ -86,6 +86,14 @@ class Catalogue {
   static constexpr std::array<double, kTierCount> kTrialRate = {0.50, 0.55, 0.60};
   //! Regional multipliers on the signup rate.
   static constexpr std::array<double, kRegionCount> kRegionSignup = {1.00, 0.95, 1.05, 0.90};
+  //! Where subscribers (and site visitors) are, by region.
+  static constexpr std::array<double, kRegionCount> kRegionShare = {0.35, 0.30, 0.20, 0.15};
+  //! Probability that a subscriber of a tier in a region is prepaid: prepaid dominates in APAC and
+  //! LATAM, and enterprise accounts are mostly invoiced.
+  static double PrepaidShare(Region r, Tier t) {
+    static constexpr std::array<double, kRegionCount> kPrepaid = {0.35, 0.40, 0.70, 0.75};
+    return kPrepaid[int(r)] * (t == Tier::kEnterprise ? 0.3 : 1.0);
+  }
 
  private:
   GeneratorOptions options_;

@@ -11,7 +11,7 @@ std::unique_ptr<RecordWriter<Rec>> ChunkFiles::Make(std::string_view dir, int di
   DirtyInjector* dirty = nullptr;
   if (dirty_slot >= 0 && o_.dirty > 0) {
     dirty_[dirty_slot] = std::make_unique<DirtyInjector>(
-        o_.dirty, o_.format, MixKeys(seed_, 0xD1287, dirty_slot), &dirty_truth_, o_.out_dir);
+        o_.dirty, o_.format, MixKeys(seed_, 0xD1287, dirty_slot), &dirty_truth_);
     dirty = dirty_[dirty_slot].get();
   }
   return std::make_unique<RecordWriter<Rec>>(o_.format, rel, dirty);

@@ -8,8 +8,6 @@ namespace tally {
 namespace {
 
 constexpr std::array<double, kTierCount> kTierInterest = {0.50, 0.35, 0.15};
-constexpr std::array<double, kRegionCount> kRegionVisitors = {0.35, 0.30, 0.20, 0.15};
-constexpr std::array<double, kRegionCount> kPrepaidShare = {0.35, 0.40, 0.70, 0.75};
 constexpr std::array<double, 7> kVisitWeek = {1.0, 1.05, 1.05, 1.0, 0.95, 0.85, 0.8};
 constexpr std::array<double, 24> kVisitHours = {0.3, 0.2, 0.1, 0.1, 0.1, 0.2, 0.4, 0.7,
                                                1.0, 1.2, 1.3, 1.3, 1.3, 1.3, 1.2, 1.2,
@@ -28,13 +26,12 @@ Timestamp Later(Timestamp t, Rng& rng, double mean_hours) {
 
 }  // namespace
 
-void SimulateFunnel(const Catalogue& cat, int64_t first_id, ChunkFiles* files, ChunkStats* stats,
+void SimulateFunnel(const Catalogue& cat, int64_t first_id, ChunkFiles* files,
                     std::vector<AcquiredSubscriber>* acquired, FunnelCounts* counts) {
-  (void)stats;
   const GeneratorOptions& o = cat.options();
   Rng rng(MixKeys(o.seed, 0xF022E1));
   const std::vector<double> tier_cum = Cumulative(kTierInterest);
-  const std::vector<double> region_cum = Cumulative(kRegionVisitors);
+  const std::vector<double> region_cum = Cumulative(Catalogue::kRegionShare);
   const std::vector<double> hour_cum = Cumulative(kVisitHours);
   const std::vector<double> device_cum = Cumulative(kDeviceShare);
   const ExperimentSpec* button = cat.FindExperiment("button_colour");
@@ -82,7 +79,7 @@ void SimulateFunnel(const Catalogue& cat, int64_t first_id, ChunkFiles* files, C
       Region region = static_cast<Region>(rng.Pick(region_cum));
       const City* city = cat.CitiesOf(region)[rng.Pick(cat.CityCumulative(region))];
       Tier tier = static_cast<Tier>(rng.Pick(tier_cum));
-      BillingType billing = rng.Bernoulli(kPrepaidShare[int(region)] * (tier == Tier::kEnterprise ? 0.3 : 1))
+      BillingType billing = rng.Bernoulli(Catalogue::PrepaidShare(region, tier))
                                 ? BillingType::kPrepaid
                                 : BillingType::kPostpaid;
       PlanId plan = PlanIdOf(tier, billing);

@@ -27,7 +27,7 @@ struct FunnelCounts {
 
 //! Runs the funnel over the whole date range. Appends acquired subscribers in activation order;
 //! they take ids first_id, first_id + 1, ...
-void SimulateFunnel(const Catalogue& cat, int64_t first_id, ChunkFiles* files, ChunkStats* stats,
+void SimulateFunnel(const Catalogue& cat, int64_t first_id, ChunkFiles* files,
                     std::vector<AcquiredSubscriber>* acquired, FunnelCounts* counts);
 
 }  // namespace tally

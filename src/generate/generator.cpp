@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 #include <functional>
+#include <sstream>
 #include <thread>
 
 #include "generate/catalogue.h"
@@ -207,27 +208,33 @@ Status PrepareOutputDir(const std::string& dir) {
 
 }  // namespace
 
-Status ValidateOptions(const GeneratorOptions& o) {
-  if (o.out_dir.empty()) return Status::InvalidArgument("--out: an output directory is required");
-  if (o.subscribers < 1 || o.subscribers > 1'000'000'000) {
-    return Status::InvalidArgument("--subscribers " + std::to_string(o.subscribers) + ": must be 1 .. 10^9");
-  }
-  if (o.days < 1 || o.days > 3660) {
-    return Status::InvalidArgument("--days " + std::to_string(o.days) + ": must be 1 .. 3660");
-  }
-  if (!(o.dirty >= 0 && o.dirty <= 0.5)) {
-    return Status::InvalidArgument("--dirty " + std::to_string(o.dirty) + ": must be a fraction 0 .. 0.5");
-  }
-  if (o.partners < 0 || o.partners > 100) {
-    return Status::InvalidArgument("--partners " + std::to_string(o.partners) + ": must be 0 .. 100");
-  }
-  if (o.chunk_subscribers < 1) return Status::InvalidArgument("chunk_subscribers must be >= 1");
-  if (o.visitors_per_day < 0) return Status::InvalidArgument("--visitors-per-day must be >= 0 (0: the default ratio)");
-  if (o.price_change_days < 7 || o.price_change_days > 3660) {
-    return Status::InvalidArgument("--price-change-days " + std::to_string(o.price_change_days) + ": must be 7 .. 3660");
-  }
+std::string FlagLabel(std::string_view setting) {
+  std::string flag = "--";
+  for (char c : setting) flag += c == '_' ? '-' : c;
+  return flag;
+}
+
+Status ValidateOptions(const GeneratorOptions& o, const OptionLabel& label) {
+  auto name = [&](std::string_view setting) { return label ? label(setting) : FlagLabel(setting); };
+  auto range = [&](std::string_view setting, auto v, auto lo, auto hi) {
+    if (v >= lo && v <= hi) return Status::Ok();
+    std::ostringstream msg;
+    msg << name(setting) << " " << v << ": must be " << lo << " .. " << hi;
+    return Status::InvalidArgument(msg.str());
+  };
+  if (o.out_dir.empty()) return Status::InvalidArgument(name("out") + ": an output directory is required");
+  TALLY_RETURN_IF_ERROR(range("subscribers", o.subscribers, int64_t{1}, int64_t{1'000'000'000}));
+  TALLY_RETURN_IF_ERROR(range("days", o.days, 1, 3660));
+  TALLY_RETURN_IF_ERROR(range("dirty", o.dirty, 0.0, 0.5));
+  TALLY_RETURN_IF_ERROR(range("partners", o.partners, 0, 100));
+  TALLY_RETURN_IF_ERROR(range("visitors_per_day", o.visitors_per_day, int64_t{0}, int64_t{1'000'000'000}));
+  TALLY_RETURN_IF_ERROR(range("price_change_days", o.price_change_days, 7, 3660));
+  TALLY_RETURN_IF_ERROR(range("threads", o.threads, 0, 1024));
+  TALLY_RETURN_IF_ERROR(range("chunk_subscribers", o.chunk_subscribers, int64_t{1}, int64_t{1'000'000'000}));
   int y = CivilFromDays(o.start.days).year;
-  if (y < 1990 || y > 2100) return Status::InvalidArgument("--start: year must be 1990 .. 2100");
+  if (y < 1990 || y > 2100) {
+    return Status::InvalidArgument(name("start") + " " + FormatDate(o.start) + ": the year must be 1990 .. 2100");
+  }
   return Status::Ok();
 }
 
@@ -263,7 +270,7 @@ Result<GenerateReport> Generate(const GeneratorOptions& options) {
   tasks.push_back([&]() -> Status {
     ChunkFiles files(o, "funnel", MixKeys(o.seed, 0xF0), true);
     TALLY_RETURN_IF_ERROR(files.Open());
-    SimulateFunnel(cat, o.subscribers + 1, &files, &funnel_stats, &acquired, &counts);
+    SimulateFunnel(cat, o.subscribers + 1, &files, &acquired, &counts);
     return files.Close(&funnel_stats);
   });
   auto chunk_task = [&](int64_t chunk, int64_t first, int64_t last, ChunkStats* stats) {

@@ -12,7 +12,9 @@
 // The world is split into chunks of subscribers that run in parallel; each chunk's bytes depend
 // only on the options and seed, never on the number of threads.
 
+#include <functional>
 #include <string>
+#include <string_view>
 
 #include "generate/chunk_files.h"
 #include "generate/options.h"
@@ -35,8 +37,12 @@ struct GenerateReport {
   }
 };
 
-//! Validates options, naming the bad one.
-Status ValidateOptions(const GeneratorOptions& o);
+//! Names a setting in error messages, e.g. "days" -> "--days" (the default) or
+//! "generate.days (from env TALLY_GENERATE_DAYS)".
+using OptionLabel = std::function<std::string(std::string_view setting)>;
+
+//! Validates options; the error names the bad setting through `label` and gives its range.
+Status ValidateOptions(const GeneratorOptions& o, const OptionLabel& label = {});
 
 //! Generates the world into o.out_dir (created if missing; existing files are overwritten).
 Result<GenerateReport> Generate(const GeneratorOptions& o);

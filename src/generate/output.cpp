@@ -55,9 +55,8 @@ std::string_view DefectName(Defect d) {
   return "?";
 }
 
-DirtyInjector::DirtyInjector(double fraction, OutputFormat format, uint64_t seed, LineFile* truth,
-                             std::string out_dir)
-    : fraction_(fraction), format_(format), rng_(seed), truth_(truth), out_dir_(std::move(out_dir)) {}
+DirtyInjector::DirtyInjector(double fraction, OutputFormat format, uint64_t seed, LineFile* truth)
+    : fraction_(fraction), format_(format), rng_(seed), truth_(truth) {}
 
 Defect DirtyInjector::PickDefect(bool has_duration, bool has_subscriber) {
   // Redeliveries are the most common dirt in real feeds; the rest are spread evenly.

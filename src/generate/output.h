@@ -53,8 +53,7 @@ std::string_view DefectName(Defect d);
 //! Decides which rows get a dirty companion and writes it, recording each in the truth file.
 class DirtyInjector {
  public:
-  DirtyInjector(double fraction, OutputFormat format, uint64_t seed, LineFile* truth,
-                std::string out_dir);
+  DirtyInjector(double fraction, OutputFormat format, uint64_t seed, LineFile* truth);
   bool enabled() const { return fraction_ > 0; }
 
   //! Called after `clean` (one line with its newline) was appended to `file`.
@@ -73,7 +72,6 @@ class DirtyInjector {
   OutputFormat format_;
   Rng rng_;
   LineFile* truth_;
-  std::string out_dir_;
   std::vector<std::string> recent_;  // recent clean lines, for redelivery
   bool overlong_done_ = false;
   int64_t serial_ = 0;

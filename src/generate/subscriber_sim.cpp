@@ -36,8 +36,6 @@ constexpr std::array<double, 7> kDataWeek = {1.0, 1.0, 1.0, 1.0, 1.05, 1.15, 1.1
 constexpr std::array<double, kTierCount> kTierActivity = {1.0, 1.4, 2.0};
 constexpr std::array<double, kTierCount> kSessionMb = {15, 30, 50};
 constexpr std::array<double, kTierCount> kTripsPerYear = {0.8, 1.5, 3.0};
-constexpr std::array<double, kRegionCount> kRegionShare = {0.35, 0.30, 0.20, 0.15};
-constexpr std::array<double, kRegionCount> kPrepaidShare = {0.35, 0.40, 0.70, 0.75};
 constexpr std::array<double, kTierCount> kTierShare = {0.55, 0.33, 0.12};
 constexpr std::array<double, 5> kDeviceShare = {0.55, 0.33, 0.06, 0.03, 0.03};
 constexpr std::array<double, kTierCount> kTierChurn = {1.0, 0.85, 0.6};
@@ -130,7 +128,7 @@ void SubscriberSimulator::Simulate(SubscriberId id, const AcquiredSubscriber* ac
   Rng rng(MixKeys(o.seed, static_cast<uint64_t>(id.value()), 0x5B5C));
   static const std::vector<double> kVoiceHourCum = Cumulative(kVoiceHours);
   static const std::vector<double> kDataHourCum = Cumulative(kDataHours);
-  static const std::vector<double> kRegionCum = Cumulative(kRegionShare);
+  static const std::vector<double> kRegionCum = Cumulative(Catalogue::kRegionShare);
   static const std::vector<double> kTierCum = Cumulative(kTierShare);
   static const std::vector<double> kDeviceCum = Cumulative(kDeviceShare);
 
@@ -156,8 +154,8 @@ void SubscriberSimulator::Simulate(SubscriberId id, const AcquiredSubscriber* ac
                      : static_cast<Region>(rng.Pick(kRegionCum));
     city = cat_.CitiesOf(sub.region)[rng.Pick(cat_.CityCumulative(sub.region))];
     tier = static_cast<Tier>(rng.Pick(kTierCum));
-    double prepaid = kPrepaidShare[int(sub.region)] * (tier == Tier::kEnterprise ? 0.3 : 1.0);
-    sub.billing_type = rng.Bernoulli(prepaid) ? BillingType::kPrepaid : BillingType::kPostpaid;
+    sub.billing_type = rng.Bernoulli(Catalogue::PrepaidShare(sub.region, tier)) ? BillingType::kPrepaid
+                                                                                 : BillingType::kPostpaid;
     sub.device_type = static_cast<DeviceType>(rng.Pick(kDeviceCum));
     double tenure_days = std::min(3650.0, rng.Exponential(700));
     activation = Timestamp{StartOfDay(o.start).micros -
@@ -261,15 +259,29 @@ void SubscriberSimulator::Simulate(SubscriberId id, const AcquiredSubscriber* ac
     RechargeChannel ch = static_cast<RechargeChannel>(rng.Below(EnumCount<RechargeChannel>()));
     recharge(ts, amount, ch);
   };
-  auto write_usage = [&](int64_t* charge_out) {
+  // Rates and writes the record in `u`, keeping the cycle's bill, the prepaid balance and the
+  // current trip's truth up to date. Returns the charge.
+  int64_t trip_charge_today = 0;
+  auto rate_and_write = [&]() {
     Charge c = RateUsage(*pv, u, &bundles);
     files_->usage().Write(u);
     if (c.kind == ChargeKind::kOverage) cycle_overage += c.minor;
     if (c.kind != ChargeKind::kBundle) cycle_extra += c.minor;
     if (u.kind == UsageKind::kDataSession && !u.roaming) data_used_mb += DataMegabytes(*u.bytes);
     if (sub.billing_type == BillingType::kPrepaid) balance -= c.minor;
-    if (charge_out) *charge_out += c.minor;
-    // A billing glitch now and then emits the same CDR twice under a new id.
+    if (u.roaming) {
+      trip_charge_today += c.minor;
+      trip_truth.start_ts = std::min(trip_truth.start_ts, u.ts);
+      trip_truth.end_ts = std::max(trip_truth.end_ts, u.ts);
+      trip_truth.charge_minor += c.minor;
+      ++trip_truth.events;
+    }
+    return c.minor;
+  };
+  // Emits one usage record; a billing glitch now and then emits the same CDR (same session_ref)
+  // a second time under a new id: a labelled double charge. Returns what the record(s) cost.
+  auto emit_usage = [&]() {
+    int64_t charge = rate_and_write();
     if (rng.Bernoulli(kDoubleChargeRate)) {
       AnomalyTruth t;
       t.subscriber_id = id;
@@ -279,14 +291,25 @@ void SubscriberSimulator::Simulate(SubscriberId id, const AcquiredSubscriber* ac
       t.original_event_id = u.event_id;
       MakeId(&u.event_id, 'u', uid, ++seq);
       t.event_id = u.event_id;
-      Charge c2 = RateUsage(*pv, u, &bundles);
-      t.charge_minor = c2.minor;
-      cycle_extra += c2.minor;
-      if (sub.billing_type == BillingType::kPrepaid) balance -= c2.minor;
-      files_->usage().Write(u);
+      t.charge_minor = rate_and_write();
+      charge += t.charge_minor;
       files_->anomaly_truth().Write(t);
       ++stats_->double_charges;
     }
+    return charge;
+  };
+  // A handover of the session in `u` from `from` to the subscriber's other usual cell, if any.
+  auto maybe_handover = [&](const TowerTruth& from, int32_t duration_s, double p) {
+    const TowerTruth& to = &from == &home_tower ? work_tower : home_tower;
+    if (&to == &from || !rng.Bernoulli(p)) return;
+    MakeId(&ne.event_id, 'n', uid, ++seq);
+    ne.ts = Timestamp{u.ts.micros + static_cast<int64_t>(rng.Below(duration_s)) * kMicrosPerSecond};
+    ne.kind = NetworkKind::kTowerHandover;
+    ne.tower_id = from.tower.tower_id;
+    ne.to_tower_id = to.tower.tower_id;
+    ne.cause.reset();
+    ne.session_ref = u.session_ref;
+    files_->network().Write(ne);
   };
 
   if (acquired) {
@@ -406,7 +429,7 @@ void SubscriberSimulator::Simulate(SubscriberId id, const AcquiredSubscriber* ac
     }
 
     int drops_today = 0;
-    int64_t trip_charge_today = 0;
+    trip_charge_today = 0;
     const double vday = act * kVoiceWeek[dow];
     const double dday = act * kDataWeek[dow];
 
@@ -444,12 +467,7 @@ void SubscriberSimulator::Simulate(SubscriberId id, const AcquiredSubscriber* ac
       bool dropped = !abroad && rng.Bernoulli(tw.drop_rate);
       if (dropped) dur = 5 + static_cast<int32_t>(rng.Below(std::max(1, dur)));
       u.duration_s = dur;
-      write_usage(abroad ? &trip_charge_today : nullptr);
-      if (abroad) {
-        trip_truth.start_ts = std::min(trip_truth.start_ts, u.ts);
-        trip_truth.end_ts = std::max(trip_truth.end_ts, u.ts);
-        ++trip_truth.events;
-      }
+      emit_usage();
       if (dropped) {
         ++drops_today;
         MakeId(&ne.event_id, 'n', uid, ++seq);
@@ -460,18 +478,8 @@ void SubscriberSimulator::Simulate(SubscriberId id, const AcquiredSubscriber* ac
         ne.cause = static_cast<DropCause>(rng.Below(3));
         ne.session_ref = u.session_ref;
         files_->network().Write(ne);
-      } else if (!abroad && dur > 120 && rng.Bernoulli(0.25)) {
-        const TowerTruth& other = &tw == &home_tower ? work_tower : home_tower;
-        if (&other != &tw) {
-          MakeId(&ne.event_id, 'n', uid, ++seq);
-          ne.ts = Timestamp{u.ts.micros + static_cast<int64_t>(rng.Below(dur)) * kMicrosPerSecond};
-          ne.kind = NetworkKind::kTowerHandover;
-          ne.tower_id = tw.tower.tower_id;
-          ne.to_tower_id = other.tower.tower_id;
-          ne.cause.reset();
-          ne.session_ref = u.session_ref;
-          files_->network().Write(ne);
-        }
+      } else if (!abroad && dur > 120) {
+        maybe_handover(tw, dur, 0.25);
       }
     }
 
@@ -500,14 +508,7 @@ void SubscriberSimulator::Simulate(SubscriberId id, const AcquiredSubscriber* ac
         u.destination = r < 0.5 ? Destination::kOnNet : r < 0.95 ? Destination::kOffNet : Destination::kInternational;
         u.counterparty = MsisdnOf(SubscriberId(1 + rng.Below(o.subscribers)), *city);
       }
-      int64_t charge = 0;
-      write_usage(&charge);
-      if (abroad) {
-        trip_charge_today += charge;
-        trip_truth.start_ts = std::min(trip_truth.start_ts, u.ts);
-        trip_truth.end_ts = std::max(trip_truth.end_ts, u.ts);
-        ++trip_truth.events;
-      }
+      int64_t charge = emit_usage();
       if (fraud) {
         fraud_truth.start_ts = std::min(fraud_truth.start_ts, u.ts);
         fraud_truth.end_ts = std::max(fraud_truth.end_ts, u.ts);
@@ -518,9 +519,7 @@ void SubscriberSimulator::Simulate(SubscriberId id, const AcquiredSubscriber* ac
 
     // Data sessions. Careful travellers barely use data abroad; a shock trip uses it freely.
     double data_scale = abroad ? (shock_trip ? 0.8 : 0.05) : 1.0;
-    int64_t n_data = smartphone || sub.device_type != DeviceType::kFeaturePhone
-                         ? rng.Poisson(4.0 * dday * data_scale)
-                         : 0;
+    int64_t n_data = sub.device_type != DeviceType::kFeaturePhone ? rng.Poisson(4.0 * dday * data_scale) : 0;
     u.destination.reset();
     u.counterparty.reset();
     for (int64_t k = 0; k < n_data; ++k) {
@@ -534,26 +533,9 @@ void SubscriberSimulator::Simulate(SubscriberId id, const AcquiredSubscriber* ac
       u.duration_s = dur;
       double mb = rng.LogNormal(std::log(kSessionMb[int(tier)]), 1.1);
       u.bytes = static_cast<int64_t>(mb * 1e6) + 1;
-      write_usage(abroad ? &trip_charge_today : nullptr);
-      if (abroad) {
-        trip_truth.start_ts = std::min(trip_truth.start_ts, u.ts);
-        trip_truth.end_ts = std::max(trip_truth.end_ts, u.ts);
-        ++trip_truth.events;
-      } else if (dur > 300 && rng.Bernoulli(0.1)) {
-        const TowerTruth& other = &tw == &home_tower ? work_tower : home_tower;
-        if (&other != &tw) {
-          MakeId(&ne.event_id, 'n', uid, ++seq);
-          ne.ts = Timestamp{u.ts.micros + static_cast<int64_t>(rng.Below(dur)) * kMicrosPerSecond};
-          ne.kind = NetworkKind::kTowerHandover;
-          ne.tower_id = tw.tower.tower_id;
-          ne.to_tower_id = other.tower.tower_id;
-          ne.cause.reset();
-          ne.session_ref = u.session_ref;
-          files_->network().Write(ne);
-        }
-      }
+      emit_usage();
+      if (!abroad && dur > 300) maybe_handover(tw, dur, 0.1);
     }
-    if (abroad) trip_truth.charge_minor += trip_charge_today;
 
     // Trip ends.
     if (abroad && day.days == trip_end_day) {
