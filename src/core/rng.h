@@ -3,6 +3,8 @@
 // so nothing here uses std::*_distribution (whose algorithms differ between standard libraries).
 // Every distribution is written out below, on top of xoshiro256** seeded through SplitMix64.
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <numbers>
@@ -73,20 +75,23 @@ class Rng {
   int64_t Range(int64_t lo, int64_t hi) { return lo + static_cast<int64_t>(Below(hi - lo + 1)); }
   bool Bernoulli(double p) { return Uniform() < p; }
 
-  //! Standard normal by the Box-Muller transform (both outputs used).
+  //! Standard normal by Marsaglia's polar method (both outputs used): no trigonometry, one log
+  //! and one square root per pair.
   double Normal() {
     if (has_spare_) {
       has_spare_ = false;
       return spare_;
     }
-    double u1 = Uniform();
-    double u2 = Uniform();
-    if (u1 < 1e-300) u1 = 1e-300;
-    double r = std::sqrt(-2.0 * std::log(u1));
-    double a = 2.0 * std::numbers::pi * u2;
-    spare_ = r * std::sin(a);
+    double u, v, s;
+    do {
+      u = 2.0 * Uniform() - 1.0;
+      v = 2.0 * Uniform() - 1.0;
+      s = u * u + v * v;
+    } while (s >= 1.0 || s == 0.0);
+    double f = std::sqrt(-2.0 * std::log(s) / s);
+    spare_ = v * f;
     has_spare_ = true;
-    return r * std::cos(a);
+    return u * f;
   }
   double Normal(double mean, double sd) { return mean + sd * Normal(); }
   //! exp(N(mu, sigma)).
@@ -96,17 +101,20 @@ class Rng {
   //! Pareto (type I) with scale x_m and shape alpha: heavy-tailed, mean alpha*x_m/(alpha-1).
   double Pareto(double xm, double alpha) { return xm / std::pow(1.0 - Uniform(), 1.0 / alpha); }
 
-  //! Poisson: Knuth's product method for small means, a rounded normal above 40 (the error at
-  //! that size is far below what the generator's tolerances care about).
+  //! Poisson: inversion by sequential search (one uniform draw, one exp) for small means, a
+  //! rounded normal above 40 (the error at that size is far below what the generator's
+  //! tolerances care about).
   int64_t Poisson(double mean) {
     if (mean <= 0) return 0;
     if (mean < 40) {
-      const double limit = std::exp(-mean);
-      double prod = Uniform();
+      double p = std::exp(-mean);
+      double cdf = p;
+      const double u = Uniform();
       int64_t k = 0;
-      while (prod > limit) {
+      while (u > cdf && k < 1000) {
         ++k;
-        prod *= Uniform();
+        p *= mean / static_cast<double>(k);
+        cdf += p;
       }
       return k;
     }
@@ -131,6 +139,39 @@ class Rng {
   uint64_t s_[4];
   double spare_ = 0;
   bool has_spare_ = false;
+};
+
+//! Draws an index with probability proportional to its weight in O(1), from one 64-bit draw: a
+//! 4096-slot table quantizes the weights to 1/4096 (largest-remainder rounding), far finer than
+//! the generator's tolerances. Used on hot paths where Rng::Pick's binary search shows up.
+class TablePicker {
+ public:
+  explicit TablePicker(std::span<const double> weights) {
+    double total = 0;
+    for (double w : weights) total += w;
+    std::vector<size_t> slots(weights.size());
+    std::vector<std::pair<double, size_t>> remainders;
+    size_t used = 0;
+    for (size_t i = 0; i < weights.size(); ++i) {
+      double exact = weights[i] / total * kSlots;
+      slots[i] = static_cast<size_t>(exact);
+      used += slots[i];
+      remainders.push_back({exact - static_cast<double>(slots[i]), i});
+    }
+    std::sort(remainders.begin(), remainders.end(),
+              [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+    for (size_t k = 0; used < kSlots; ++k, ++used) ++slots[remainders[k].second];
+    size_t at = 0;
+    for (size_t i = 0; i < weights.size(); ++i) {
+      for (size_t k = 0; k < slots[i]; ++k) table_[at++] = static_cast<uint16_t>(i);
+    }
+  }
+  //! An index from the top 12 bits of `bits`; the low bits stay free for the caller.
+  size_t Pick(uint64_t bits) const { return table_[bits >> 52]; }
+
+ private:
+  static constexpr size_t kSlots = 4096;
+  std::array<uint16_t, kSlots> table_{};
 };
 
 //! Running sums of weights, for Rng::Pick.

@@ -102,27 +102,27 @@ Result<Timestamp> ParseTimestamp(std::string_view text) {
 int FormatTimestampTo(Timestamp t, char* out) {
   Date d = t.date();
   int64_t in_day = t.micros - int64_t{d.days} * kMicrosPerDay;
-  // Consecutive timestamps mostly share a day: reuse its civil date.
-  thread_local int32_t cached_days = INT32_MIN;
-  thread_local CivilDate cached;
-  if (d.days != cached_days) {
-    cached = CivilFromDays(d.days);
-    cached_days = d.days;
-  }
-  const CivilDate& c = cached;
   int secs = static_cast<int>(in_day / kMicrosPerSecond);
   int frac = static_cast<int>(in_day % kMicrosPerSecond);
-  int y = c.year;
-  if (y < 0 || y > 9999) y = y < 0 ? 0 : 9999;  // outside ISO 8601's four-digit years: clamp
-  out[0] = static_cast<char>('0' + y / 1000);
-  out[1] = static_cast<char>('0' + y / 100 % 10);
-  out[2] = static_cast<char>('0' + y / 10 % 10);
-  out[3] = static_cast<char>('0' + y % 10);
-  out[4] = '-';
-  Put2(out + 5, c.month);
-  out[7] = '-';
-  Put2(out + 8, c.day);
-  out[10] = 'T';
+  // Consecutive timestamps mostly share a day: reuse its "YYYY-MM-DDT" text.
+  thread_local int32_t cached_days = INT32_MIN;
+  thread_local char prefix[11];
+  if (d.days != cached_days) {
+    CivilDate c = CivilFromDays(d.days);
+    int y = c.year;
+    if (y < 0 || y > 9999) y = y < 0 ? 0 : 9999;  // outside ISO 8601's four-digit years: clamp
+    prefix[0] = static_cast<char>('0' + y / 1000);
+    prefix[1] = static_cast<char>('0' + y / 100 % 10);
+    prefix[2] = static_cast<char>('0' + y / 10 % 10);
+    prefix[3] = static_cast<char>('0' + y % 10);
+    prefix[4] = '-';
+    Put2(prefix + 5, c.month);
+    prefix[7] = '-';
+    Put2(prefix + 8, c.day);
+    prefix[10] = 'T';
+    cached_days = d.days;
+  }
+  std::memcpy(out, prefix, 11);
   Put2(out + 11, secs / 3600);
   out[13] = ':';
   Put2(out + 14, secs / 60 % 60);

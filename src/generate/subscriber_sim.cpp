@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 
 #include "model/tariff.h"
@@ -49,21 +50,20 @@ constexpr double kShockTripShare = 0.05;      // trips where the traveller forge
 // Writes "<letter><hex a>x<hex b>" into a std::string without allocation for short ids.
 void MakeId(std::string* out, char letter, uint64_t a, uint64_t b) {
   char buf[40];
-  int n = 0;
-  buf[n++] = letter;
+  char* p = buf;
+  *p++ = letter;
   auto hex = [&](uint64_t v) {
-    char tmp[16];
-    int k = 0;
-    do {
-      tmp[k++] = "0123456789abcdef"[v & 15];
+    int digits = v ? (std::bit_width(v) + 3) / 4 : 1;
+    for (int i = digits - 1; i >= 0; --i) {
+      p[i] = "0123456789abcdef"[v & 15];
       v >>= 4;
-    } while (v);
-    while (k) buf[n++] = tmp[--k];
+    }
+    p += digits;
   };
   hex(a);
-  buf[n++] = 'x';
+  *p++ = 'x';
   hex(b);
-  out->assign(buf, n);
+  out->assign(buf, p - buf);
 }
 
 // A bijection on [0, 10^digits): affine map with a multiplier coprime to 10.
@@ -82,10 +82,13 @@ void PutDigits(std::string* s, uint64_t v, int digits) {
   s->append(tmp, digits);
 }
 
-Timestamp AtHour(Date day, Rng& rng, const std::vector<double>& hour_cum) {
-  int64_t hour = static_cast<int64_t>(rng.Pick(hour_cum));
-  return Timestamp{StartOfDay(day).micros + hour * kMicrosPerHour +
-                   static_cast<int64_t>(rng.Below(3600)) * kMicrosPerSecond};
+// A time on `day` following an hourly profile: the hour from the top bits of one draw, the second
+// within it from the low 32 bits.
+Timestamp AtHour(Date day, Rng& rng, const TablePicker& hours) {
+  uint64_t bits = rng.Next();
+  int64_t hour = static_cast<int64_t>(hours.Pick(bits));
+  int64_t second = static_cast<int64_t>(((bits & 0xffffffffULL) * 3600) >> 32);
+  return Timestamp{StartOfDay(day).micros + hour * kMicrosPerHour + second * kMicrosPerSecond};
 }
 
 // A rolling count over the last N days.
@@ -107,27 +110,47 @@ struct Window {
 }  // namespace
 
 std::string MsisdnOf(SubscriberId id, const City& city) {
-  // Cities never change country: look each city's country up once.
-  static const std::vector<const Country*> kCountryOfCity = [] {
-    std::vector<const Country*> v(Cities().size() + 1);
-    for (const City& c : Cities()) v[c.city_id.value()] = FindCountry(c.country);
+  // Cities never change country: look each city's country and digit count up once.
+  struct Plan {
+    std::string_view dial_code;
+    int digits;       // national digits after the leading one
+    uint64_t modulus;  // 10^digits
+  };
+  static const std::vector<Plan> kPlans = [] {
+    std::vector<Plan> v(Cities().size() + 1);
+    for (const City& c : Cities()) {
+      const Country* country = FindCountry(c.country);
+      Plan& p = v[c.city_id.value()];
+      p.dial_code = country->dial_code;
+      p.digits = country->national_digits - 1;
+      p.modulus = 1;
+      for (int i = 0; i < p.digits; ++i) p.modulus *= 10;
+    }
     return v;
   }();
-  const Country* c = kCountryOfCity[city.city_id.value()];
-  std::string s = "+";
-  s += c->dial_code;
-  // A leading digit 2-9 from the city, then a permuted id: distinct ids give distinct numbers.
-  s += static_cast<char>('2' + city.city_id.value() % 8);
-  PutDigits(&s, Permute(static_cast<uint64_t>(id.value()), c->national_digits - 1, 7'654'321, 1'234'567),
-            c->national_digits - 1);
-  return s;
+  const Plan& plan = kPlans[city.city_id.value()];
+  char buf[24];
+  char* p = buf;
+  *p++ = '+';
+  for (char ch : plan.dial_code) *p++ = ch;
+  // A leading digit 2-9 from the city, then the id under an affine bijection of [0, 10^digits)
+  // (the multiplier is coprime to 10): distinct ids below 10^digits give distinct numbers. The
+  // product stays below 2^63 for the at most 10 digits used.
+  *p++ = static_cast<char>('2' + city.city_id.value() % 8);
+  uint64_t v = (static_cast<uint64_t>(id.value()) % plan.modulus * 7'654'321 + 1'234'567) % plan.modulus;
+  for (int i = plan.digits - 1; i >= 0; --i) {
+    p[i] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  }
+  p += plan.digits;
+  return std::string(buf, p);
 }
 
 void SubscriberSimulator::Simulate(SubscriberId id, const AcquiredSubscriber* acquired) {
   const GeneratorOptions& o = cat_.options();
   Rng rng(MixKeys(o.seed, static_cast<uint64_t>(id.value()), 0x5B5C));
-  static const std::vector<double> kVoiceHourCum = Cumulative(kVoiceHours);
-  static const std::vector<double> kDataHourCum = Cumulative(kDataHours);
+  static const TablePicker kVoiceHourPicker(kVoiceHours);
+  static const TablePicker kDataHourPicker(kDataHours);
   static const std::vector<double> kRegionCum = Cumulative(Catalogue::kRegionShare);
   static const std::vector<double> kTierCum = Cumulative(kTierShare);
   static const std::vector<double> kDeviceCum = Cumulative(kDeviceShare);
@@ -447,7 +470,7 @@ void SubscriberSimulator::Simulate(SubscriberId id, const AcquiredSubscriber* ac
       u.kind = UsageKind::kVoiceCall;
       MakeId(&u.event_id, 'u', uid, ++seq);
       MakeId(&u.session_ref, 's', uid, seq);
-      u.ts = AtHour(day, rng, kVoiceHourCum);
+      u.ts = AtHour(day, rng, kVoiceHourPicker);
       const TowerTruth& tw = rng.Bernoulli(0.65) ? home_tower : work_tower;
       if (!abroad) u.tower_id = tw.tower.tower_id;
       int32_t dur = static_cast<int32_t>(std::min(10800.0, rng.LogNormal(std::log(90), 1.0)));
@@ -498,7 +521,7 @@ void SubscriberSimulator::Simulate(SubscriberId id, const AcquiredSubscriber* ac
       bool premium = k >= n_sms + n_fraud;
       // Malware sends at any hour, evenly; people follow the daily cycle.
       u.ts = fraud ? Timestamp{day_start.micros + static_cast<int64_t>(rng.Below(86400)) * kMicrosPerSecond}
-                   : AtHour(day, rng, kVoiceHourCum);
+                   : AtHour(day, rng, kVoiceHourPicker);
       if (!abroad) u.tower_id = (rng.Bernoulli(0.65) ? home_tower : work_tower).tower.tower_id;
       if (fraud || premium) {
         u.destination = Destination::kPremium;
@@ -526,7 +549,7 @@ void SubscriberSimulator::Simulate(SubscriberId id, const AcquiredSubscriber* ac
       u.kind = UsageKind::kDataSession;
       MakeId(&u.event_id, 'u', uid, ++seq);
       MakeId(&u.session_ref, 's', uid, seq);
-      u.ts = AtHour(day, rng, kDataHourCum);
+      u.ts = AtHour(day, rng, kDataHourPicker);
       const TowerTruth& tw = rng.Bernoulli(0.6) ? home_tower : work_tower;
       if (!abroad) u.tower_id = tw.tower.tower_id;
       int32_t dur = static_cast<int32_t>(std::min(14400.0, rng.LogNormal(std::log(600), 1.0)));
@@ -564,7 +587,7 @@ void SubscriberSimulator::Simulate(SubscriberId id, const AcquiredSubscriber* ac
     for (int64_t k = 0; k < n_app; ++k) {
       AppEvent a;
       MakeId(&a.event_id, 'a', uid, ++seq);
-      a.ts = AtHour(day, rng, kDataHourCum);
+      a.ts = AtHour(day, rng, kDataHourPicker);
       a.kind = AppKind::kSession;
       a.subscriber_id = id;
       a.partner_id = sub.partner_id;
@@ -603,7 +626,7 @@ void SubscriberSimulator::Simulate(SubscriberId id, const AcquiredSubscriber* ac
     if (cta_exposed && !cta_converted && day < cta->end &&
         rng.Bernoulli(0.004 * (cta_treated ? 1 + cta->relative_lift : 1.0))) {
       cta_converted = true;
-      Timestamp ts = AtHour(day, rng, kDataHourCum);
+      Timestamp ts = AtHour(day, rng, kDataHourPicker);
       if (recharge(ts, habit_amount, RechargeChannel::kApp)) {
         ExperimentEvent x;
         MakeId(&x.event_id, 'x', uid, ++seq);
@@ -636,7 +659,7 @@ void SubscriberSimulator::Simulate(SubscriberId id, const AcquiredSubscriber* ac
     if (rng.Bernoulli(std::min(0.9, p_complain))) {
       ComplaintEvent ce;
       MakeId(&ce.event_id, 'c', uid, ++seq);
-      ce.ts = AtHour(day, rng, kVoiceHourCum);
+      ce.ts = AtHour(day, rng, kVoiceHourPicker);
       ce.subscriber_id = id;
       ce.partner_id = sub.partner_id;
       ce.case_id = CaseId(static_cast<int64_t>(uid << 20 | seq));
