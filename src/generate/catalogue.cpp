@@ -182,7 +182,7 @@ const PlanVersion& Catalogue::ReferencePlan(PlanId plan, Region region) const {
 }
 
 const ElasticityTruth& Catalogue::Elasticity(Tier t, Region r, int year) const {
-  int y = std::clamp(year - first_year_, 0, static_cast<int>(elasticities_.size() / 12) - 1);
+  int y = std::clamp(year - first_year_, 0, static_cast<int>(elasticities_.size() / (kTierCount * kRegionCount)) - 1);
   return elasticities_[(y * kTierCount + int(t)) * kRegionCount + int(r)];
 }
 
