@@ -61,7 +61,7 @@ struct RunSample {
   int64_t bytes = 0;         // bytes of every file the run wrote
   double seconds = 0;        // wall time of the timed region
   double cpu_seconds = 0;    // process CPU time (user + system) of the timed region
-  double sys_seconds = 0;    // the kernel's part of it (mostly copying written bytes into the page cache)
+  double sys_seconds = 0;    // the kernel's part of it (writes, page faults)
   int64_t peak_rss_kib = 0;  // ru_maxrss of the child process, filled in by the parent
   char error[512] = {};
 
@@ -355,8 +355,7 @@ void WriteEngine(JsonWriter& w, const char* name, const std::string& what,
   Field(w, "rows_per_second", static_cast<int64_t>(std::llround(s.median_rows_per_second)));
   Field(w, "cpu_seconds", Round(s.median_cpu_seconds, 4));
   Field(w, "sys_seconds", Round(s.median_sys_seconds, 4));
-  // Rows per second of user-space CPU: what the code itself costs, without the kernel's copy of
-  // the written bytes, which grows with the output size on this machine.
+  // Rows per second of user-space CPU: what the code itself costs, without the kernel's part.
   Field(w, "rows_per_user_cpu_second",
         static_cast<int64_t>(std::llround(s.best.rows / std::max(1e-9, s.median_cpu_seconds - s.median_sys_seconds))));
   Field(w, "mb_per_second", Round(s.median_mb_per_second, 2));
@@ -462,7 +461,7 @@ int main(int argc, char** argv) {
   PrintRow("tally", ts);
   PrintRow("duckdb", ds);
   std::printf("\ntally/duckdb: %.2f (median), %.2f (best)\n", ratio_median, ratio_best);
-  std::printf("tally CPU: %.2f s median, of which kernel %.2f s (page-cache copies of the output)\n",
+  std::printf("tally CPU: %.2f s median, of which kernel %.2f s (all threads)\n",
               ts.median_cpu_seconds, ts.median_sys_seconds);
   std::printf("target %s events/s on one core: %s (median %s)\n",
               Grouped(kTargetEventsPerSecond).c_str(), met ? "met" : "NOT met",
@@ -501,7 +500,7 @@ int main(int argc, char** argv) {
         std::string("tally: events of every family; duckdb: rows of one usage-shaped CSV"));
   w.EndObject();
   WriteEngine(w, "tally",
-              "tally::Generate with threads=1, CSV: the whole world (events, subscribers, "
+              "tally::Generate with threads=1 (one formatting thread plus its writer thread), CSV: the whole world (events, subscribers, "
               "reference tables, truth, manifest)",
               tally_runs, ts);
   WriteEngine(w, "duckdb",

@@ -2,8 +2,9 @@
 
 namespace tally {
 
-ChunkFiles::ChunkFiles(const GeneratorOptions& o, const std::string& part, uint64_t seed, bool funnel)
-    : o_(o), part_(part), seed_(seed), funnel_(funnel) {}
+ChunkFiles::ChunkFiles(const GeneratorOptions& o, const std::string& part, uint64_t seed, bool funnel,
+                       IoQueue* io)
+    : o_(o), part_(part), seed_(seed), funnel_(funnel), io_(io) {}
 
 template <typename Rec>
 std::unique_ptr<RecordWriter<Rec>> ChunkFiles::Make(std::string_view dir, int dirty_slot) {
@@ -20,14 +21,14 @@ std::unique_ptr<RecordWriter<Rec>> ChunkFiles::Make(std::string_view dir, int di
 Status ChunkFiles::Open() {
   auto fam = [](EventFamily f) { return static_cast<int>(f); };
   if (o_.dirty > 0) {
-    TALLY_RETURN_IF_ERROR(dirty_truth_.Open(o_.out_dir + "/truth/dirty/part-" + part_ + ".csv"));
+    TALLY_RETURN_IF_ERROR(dirty_truth_.Open(o_.out_dir + "/truth/dirty/part-" + part_ + ".csv", io_));
     WriteCsvHeader<DirtyTruth>(dirty_truth_.buffer());
     dirty_truth_.Commit(1);
   }
   app_ = Make<AppEvent>(Name(EventFamily::kApp), fam(EventFamily::kApp));
   experiment_ = Make<ExperimentEvent>(Name(EventFamily::kExperiment), fam(EventFamily::kExperiment));
-  TALLY_RETURN_IF_ERROR(app_->Open(o_.out_dir));
-  TALLY_RETURN_IF_ERROR(experiment_->Open(o_.out_dir));
+  TALLY_RETURN_IF_ERROR(app_->Open(o_.out_dir, io_));
+  TALLY_RETURN_IF_ERROR(experiment_->Open(o_.out_dir, io_));
   if (funnel_) return Status::Ok();
 
   subscribers_ = Make<Subscriber>("subscribers", -1);
@@ -42,15 +43,15 @@ Status ChunkFiles::Open() {
                                                       "truth/churn/part-" + part_ + ".csv", nullptr);
   anomalies_ = std::make_unique<RecordWriter<AnomalyTruth>>(
       OutputFormat::kCsv, "truth/anomalies/part-" + part_ + ".csv", nullptr);
-  TALLY_RETURN_IF_ERROR(subscribers_->Open(o_.out_dir));
-  TALLY_RETURN_IF_ERROR(usage_->Open(o_.out_dir));
-  TALLY_RETURN_IF_ERROR(recharge_->Open(o_.out_dir));
-  TALLY_RETURN_IF_ERROR(lifecycle_->Open(o_.out_dir));
-  TALLY_RETURN_IF_ERROR(network_->Open(o_.out_dir));
-  TALLY_RETURN_IF_ERROR(roaming_->Open(o_.out_dir));
-  TALLY_RETURN_IF_ERROR(complaint_->Open(o_.out_dir));
-  TALLY_RETURN_IF_ERROR(churn_->Open(o_.out_dir));
-  TALLY_RETURN_IF_ERROR(anomalies_->Open(o_.out_dir));
+  TALLY_RETURN_IF_ERROR(subscribers_->Open(o_.out_dir, io_));
+  TALLY_RETURN_IF_ERROR(usage_->Open(o_.out_dir, io_));
+  TALLY_RETURN_IF_ERROR(recharge_->Open(o_.out_dir, io_));
+  TALLY_RETURN_IF_ERROR(lifecycle_->Open(o_.out_dir, io_));
+  TALLY_RETURN_IF_ERROR(network_->Open(o_.out_dir, io_));
+  TALLY_RETURN_IF_ERROR(roaming_->Open(o_.out_dir, io_));
+  TALLY_RETURN_IF_ERROR(complaint_->Open(o_.out_dir, io_));
+  TALLY_RETURN_IF_ERROR(churn_->Open(o_.out_dir, io_));
+  TALLY_RETURN_IF_ERROR(anomalies_->Open(o_.out_dir, io_));
   return Status::Ok();
 }
 

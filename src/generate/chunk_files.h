@@ -38,8 +38,9 @@ struct ChunkStats {
 //! All output files of one chunk (a range of subscribers, or the funnel).
 class ChunkFiles {
  public:
-  //! `part` names the files ("00003" or "funnel"); `seed` drives the dirty-row choices.
-  ChunkFiles(const GeneratorOptions& o, const std::string& part, uint64_t seed, bool funnel);
+  //! `part` names the files ("00003" or "funnel"); `seed` drives the dirty-row choices; writes
+  //! go through `io` (may be null: write on this thread).
+  ChunkFiles(const GeneratorOptions& o, const std::string& part, uint64_t seed, bool funnel, IoQueue* io);
   Status Open();
   //! Flushes and closes every file, converting to parquet when asked. Fills stats.
   Status Close(ChunkStats* stats);
@@ -66,6 +67,7 @@ class ChunkFiles {
   std::string part_;
   uint64_t seed_;
   bool funnel_;
+  IoQueue* io_;
   LineFile dirty_truth_;
   std::array<std::unique_ptr<DirtyInjector>, kEventFamilyCount + 1> dirty_;
   std::unique_ptr<RecordWriter<Subscriber>> subscribers_;

@@ -260,6 +260,9 @@ Result<GenerateReport> Generate(const GeneratorOptions& options) {
   report.plan_versions = static_cast<int64_t>(cat.plan_versions().size());
   report.towers = static_cast<int64_t>(cat.towers().size());
 
+  // One writer thread for every file: formatting threads never wait for the disk.
+  IoQueue io;
+
   // Phase 1: the funnel and the starting base run side by side.
   const int64_t base_chunks = (o.subscribers + o.chunk_subscribers - 1) / o.chunk_subscribers;
   std::vector<AcquiredSubscriber> acquired;
@@ -268,14 +271,14 @@ Result<GenerateReport> Generate(const GeneratorOptions& options) {
   std::vector<ChunkStats> chunk_stats(base_chunks);
   std::vector<std::function<Status()>> tasks;
   tasks.push_back([&]() -> Status {
-    ChunkFiles files(o, "funnel", MixKeys(o.seed, 0xF0), true);
+    ChunkFiles files(o, "funnel", MixKeys(o.seed, 0xF0), true, &io);
     TALLY_RETURN_IF_ERROR(files.Open());
     SimulateFunnel(cat, o.subscribers + 1, &files, &acquired, &counts);
     return files.Close(&funnel_stats);
   });
   auto chunk_task = [&](int64_t chunk, int64_t first, int64_t last, ChunkStats* stats) {
     return [&, chunk, first, last, stats]() -> Status {
-      ChunkFiles files(o, PartName(chunk), MixKeys(o.seed, 0xC4, static_cast<uint64_t>(chunk)), false);
+      ChunkFiles files(o, PartName(chunk), MixKeys(o.seed, 0xC4, static_cast<uint64_t>(chunk)), false, &io);
       TALLY_RETURN_IF_ERROR(files.Open());
       SubscriberSimulator sim(cat, &files, stats);
       for (int64_t id = first; id <= last; ++id) {

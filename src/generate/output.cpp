@@ -1,6 +1,8 @@
 #include "generate/output.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -11,31 +13,76 @@
 namespace tally {
 
 LineFile::~LineFile() {
-  if (f_) std::fclose(f_);
+  Wait();
+  if (fd_ >= 0) ::close(fd_);
 }
 
-Status LineFile::Open(const std::string& path) {
+Status LineFile::Open(const std::string& path, IoQueue* io) {
   path_ = path;
-  f_ = std::fopen(path.c_str(), "wb");
-  if (!f_) return Status::IOError("cannot create " + path + ": " + std::strerror(errno));
+  io_ = io;
+  const int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
+  fd_ = ::open(path.c_str(), flags | O_DIRECT, 0644);
+  direct_ = fd_ >= 0;
+  if (fd_ < 0 && errno == EINVAL) fd_ = ::open(path.c_str(), flags, 0644);  // e.g. tmpfs
+  if (fd_ < 0) return Status::IOError("cannot create " + path + ": " + std::strerror(errno));
+  return Status::Ok();
+}
+
+void LineFile::Wait() {
+  if (pending_.valid()) pending_.get();
+}
+
+Status LineFile::WriteAll(const char* data, size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd_, data, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && errno == EINVAL && direct_) {
+      // The file system refused this direct write after all: carry on through the page cache.
+      direct_ = false;
+      ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) & ~O_DIRECT);
+      continue;
+    }
+    if (w <= 0) return Status::IOError("cannot write " + path_ + ": " + std::strerror(errno));
+    data += w;
+    n -= static_cast<size_t>(w);
+  }
   return Status::Ok();
 }
 
 void LineFile::Flush() {
-  if (!f_ || buf_.empty()) return;
-  if (status_.ok() && std::fwrite(buf_.data(), 1, buf_.size(), f_) != buf_.size()) {
-    status_ = Status::IOError("cannot write " + path_ + ": " + std::strerror(errno));
+  if (fd_ < 0) return;
+  Wait();  // the previous write is done with writing_
+  // Direct writes take whole blocks; the tail stays behind for the next flush or Close().
+  const size_t n = direct_ ? active_.size() / kBlock * kBlock : active_.size();
+  if (n == 0) return;
+  std::swap(active_, writing_);
+  active_.Clear();
+  active_.Put(writing_.view().substr(n));
+  auto job = [this, n] {
+    if (!status_.ok()) return;
+    status_ = WriteAll(writing_.data(), n);
+  };
+  if (io_) {
+    pending_ = io_->Submit(job);
+  } else {
+    job();
   }
-  buf_.Clear();
 }
 
 Status LineFile::Close() {
-  if (!f_) return status_;
+  if (fd_ < 0) return status_;
   Flush();
-  if (std::fclose(f_) != 0 && status_.ok()) {
+  Wait();
+  if (status_.ok() && !active_.empty()) {
+    // The last partial block: a direct write cannot take it, so write it through the page cache.
+    if (direct_) ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) & ~O_DIRECT);
+    status_ = WriteAll(active_.data(), active_.size());
+    active_.Clear();
+  }
+  if (::close(fd_) != 0 && status_.ok()) {
     status_ = Status::IOError("cannot close " + path_ + ": " + std::strerror(errno));
   }
-  f_ = nullptr;
+  fd_ = -1;
   return status_;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // Streaming writers for generated files. Rows are encoded straight into a buffer that is flushed
-// to disk in 1 MiB writes, so the generator's memory stays flat whatever the world's size.
+// to disk by a writer thread about every 1 MiB, so the generator's memory stays flat whatever the
+// world's size.
 // Parquet is produced at the end by converting each finished CSV file with DuckDB.
 
 #include <cstdio>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "core/rng.h"
+#include "generate/io_queue.h"
 #include "generate/options.h"
 #include "generate/truth.h"
 #include "model/record_codec.h"
@@ -16,6 +18,12 @@
 namespace tally {
 
 //! A buffered output file that counts its lines. Not thread safe.
+//!
+//! Rows are formatted into buffer(); every ~1 MiB the filled buffer is handed to an IoQueue (when
+//! one is given) and formatting continues in a second buffer. The file is opened with O_DIRECT
+//! where the file system allows it, so full 4 KiB blocks go from the buffer to the device without
+//! the kernel copying them into the page cache; the last partial block is written normally. Write
+//! errors are kept and returned by Close().
 class LineFile {
  public:
   LineFile() = default;
@@ -23,24 +31,34 @@ class LineFile {
   LineFile& operator=(const LineFile&) = delete;
   ~LineFile();
 
-  Status Open(const std::string& path);
-  TextBuffer& buffer() { return buf_; }
+  //! Creates `path`. With `io`, writes happen on its thread; without, in Commit()/Close().
+  Status Open(const std::string& path, IoQueue* io = nullptr);
+  TextBuffer& buffer() { return active_; }
   //! Call after appending `lines` complete lines to buffer().
   void Commit(int64_t lines) {
     lines_ += lines;
-    if (buf_.size() >= (1 << 20)) Flush();
+    if (active_.size() >= kFlushBytes) Flush();
   }
   int64_t lines() const { return lines_; }
   const std::string& path() const { return path_; }
   Status Close();
 
  private:
+  static constexpr size_t kFlushBytes = 1 << 20;
+  static constexpr size_t kBlock = 4096;  // O_DIRECT alignment of addresses, sizes and offsets
   void Flush();
-  std::FILE* f_ = nullptr;
+  void Wait();
+  Status WriteAll(const char* data, size_t n);
+
+  int fd_ = -1;
+  bool direct_ = false;
+  IoQueue* io_ = nullptr;
   std::string path_;
-  TextBuffer buf_{(1 << 20) + (1 << 16)};
+  TextBuffer active_{kFlushBytes + (1 << 16), kBlock};
+  TextBuffer writing_{kFlushBytes + (1 << 16), kBlock};  // owned by the pending write, if any
+  std::future<void> pending_;
   int64_t lines_ = 0;
-  Status status_;
+  Status status_;  // first write error; set by the writer, read after Wait()
 };
 
 //! The defects --dirty mixes in. Parquet files only get the ones a typed column can hold.
@@ -84,8 +102,8 @@ class RecordWriter {
   RecordWriter(OutputFormat format, std::string rel_path, DirtyInjector* dirty)
       : format_(format), rel_path_(std::move(rel_path)), dirty_(dirty) {}
 
-  Status Open(const std::string& out_dir) {
-    TALLY_RETURN_IF_ERROR(file_.Open(out_dir + "/" + StagingPath()));
+  Status Open(const std::string& out_dir, IoQueue* io = nullptr) {
+    TALLY_RETURN_IF_ERROR(file_.Open(out_dir + "/" + StagingPath(), io));
     if (format_ != OutputFormat::kNdjson) {
       WriteCsvHeader<Rec>(file_.buffer());
       file_.Commit(1);
