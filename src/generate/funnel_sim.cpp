@@ -27,7 +27,7 @@ Timestamp Later(Timestamp t, Rng& rng, double mean_hours) {
 }  // namespace
 
 void SimulateFunnel(const Catalogue& cat, int64_t first_id, ChunkFiles* files,
-                    std::vector<AcquiredSubscriber>* acquired, FunnelCounts* counts) {
+                    AcquiredStore* acquired, FunnelCounts* counts) {
   const GeneratorOptions& o = cat.options();
   Rng rng(MixKeys(o.seed, 0xF022E1));
   const std::vector<double> tier_cum = Cumulative(kTierInterest);
@@ -155,7 +155,7 @@ void SimulateFunnel(const Catalogue& cat, int64_t first_id, ChunkFiles* files,
         convert(*onboarding, onb_treated, decision, visitor, partner, "paid",
                 price_now.monthly_price_minor, 2);
       }
-      acquired->push_back(AcquiredSubscriber{decision, plan, region, city->city_id, partner,
+      acquired->Append(AcquiredSubscriber{decision, plan, region, city->city_id, partner,
                                              device, VisitorId(static_cast<int64_t>(visitor))});
     }
   }

@@ -10,6 +10,7 @@
 
 #include "generate/catalogue.h"
 #include "generate/chunk_files.h"
+#include "generate/acquired_store.h"
 #include "generate/subscriber_sim.h"
 
 namespace tally {
@@ -25,9 +26,9 @@ struct FunnelCounts {
   std::map<std::tuple<int, int, int>, std::pair<int64_t, int64_t>> trials_paid;
 };
 
-//! Runs the funnel over the whole date range. Appends acquired subscribers in activation order;
-//! they take ids first_id, first_id + 1, ...
+//! Runs the funnel over the whole date range. Appends acquired subscribers to `acquired` in the
+//! order of their ids: first_id, first_id + 1, ...
 void SimulateFunnel(const Catalogue& cat, int64_t first_id, ChunkFiles* files,
-                    std::vector<AcquiredSubscriber>* acquired, FunnelCounts* counts);
+                    AcquiredStore* acquired, FunnelCounts* counts);
 
 }  // namespace tally

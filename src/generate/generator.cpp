@@ -16,6 +16,9 @@ namespace tally {
 
 namespace {
 
+// Scratch file of the funnel's acquired subscribers; deleted when generation ends.
+constexpr std::string_view kAcquiredScratch = ".acquired.tmp";
+
 // Runs tasks on `threads` workers; returns the first failure.
 Status RunParallel(std::vector<std::function<Status()>>& tasks, int threads) {
   std::atomic<size_t> next{0};
@@ -194,7 +197,8 @@ Status PrepareOutputDir(const std::string& dir) {
     return Status::InvalidArgument("--out " + dir + ": the directory is not empty and holds no manifest.json; "
                                    "choose an empty directory");
   }
-  std::vector<std::string> generated = {"manifest.json", "subscribers", "truth", "seed"};
+  std::vector<std::string> generated = {"manifest.json", "subscribers", "truth", "seed",
+                                        std::string(kAcquiredScratch)};
   for (int f = 0; f < kEventFamilyCount; ++f) generated.emplace_back(Name(static_cast<EventFamily>(f)));
   for (const char* table : {"partners", "plans", "cities", "towers"}) {
     for (const char* ext : {".csv", ".ndjson", ".parquet"}) generated.push_back(std::string(table) + ext);
@@ -265,7 +269,8 @@ Result<GenerateReport> Generate(const GeneratorOptions& options) {
 
   // Phase 1: the funnel and the starting base run side by side.
   const int64_t base_chunks = (o.subscribers + o.chunk_subscribers - 1) / o.chunk_subscribers;
-  std::vector<AcquiredSubscriber> acquired;
+  AcquiredStore acquired;
+  TALLY_RETURN_IF_ERROR(acquired.Create(o.out_dir + "/" + std::string(kAcquiredScratch)));
   FunnelCounts counts;
   ChunkStats funnel_stats;
   std::vector<ChunkStats> chunk_stats(base_chunks);
@@ -274,6 +279,7 @@ Result<GenerateReport> Generate(const GeneratorOptions& options) {
     ChunkFiles files(o, "funnel", MixKeys(o.seed, 0xF0), true, &io);
     TALLY_RETURN_IF_ERROR(files.Open());
     SimulateFunnel(cat, o.subscribers + 1, &files, &acquired, &counts);
+    TALLY_RETURN_IF_ERROR(acquired.FinishWriting());
     return files.Close(&funnel_stats);
   });
   auto chunk_task = [&](int64_t chunk, int64_t first, int64_t last, ChunkStats* stats) {
@@ -281,9 +287,13 @@ Result<GenerateReport> Generate(const GeneratorOptions& options) {
       ChunkFiles files(o, PartName(chunk), MixKeys(o.seed, 0xC4, static_cast<uint64_t>(chunk)), false, &io);
       TALLY_RETURN_IF_ERROR(files.Open());
       SubscriberSimulator sim(cat, &files, stats);
+      // Acquired subscribers come from the funnel's scratch file, one chunk's worth at a time.
+      std::vector<AcquiredSubscriber> seeds;
+      if (last > o.subscribers) {
+        TALLY_RETURN_IF_ERROR(acquired.Read(first - o.subscribers - 1, last - first + 1, &seeds));
+      }
       for (int64_t id = first; id <= last; ++id) {
-        const AcquiredSubscriber* acq = id > o.subscribers ? &acquired[id - o.subscribers - 1] : nullptr;
-        sim.Simulate(SubscriberId(id), acq);
+        sim.Simulate(SubscriberId(id), id > o.subscribers ? &seeds[id - first] : nullptr);
       }
       return files.Close(stats);
     };
@@ -296,7 +306,7 @@ Result<GenerateReport> Generate(const GeneratorOptions& options) {
   TALLY_RETURN_IF_ERROR(RunParallel(tasks, o.threads));
 
   // Phase 2: everyone the funnel acquired.
-  const int64_t n_acq = static_cast<int64_t>(acquired.size());
+  const int64_t n_acq = acquired.size();
   const int64_t acq_chunks = (n_acq + o.chunk_subscribers - 1) / o.chunk_subscribers;
   std::vector<ChunkStats> acq_stats(acq_chunks);
   tasks.clear();

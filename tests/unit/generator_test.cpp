@@ -77,6 +77,11 @@ TEST_F(SmallWorldTest, ManifestCountsMatchTheFiles) {
   // Several chunks were written, named in order.
   EXPECT_TRUE(std::filesystem::exists(*dir_ + "/usage/part-00002.csv"));
   EXPECT_TRUE(std::filesystem::exists(*dir_ + "/app/part-funnel.csv"));
+  // The funnel's scratch file of acquired subscribers is gone.
+  EXPECT_FALSE(std::filesystem::exists(*dir_ + "/.acquired.tmp"));
+  // Acquired subscribers span several chunks of their own (ids after the base).
+  WorldDb db2(*dir_);
+  EXPECT_EQ(db2.Number("SELECT count(*) FROM lifecycle WHERE kind = 'activation'"), report_->acquired_subscribers);
 }
 
 TEST_F(SmallWorldTest, IdsAreUniqueAndKeysResolve) {
