@@ -146,12 +146,25 @@ std::string MsisdnOf(SubscriberId id, const City& city) {
   return std::string(buf, p);
 }
 
+SubscriberSimulator::Home SubscriberSimulator::HomeOf(SubscriberId id) const {
+  static const std::vector<double> kRegionCum = Cumulative(Catalogue::kRegionShare);
+  // A stream of its own, so anyone can work out where a base subscriber lives (and so their
+  // number) without simulating them.
+  Rng rng(MixKeys(cat_.options().seed, static_cast<uint64_t>(id.value()), 0x4011E));
+  Home h;
+  h.partner = cat_.partners()[rng.Pick(cat_.partner_cumulative())].partner_id;
+  const Partner& partner = cat_.partners()[h.partner.value()];
+  h.region = h.partner.value() != 0 && rng.Bernoulli(0.7) ? partner.home_region
+                                                          : static_cast<Region>(rng.Pick(kRegionCum));
+  h.city = cat_.CitiesOf(h.region)[rng.Pick(cat_.CityCumulative(h.region))];
+  return h;
+}
+
 void SubscriberSimulator::Simulate(SubscriberId id, const AcquiredSubscriber* acquired) {
   const GeneratorOptions& o = cat_.options();
   Rng rng(MixKeys(o.seed, static_cast<uint64_t>(id.value()), 0x5B5C));
   static const TablePicker kVoiceHourPicker(kVoiceHours);
   static const TablePicker kDataHourPicker(kDataHours);
-  static const std::vector<double> kRegionCum = Cumulative(Catalogue::kRegionShare);
   static const std::vector<double> kTierCum = Cumulative(kTierShare);
   static const std::vector<double> kDeviceCum = Cumulative(kDeviceShare);
 
@@ -170,12 +183,10 @@ void SubscriberSimulator::Simulate(SubscriberId id, const AcquiredSubscriber* ac
     sub.device_type = acquired->device;
     activation = acquired->activation;
   } else {
-    sub.partner_id = cat_.partners()[rng.Pick(cat_.partner_cumulative())].partner_id;
-    const Partner& partner = cat_.partners()[sub.partner_id.value()];
-    sub.region = sub.partner_id.value() != 0 && rng.Bernoulli(0.7)
-                     ? partner.home_region
-                     : static_cast<Region>(rng.Pick(kRegionCum));
-    city = cat_.CitiesOf(sub.region)[rng.Pick(cat_.CityCumulative(sub.region))];
+    const Home home = HomeOf(id);
+    sub.partner_id = home.partner;
+    sub.region = home.region;
+    city = home.city;
     tier = static_cast<Tier>(rng.Pick(kTierCum));
     sub.billing_type = rng.Bernoulli(Catalogue::PrepaidShare(sub.region, tier)) ? BillingType::kPrepaid
                                                                                  : BillingType::kPostpaid;
@@ -219,6 +230,25 @@ void SubscriberSimulator::Simulate(SubscriberId id, const AcquiredSubscriber* ac
   const int cycle_day = std::min(28, CivilFromDays(sub.activation_date.days).day);
   const Date first_day{std::max(o.start.days, activation.date().days)};
   const Date end = o.end();
+
+  // The other party of a call or SMS: an on-net number is a real subscriber of the base; off-net
+  // numbers are in the home country, international ones in a popular destination abroad.
+  auto counterparty_for = [&](Destination d) {
+    if (d == Destination::kOnNet) {
+      SubscriberId callee(1 + static_cast<int64_t>(rng.Below(o.subscribers)));
+      return MsisdnOf(callee, *HomeOf(callee).city);
+    }
+    const Country* cc = country;
+    if (d == Destination::kInternational) {
+      auto dests = RoamingDestinations(sub.region);
+      size_t pick = rng.Below(dests.size());
+      if (dests[pick] == country->iso2) pick = (pick + 1) % dests.size();
+      cc = FindCountry(dests[pick]);
+    }
+    std::string num = "+" + std::string(cc->dial_code);
+    PutDigits(&num, 2'000'000'000ULL + rng.Below(7'000'000'000ULL), cc->national_digits);
+    return num;
+  };
 
   // ---- State -------------------------------------------------------------------------------
   uint64_t seq = 0;  // per-subscriber event counter: ids are unique by construction
@@ -476,16 +506,7 @@ void SubscriberSimulator::Simulate(SubscriberId id, const AcquiredSubscriber* ac
       int32_t dur = static_cast<int32_t>(std::min(10800.0, rng.LogNormal(std::log(90), 1.0)));
       double r = rng.Uniform();
       u.destination = r < 0.45 ? Destination::kOnNet : r < 0.92 ? Destination::kOffNet : Destination::kInternational;
-      if (u.destination == Destination::kOnNet) {
-        u.counterparty = MsisdnOf(SubscriberId(1 + rng.Below(o.subscribers)), *city);
-      } else {
-        const Country* cc = u.destination == Destination::kInternational
-                                ? FindCountry(RoamingDestinations(sub.region)[rng.Below(8)])
-                                : country;
-        std::string num = "+" + std::string(cc->dial_code);
-        PutDigits(&num, 2'000'000'000ULL + rng.Below(7'000'000'000ULL), cc->national_digits);
-        u.counterparty = std::move(num);
-      }
+      u.counterparty = counterparty_for(*u.destination);
       u.bytes.reset();
       bool dropped = !abroad && rng.Bernoulli(tw.drop_rate);
       if (dropped) dur = 5 + static_cast<int32_t>(rng.Below(std::max(1, dur)));
@@ -529,7 +550,7 @@ void SubscriberSimulator::Simulate(SubscriberId id, const AcquiredSubscriber* ac
       } else {
         double r = rng.Uniform();
         u.destination = r < 0.5 ? Destination::kOnNet : r < 0.95 ? Destination::kOffNet : Destination::kInternational;
-        u.counterparty = MsisdnOf(SubscriberId(1 + rng.Below(o.subscribers)), *city);
+        u.counterparty = counterparty_for(*u.destination);
       }
       int64_t charge = emit_usage();
       if (fraud) {

@@ -38,6 +38,14 @@ class SubscriberSimulator {
   void Simulate(SubscriberId id, const AcquiredSubscriber* acquired);
 
  private:
+  //! Where a base subscriber lives: a pure function of the seed and id.
+  struct Home {
+    PartnerId partner;
+    Region region;
+    const City* city;
+  };
+  Home HomeOf(SubscriberId id) const;
+
   const Catalogue& cat_;
   ChunkFiles* files_;
   ChunkStats* stats_;

@@ -109,6 +109,25 @@ TEST_F(SmallWorldTest, IdsAreUniqueAndKeysResolve) {
             0);
 }
 
+TEST_F(SmallWorldTest, OnNetCallsReachRealSubscribersAndInternationalOnesGoAbroad) {
+  WorldDb db(*dir_);
+  ASSERT_GT(db.Number("SELECT count(*) FROM usage WHERE destination = 'on_net'"), 1000);
+  EXPECT_EQ(db.Number("SELECT count(*) FROM usage u WHERE destination = 'on_net' AND NOT EXISTS "
+                      "(SELECT 1 FROM subscribers s WHERE s.msisdn = u.counterparty)"),
+            0);
+  // An international number never carries the caller's own country code (North American callers
+  // are left out: the US, Canada and the Dominican Republic share +1).
+  db.Exec("CREATE TABLE codes AS SELECT * FROM (VALUES ('US','+1'),('CA','+1'),('GB','+44'),('FR','+33'),"
+          "('DE','+49'),('ES','+34'),('IT','+39'),('NL','+31'),('PL','+48'),('SE','+46'),('JP','+81'),"
+          "('KR','+82'),('SG','+65'),('AU','+61'),('IN','+91'),('ID','+62'),('TH','+66'),('PH','+63'),"
+          "('NZ','+64'),('BR','+55'),('MX','+52'),('AR','+54'),('CO','+57'),('PE','+51'),('CL','+56')) t(country, code)");
+  ASSERT_GT(db.Number("SELECT count(*) FROM usage WHERE destination = 'international'"), 100);
+  EXPECT_EQ(db.Number("SELECT count(*) FROM usage u JOIN subscribers s USING (subscriber_id) JOIN codes c "
+                      "ON c.country = s.country WHERE u.destination = 'international' "
+                      "AND starts_with(u.counterparty, c.code) AND c.code <> '+1'"),
+            0);
+}
+
 TEST_F(SmallWorldTest, NoChurnerHasActivityAfterChurning) {
   WorldDb db(*dir_);
   ASSERT_GT(db.Number("SELECT count(*) FROM churn_truth"), 5);
