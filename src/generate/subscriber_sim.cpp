@@ -66,6 +66,12 @@ void MakeId(std::string* out, char letter, uint64_t a, uint64_t b) {
   out->assign(buf, p - buf);
 }
 
+// A record's session reference: its event id with 's' for 'u' (same subscriber and counter).
+void SessionRefOf(const std::string& event_id, std::string* out) {
+  *out = event_id;
+  (*out)[0] = 's';
+}
+
 // A bijection on [0, 10^digits): affine map with a multiplier coprime to 10.
 uint64_t Permute(uint64_t x, int digits, uint64_t mult, uint64_t add) {
   uint64_t mod = 1;
@@ -164,6 +170,9 @@ void SubscriberSimulator::Simulate(SubscriberId id, const AcquiredSubscriber* ac
   const GeneratorOptions& o = cat_.options();
   Rng rng(MixKeys(o.seed, static_cast<uint64_t>(id.value()), 0x5B5C));
   static const TablePicker kVoiceHourPicker(kVoiceHours);
+  // Per-event durations and volumes come from quantile tables: no exp/log on the hot path.
+  static const LogNormalTable kSigma10(1.0);
+  static const LogNormalTable kSigma11(1.1);
   static const TablePicker kDataHourPicker(kDataHours);
   static const std::vector<double> kTierCum = Cumulative(kTierShare);
   static const std::vector<double> kDeviceCum = Cumulative(kDeviceShare);
@@ -499,11 +508,11 @@ void SubscriberSimulator::Simulate(SubscriberId id, const AcquiredSubscriber* ac
     for (int64_t k = 0; k < n_voice; ++k) {
       u.kind = UsageKind::kVoiceCall;
       MakeId(&u.event_id, 'u', uid, ++seq);
-      MakeId(&u.session_ref, 's', uid, seq);
+      SessionRefOf(u.event_id, &u.session_ref);
       u.ts = AtHour(day, rng, kVoiceHourPicker);
       const TowerTruth& tw = rng.Bernoulli(0.65) ? home_tower : work_tower;
       if (!abroad) u.tower_id = tw.tower.tower_id;
-      int32_t dur = static_cast<int32_t>(std::min(10800.0, rng.LogNormal(std::log(90), 1.0)));
+      int32_t dur = static_cast<int32_t>(std::min(10800.0, kSigma10.Sample(rng.Next(), 90)));
       double r = rng.Uniform();
       u.destination = r < 0.45 ? Destination::kOnNet : r < 0.92 ? Destination::kOffNet : Destination::kInternational;
       u.counterparty = counterparty_for(*u.destination);
@@ -537,7 +546,7 @@ void SubscriberSimulator::Simulate(SubscriberId id, const AcquiredSubscriber* ac
     for (int64_t k = 0; k < n_sms + n_fraud + n_premium; ++k) {
       u.kind = UsageKind::kSms;
       MakeId(&u.event_id, 'u', uid, ++seq);
-      MakeId(&u.session_ref, 's', uid, seq);
+      SessionRefOf(u.event_id, &u.session_ref);
       bool fraud = k >= n_sms && k < n_sms + n_fraud;
       bool premium = k >= n_sms + n_fraud;
       // Malware sends at any hour, evenly; people follow the daily cycle.
@@ -569,13 +578,13 @@ void SubscriberSimulator::Simulate(SubscriberId id, const AcquiredSubscriber* ac
     for (int64_t k = 0; k < n_data; ++k) {
       u.kind = UsageKind::kDataSession;
       MakeId(&u.event_id, 'u', uid, ++seq);
-      MakeId(&u.session_ref, 's', uid, seq);
+      SessionRefOf(u.event_id, &u.session_ref);
       u.ts = AtHour(day, rng, kDataHourPicker);
       const TowerTruth& tw = rng.Bernoulli(0.6) ? home_tower : work_tower;
       if (!abroad) u.tower_id = tw.tower.tower_id;
-      int32_t dur = static_cast<int32_t>(std::min(14400.0, rng.LogNormal(std::log(600), 1.0)));
+      int32_t dur = static_cast<int32_t>(std::min(14400.0, kSigma10.Sample(rng.Next(), 600)));
       u.duration_s = dur;
-      double mb = rng.LogNormal(std::log(kSessionMb[int(tier)]), 1.1);
+      double mb = kSigma11.Sample(rng.Next(), kSessionMb[int(tier)]);
       u.bytes = static_cast<int64_t>(mb * 1e6) + 1;
       emit_usage();
       if (!abroad && dur > 300) maybe_handover(tw, dur, 0.1);

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -105,6 +107,26 @@ TEST(Rng, PickFollowsWeightsAndBelowIsInRange) {
   EXPECT_EQ(counts[1], 0);
   EXPECT_NEAR(counts[2] / 100000.0, 0.75, 0.01);
   for (int i = 0; i < 1000; ++i) ASSERT_LT(r.Below(7), 7u);
+}
+
+TEST(Rng, InverseNormalCdfMatchesKnownQuantiles) {
+  EXPECT_NEAR(InverseNormalCdf(0.5), 0.0, 1e-9);
+  EXPECT_NEAR(InverseNormalCdf(0.975), 1.959963984540054, 1e-8);
+  EXPECT_NEAR(InverseNormalCdf(0.001), -3.090232306167813, 1e-8);
+  EXPECT_NEAR(InverseNormalCdf(0.9999), 3.719016485455709, 1e-7);
+}
+
+TEST(Rng, LogNormalTableHasTheRightMedianAndMean) {
+  LogNormalTable t(1.0);
+  Rng r(11);
+  const int n = 400000;
+  std::vector<double> v(n);
+  double sum = 0;
+  for (int i = 0; i < n; ++i) sum += v[i] = t.Sample(r.Next(), 90);
+  std::nth_element(v.begin(), v.begin() + n / 2, v.end());
+  EXPECT_NEAR(v[n / 2], 90, 1.5);
+  // E = median * exp(sigma^2 / 2) = 148.4; the cut tails cost well under 2% of it.
+  EXPECT_NEAR(sum / n / (90 * std::exp(0.5)), 1.0, 0.02);
 }
 
 class ConfigTest : public ::testing::Test {
