@@ -4,28 +4,13 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/config_keys.h"
 #include "generate/generator.h"
 #include "generate/summary.h"
 
 namespace tally {
 
 namespace {
-
-const std::vector<ConfigKey>& GenerateKeys() {
-  static const std::vector<ConfigKey> keys = {
-      {"generate.subscribers", "5000", "subscribers at the start date"},
-      {"generate.days", "182", "days of history"},
-      {"generate.start", "2024-07-01", "first day (UTC)"},
-      {"generate.seed", "42", "random seed"},
-      {"generate.format", "csv", "csv, ndjson or parquet"},
-      {"generate.dirty", "0", "fraction of rows given a dirty companion"},
-      {"generate.partners", "5", "MVNO and reseller brands besides the operator's own"},
-      {"generate.visitors_per_day", "0", "funnel visitors a day (0: 5% of subscribers)"},
-      {"generate.price_change_days", "61", "days between regional price changes"},
-      {"generate.threads", "0", "worker threads (0: one per core)"},
-  };
-  return keys;
-}
 
 struct GenerateFlags {
   std::string out;
@@ -46,7 +31,7 @@ void Apply(Config& cfg, const char* key, const std::optional<T>& flag, const cha
 }
 
 Result<GeneratorOptions> Resolve(const GenerateFlags& f, const CliContext& ctx) {
-  TALLY_ASSIGN_OR_RETURN(Config cfg, Config::Load(ctx.config_path, GenerateKeys(), ctx.env));
+  TALLY_ASSIGN_OR_RETURN(Config cfg, Config::Load(ctx.config_path, AllConfigKeys(), ctx.env));
   Apply(cfg, "generate.subscribers", f.subscribers, "--subscribers");
   Apply(cfg, "generate.days", f.days, "--days");
   Apply(cfg, "generate.start", f.start, "--start");

@@ -22,5 +22,7 @@ using CommandFn = std::function<int()>;
 CommandFn RegisterGenerate(CLI::App& app, CliContext& ctx);
 CommandFn RegisterSummary(CLI::App& app, CliContext& ctx);
 CommandFn RegisterSchema(CLI::App& app, CliContext& ctx);
+CommandFn RegisterLoad(CLI::App& app, CliContext& ctx);
+CommandFn RegisterRetention(CLI::App& app, CliContext& ctx);
 
 }  // namespace tally

@@ -23,6 +23,9 @@ int main(int argc, char** argv) {
   add("generate", "Write a deterministic synthetic operator with ground truth", tally::RegisterGenerate);
   add("summary", "Print a readable summary of a generated world", tally::RegisterSummary);
   add("schema", "Print the schema of every table (the data dictionary)", tally::RegisterSchema);
+  add("load", "Load CSV, NDJSON or Parquet files into a data directory, with a data-quality report",
+      tally::RegisterLoad);
+  add("retention", "Drop whole days of history older than a horizon", tally::RegisterRetention);
 
   try {
     app.parse(argc, argv);

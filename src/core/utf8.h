@@ -1,6 +1,7 @@
 #pragma once
 // UTF-8 validation (RFC 3629): rejects overlong forms, surrogates and code points above U+10FFFF.
 
+#include <string>
 #include <string_view>
 
 namespace tally {
@@ -39,6 +40,26 @@ inline size_t FindInvalidUtf8(std::string_view s) {
     i += len;
   }
   return std::string_view::npos;
+}
+
+//! `s` itself when it is valid UTF-8; otherwise a copy where each invalid byte is written as the
+//! four characters \xNN, so it can be shown and embedded in JSON.
+inline std::string ValidUtf8OrEscaped(std::string_view s) {
+  std::string out;
+  size_t bad = FindInvalidUtf8(s);
+  if (bad == std::string_view::npos) return std::string(s);
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  while (bad != std::string_view::npos) {
+    out.append(s.substr(0, bad));
+    const auto b = static_cast<unsigned char>(s[bad]);
+    out += "\\x";
+    out += kHex[b >> 4];
+    out += kHex[b & 15];
+    s.remove_prefix(bad + 1);
+    bad = FindInvalidUtf8(s);
+  }
+  out.append(s);
+  return out;
 }
 
 }  // namespace tally

@@ -91,6 +91,33 @@ Result<std::string> DuckDb::QueryScalar(const std::string& sql) {
   return *t.rows[0][0];
 }
 
+Result<std::vector<std::string>> DuckDb::QueryStrings(const std::string& sql) {
+  duckdb_result res;
+  if (duckdb_query(conn_, sql.c_str(), &res) == DuckDBError) {
+    std::string msg = duckdb_result_error(&res) ? duckdb_result_error(&res) : "unknown error";
+    duckdb_destroy_result(&res);
+    return Status::InvalidArgument("DuckDB: " + msg);
+  }
+  std::vector<std::string> out;
+  if (duckdb_column_count(&res) < 1 || duckdb_column_type(&res, 0) != DUCKDB_TYPE_VARCHAR) {
+    duckdb_destroy_result(&res);
+    return Status::InvalidArgument("expected a VARCHAR first column from: " + sql);
+  }
+  while (duckdb_data_chunk chunk = duckdb_fetch_chunk(res)) {
+    const idx_t n = duckdb_data_chunk_get_size(chunk);
+    duckdb_vector vec = duckdb_data_chunk_get_vector(chunk, 0);
+    auto* data = static_cast<duckdb_string_t*>(duckdb_vector_get_data(vec));
+    uint64_t* validity = duckdb_vector_get_validity(vec);
+    for (idx_t r = 0; r < n; ++r) {
+      if (validity && !duckdb_validity_row_is_valid(validity, r)) continue;
+      out.emplace_back(duckdb_string_t_data(&data[r]), duckdb_string_t_length(data[r]));
+    }
+    duckdb_destroy_data_chunk(&chunk);
+  }
+  duckdb_destroy_result(&res);
+  return out;
+}
+
 std::string SqlQuote(const std::string& text) {
   std::string out = "'";
   for (char c : text) {

@@ -38,6 +38,9 @@ class DuckDb {
   Result<TextTable> Query(const std::string& sql);
   //! The single value of a one-row, one-column query as text (error if NULL or not 1x1).
   Result<std::string> QueryScalar(const std::string& sql);
+  //! The first column of a query whose first column is VARCHAR, read chunk by chunk (fast for
+  //! millions of rows); NULLs are skipped.
+  Result<std::vector<std::string>> QueryStrings(const std::string& sql);
 
   duckdb_connection connection() const { return conn_; }
 

@@ -1,0 +1,37 @@
+#include "cli/config_keys.h"
+
+namespace tally {
+
+const std::vector<ConfigKey>& AllConfigKeys() {
+  static const std::vector<ConfigKey> keys = {
+      {"generate.subscribers", "5000", "subscribers at the start date"},
+      {"generate.days", "182", "days of history"},
+      {"generate.start", "2024-07-01", "first day (UTC)"},
+      {"generate.seed", "42", "random seed"},
+      {"generate.format", "csv", "csv, ndjson or parquet"},
+      {"generate.dirty", "0", "fraction of rows given a dirty companion"},
+      {"generate.partners", "5", "MVNO and reseller brands besides the operator's own"},
+      {"generate.visitors_per_day", "0", "funnel visitors a day (0: 5% of subscribers)"},
+      {"generate.price_change_days", "61", "days between regional price changes"},
+      {"generate.threads", "0", "worker threads (0: one per core)"},
+      {"store.memory_limit", "", "DuckDB memory limit, e.g. 4GB (empty: DuckDB's default, 80% of RAM)"},
+      {"store.threads", "0", "DuckDB worker threads (0: one per core)"},
+      {"ingest.dedup_window_days", "7", "event ids are remembered in memory this many days behind the watermark"},
+      {"ingest.dedup_memory_mb", "1024", "memory for dedup sets of days older than the window"},
+      {"ingest.unknown_subscribers", "flag", "flag (store and report) or reject events of unknown subscribers"},
+      {"ingest.max_future_hours", "24", "events further ahead of the clock are rejected"},
+      {"ingest.max_line_bytes", "1048576", "longer lines are rejected"},
+      {"ingest.group_rows", "1048576", "rows written by one group commit, at most"},
+      {"ingest.compact_rows", "4000000", "staged rows that trigger compaction into day partitions"},
+      {"ingest.compact_interval_s", "300", "compact staged rows at least this often (seconds)"},
+      {"serve.port", "8080", "HTTP port on 127.0.0.1"},
+      {"serve.threads", "8", "HTTP worker threads"},
+      {"serve.max_body_mb", "256", "largest accepted request body, after gunzip"},
+      {"kafka.brokers", "", "bootstrap servers; empty disables the Kafka source"},
+      {"kafka.group", "tally", "consumer group id"},
+      {"kafka.topics", "", "family=topic pairs, e.g. usage=cdr.usage,recharge=billing.recharge"},
+  };
+  return keys;
+}
+
+}  // namespace tally

@@ -1,0 +1,410 @@
+#include "ingest/pipeline.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "ingest/rollup_builder.h"
+
+namespace tally {
+
+namespace {
+
+Timestamp WallClock() {
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  return Timestamp{std::chrono::duration_cast<std::chrono::microseconds>(now).count()};
+}
+
+// The key of a reference row as text, for spotting repeated keys in one batch.
+template <typename Rec>
+std::string KeyText(const Rec& r) {
+  TextBuffer out(64);
+  for (std::string_view k : ReferenceKey<Rec>()) {
+    ForEachField<Rec>([&](const auto& f) {
+      if (f.name == k) {
+        const auto& v = r.*(f.member);
+        if constexpr (IsOptional<std::decay_t<decltype(v)>>::value) {
+          if (v) codec_internal::PutCsvValue(out, *v);
+        } else {
+          codec_internal::PutCsvValue(out, v);
+        }
+        out.Put("|");
+      }
+    });
+  }
+  return std::string(out.view());
+}
+
+}  // namespace
+
+struct IngestPipeline::Job {
+  enum class Kind { kEvents, kReference, kTask } kind = Kind::kEvents;
+  EventFamily family = EventFamily::kUsage;
+  ReferenceTable reference_table = ReferenceTable::kPartners;
+  std::string body;  // owns the text that `raw` points into
+  std::string source;
+  SubmitOptions options;
+  Status prepare_status;
+  AnyRows rows;
+  std::vector<int64_t> lines;
+  std::vector<RejectedRow> rejects;
+  int64_t read = 0;
+  int64_t flagged = 0;
+  Timestamp started;
+  std::promise<IngestResult> promise;
+  // Exclusive task.
+  std::function<Status(EventStore&)> task;
+  std::promise<Status> task_promise;
+  // Set by the writer.
+  IngestResult result;
+  int events_index = -1;  // index of this job's new rows in StoreCommit::events
+};
+
+IngestPipeline::IngestPipeline(EventStore* store, std::string data_dir, PipelineOptions options)
+    : store_(store),
+      data_dir_(std::move(data_dir)),
+      options_(options),
+      quarantine_(data_dir_),
+      dedup_(store, options.dedup),
+      last_compaction_(std::chrono::steady_clock::now()) {}
+
+Result<std::unique_ptr<IngestPipeline>> IngestPipeline::Start(EventStore* store, std::string data_dir,
+                                                              PipelineOptions options) {
+  std::unique_ptr<IngestPipeline> p(new IngestPipeline(store, std::move(data_dir), options));
+  TALLY_RETURN_IF_ERROR(p->subscribers_.Load(*store));
+  p->writer_ = std::thread([raw = p.get()] { raw->WriterLoop(); });
+  return p;
+}
+
+IngestPipeline::~IngestPipeline() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (writer_.joinable()) writer_.join();
+}
+
+template <typename Rec>
+void IngestPipeline::Prepare(Job& job, const IngestRequest& request, const SubmitOptions& options) {
+  BatchDecoder<Rec> decoder;
+  DecodedBatch<Rec> batch;
+  DecodeOptions d;
+  d.max_line_bytes = options_.max_line_bytes;
+  d.first_line = options.first_line;
+  d.csv_header = options.csv_header;
+  job.prepare_status = decoder.Decode(request.format, job.body, d, &batch);
+  if (!job.prepare_status.ok()) return;
+  job.read = batch.read;
+  job.rejects = std::move(batch.rejects);
+  std::vector<Rec> kept;
+  kept.reserve(batch.rows.size());
+  if constexpr (requires { Rec::kFamily; }) {
+    std::shared_lock<std::shared_mutex> lock(subscribers_mu_);
+    RowValidator validator(options_.validation, WallClock(), &subscribers_);
+    for (size_t i = 0; i < batch.rows.size(); ++i) {
+      RowVerdict v = validator.Check(batch.rows[i]);
+      if (!v.ok) {
+        job.rejects.push_back(MakeReject(batch.lines[i], batch.raw[i], v.field, v.check, v.reason));
+        continue;
+      }
+      if (v.unknown_subscriber) ++job.flagged;
+      kept.push_back(std::move(batch.rows[i]));
+      job.lines.push_back(batch.lines[i]);
+    }
+  } else {
+    kept = std::move(batch.rows);
+    job.lines = std::move(batch.lines);
+  }
+  std::sort(job.rejects.begin(), job.rejects.end(),
+            [](const RejectedRow& a, const RejectedRow& b) { return a.line < b.line; });
+  job.rows = std::move(kept);
+}
+
+std::future<IngestResult> IngestPipeline::Submit(IngestRequest request, SubmitOptions options) {
+  auto job = std::make_unique<Job>();
+  job->kind = Job::Kind::kEvents;
+  job->family = request.family;
+  job->started = WallClock();
+  job->body = std::move(request.body);
+  job->source = request.source;
+  VisitFamily(request.family, [&](auto t) { Prepare<typename decltype(t)::type>(*job, request, options); });
+  job->options = std::move(options);
+  return Enqueue(std::move(job));
+}
+
+std::future<IngestResult> IngestPipeline::SubmitReference(ReferenceTable table, BodyFormat format, std::string body,
+                                                          std::string source, SubmitOptions options) {
+  auto job = std::make_unique<Job>();
+  job->kind = Job::Kind::kReference;
+  job->reference_table = table;
+  job->started = WallClock();
+  job->body = std::move(body);
+  job->source = std::move(source);
+  IngestRequest shape;
+  shape.format = format;
+  VisitReference(table, [&](auto t) { Prepare<typename decltype(t)::type>(*job, shape, options); });
+  job->options = std::move(options);
+  return Enqueue(std::move(job));
+}
+
+std::future<IngestResult> IngestPipeline::Enqueue(std::unique_ptr<Job> job) {
+  std::future<IngestResult> f = job->promise.get_future();
+  if (!job->prepare_status.ok()) {
+    IngestResult r;
+    r.ack.status = job->prepare_status;
+    job->promise.set_value(std::move(r));
+    return f;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) {
+      IngestResult r;
+      r.ack.status = Status::Unavailable("the ingest pipeline is shutting down");
+      job->promise.set_value(std::move(r));
+      return f;
+    }
+    queue_.push_back(std::move(job));
+  }
+  cv_.notify_one();
+  return f;
+}
+
+Status IngestPipeline::RunExclusive(std::function<Status(EventStore&)> task) {
+  auto job = std::make_unique<Job>();
+  job->kind = Job::Kind::kTask;
+  job->task = std::move(task);
+  std::future<Status> f = job->task_promise.get_future();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return Status::Unavailable("the ingest pipeline is shutting down");
+    queue_.push_back(std::move(job));
+  }
+  cv_.notify_one();
+  return f.get();
+}
+
+Status IngestPipeline::StoreReport(const QualityReport& report) {
+  return RunExclusive([&](EventStore& store) {
+    StoreCommit commit;
+    commit.loads.push_back(report.ToRecord());
+    return store.Commit(commit);
+  });
+}
+
+Status IngestPipeline::ImportCsvTable(const std::string& table, const std::vector<std::string>& csv_paths) {
+  return RunExclusive([&](EventStore& store) { return store.ImportCsvTable(table, csv_paths); });
+}
+
+Status IngestPipeline::Compact() {
+  return RunExclusive([this](EventStore& store) {
+    Status st = store.Compact();
+    if (st.ok()) {
+      staged_rows_ = 0;
+      last_compaction_ = std::chrono::steady_clock::now();
+    }
+    return st;
+  });
+}
+
+Result<RetentionReport> IngestPipeline::DropDaysBefore(Date cutoff) {
+  RetentionReport report;
+  TALLY_RETURN_IF_ERROR(RunExclusive([&](EventStore& store) -> Status {
+    TALLY_ASSIGN_OR_RETURN(report, store.DropDaysBefore(cutoff));
+    dedup_.Clear();
+    return Status::Ok();
+  }));
+  return report;
+}
+
+std::optional<Timestamp> IngestPipeline::watermark() const { return store_->Watermark(); }
+
+size_t IngestPipeline::dedup_memory_bytes() const { return dedup_.memory_bytes(); }
+
+void IngestPipeline::WriterLoop() {
+  for (;;) {
+    std::vector<std::unique_ptr<Job>> group;
+    std::unique_ptr<Job> task;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) {
+        if (stopping_) return;
+        lock.unlock();
+        MaybeCompact();
+        continue;
+      }
+      if (queue_.front()->kind == Job::Kind::kTask) {
+        task = std::move(queue_.front());
+        queue_.pop_front();
+      } else {
+        size_t rows = 0;
+        while (!queue_.empty() && queue_.front()->kind != Job::Kind::kTask &&
+               (group.empty() || rows < options_.max_group_rows)) {
+          rows += static_cast<size_t>(queue_.front()->read);
+          group.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      }
+    }
+    if (task) {
+      task->task_promise.set_value(task->task(*store_));
+      continue;
+    }
+    CommitGroup(group);
+    MaybeCompact();
+  }
+}
+
+void IngestPipeline::MaybeCompact() {
+  const bool by_rows = options_.compact_rows > 0 && staged_rows_ >= options_.compact_rows;
+  const bool by_time = staged_rows_ > 0 && options_.compact_interval.count() > 0 &&
+                       std::chrono::steady_clock::now() - last_compaction_ >= options_.compact_interval;
+  if (!by_rows && !by_time) return;
+  if (store_->Compact().ok()) staged_rows_ = 0;  // on failure the rows stay staged and readable
+  last_compaction_ = std::chrono::steady_clock::now();
+}
+
+void IngestPipeline::CommitGroup(std::vector<std::unique_ptr<Job>>& group) {
+  StoreCommit commit;
+  RollupBuilder rollups(&subscribers_);
+  std::map<EventFamily, FingerprintSet> pending;
+  std::vector<Job*> ok_jobs;
+  const std::optional<Timestamp> watermark_before = store_->Watermark();
+
+  for (auto& job : group) {
+    IngestResult& res = job->result;
+    QualityReport& rep = res.report;
+    rep.load_id = job->options.load_id.empty() ? NewLoadId() : job->options.load_id;
+    rep.source = job->source;
+    rep.started = job->started;
+    rep.counts.read = job->read;
+    rep.counts.rejected = static_cast<int64_t>(job->rejects.size());
+    rep.unknown_subscribers_flagged = job->flagged;
+    Status st;
+    rep.table = job->kind == Job::Kind::kEvents
+                    ? std::string(Name(job->family))
+                    : VisitReference(job->reference_table,
+                                     [](auto t) { return std::string(decltype(t)::type::kTable); });
+    if (!job->rejects.empty()) {
+      // Quarantined before the commit: a failed commit may leave a copy for a batch the client
+      // will retry, but a rejected row is never lost.
+      auto file = quarantine_.Write(rep.load_id, rep.source, rep.table, job->rejects);
+      if (file.ok()) {
+        rep.quarantine_file = *file;
+      } else {
+        st = file.status();
+      }
+    }
+    if (st.ok() && job->kind == Job::Kind::kEvents) {
+      st = std::visit(
+          [&](auto& rows) -> Status {
+            using Rec = typename std::decay_t<decltype(rows)>::value_type;
+            if constexpr (requires { Rec::kFamily; }) {
+              std::vector<std::string_view> ids;
+              std::vector<Timestamp> ts;
+              ids.reserve(rows.size());
+              ts.reserve(rows.size());
+              for (const Rec& r : rows) {
+                ids.push_back(r.event_id);
+                ts.push_back(r.ts);
+              }
+              const std::optional<Timestamp> reference =
+                  job->options.reference ? *job->options.reference : watermark_before;
+              std::vector<Admission> admissions;
+              TALLY_RETURN_IF_ERROR(
+                  dedup_.Classify(Rec::kFamily, ids, ts, reference, &pending[Rec::kFamily], &admissions));
+              std::vector<Rec> fresh;
+              fresh.reserve(rows.size());
+              for (size_t i = 0; i < rows.size(); ++i) {
+                switch (admissions[i]) {
+                  case Admission::kDuplicate: ++rep.counts.duplicate; continue;
+                  case Admission::kNewLate: ++rep.counts.late; break;
+                  case Admission::kNew: ++rep.counts.accepted; break;
+                }
+                rollups.Add(rows[i]);
+                fresh.push_back(std::move(rows[i]));
+              }
+              job->events_index = static_cast<int>(commit.events.size());
+              commit.events.emplace_back(std::move(fresh));
+              return Status::Ok();
+            }
+            return Status::Internal("reference rows in an event job");
+          },
+          job->rows);
+    } else if (st.ok()) {
+      std::visit(
+          [&](auto& rows) {
+            using Rec = typename std::decay_t<decltype(rows)>::value_type;
+            if constexpr (requires { Rec::kTable; }) {
+              // A key repeated within the batch: the last row wins, the earlier ones count as duplicates.
+              std::unordered_map<std::string, size_t> last;
+              for (size_t i = 0; i < rows.size(); ++i) last[KeyText(rows[i])] = i;
+              std::vector<Rec> kept;
+              for (size_t i = 0; i < rows.size(); ++i) {
+                if (last[KeyText(rows[i])] != i) {
+                  ++rep.counts.duplicate;
+                  continue;
+                }
+                kept.push_back(std::move(rows[i]));
+              }
+              rep.counts.accepted = static_cast<int64_t>(kept.size());
+              commit.references.emplace_back(std::move(kept));
+            }
+          },
+          job->rows);
+    }
+    if (!st.ok()) {
+      // Only this batch fails; none of its rows or rollups were added to the commit.
+      res.ack.status = st;
+      job->promise.set_value(std::move(res));
+      job.reset();
+      continue;
+    }
+    rep.AddRejects(job->rejects);
+    rep.finished = WallClock();
+    if (job->options.store_report) commit.loads.push_back(rep.ToRecord());
+    ok_jobs.push_back(job.get());
+  }
+  commit.rollups = rollups.Take();
+  Status st = store_->Commit(commit);
+  if (st.ok()) {
+    const std::optional<Timestamp> watermark = store_->Watermark();
+    std::unique_lock<std::shared_mutex> lock(subscribers_mu_);
+    for (Job* job : ok_jobs) {
+      if (job->kind != Job::Kind::kEvents) continue;
+      std::visit(
+          [&](const auto& rows) {
+            using Rec = typename std::decay_t<decltype(rows)>::value_type;
+            if constexpr (requires { Rec::kFamily; }) {
+              std::vector<std::string_view> ids;
+              std::vector<Timestamp> ts;
+              for (const Rec& r : rows) {
+                ids.push_back(r.event_id);
+                ts.push_back(r.ts);
+                if constexpr (std::is_same_v<Rec, LifecycleEvent>) {
+                  if (r.kind == LifecycleKind::kPlanChange) subscribers_.SetPlan(r.subscriber_id, r.plan_id);
+                }
+              }
+              staged_rows_ += static_cast<int64_t>(rows.size());
+              dedup_.Remember(Rec::kFamily, ids, ts, watermark);
+            }
+          },
+          commit.events[job->events_index]);
+    }
+    for (const AnyRows& rows : commit.references) {
+      if (const auto* subs = std::get_if<std::vector<Subscriber>>(&rows)) {
+        for (const Subscriber& s : *subs) subscribers_.Upsert(s);
+      }
+    }
+  }
+  for (Job* job : ok_jobs) {
+    IngestResult& res = job->result;
+    res.ack.status = st;
+    res.ack.counts = res.report.counts;
+    res.ack.load_id = res.report.load_id;
+    res.rejects = std::move(job->rejects);
+    job->promise.set_value(std::move(res));
+  }
+}
+
+}  // namespace tally

@@ -1,0 +1,125 @@
+#pragma once
+// The ingest pipeline: decode -> validate -> dedup -> append, shared by every source.
+//
+// Callers (HTTP handlers, the Kafka consumer, the file loader) submit batches from their own
+// threads. Decoding and validation run on the caller's thread, so they scale with the sources.
+// One writer thread then takes every batch waiting in the queue, classifies their rows against
+// the dedup index, and writes all of them — events, rollup rows, reference rows and one load
+// report per batch — in one store transaction (group commit). Every waiting caller is answered
+// after that commit: ok means durable. A batch is never partly stored.
+//
+// Exclusive tasks (compaction, retention, queries against the store) run on the same writer
+// thread between groups, which keeps the store single-owner without a lock around it.
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <thread>
+
+#include "ingest/batch_decoder.h"
+#include "ingest/dedup_index.h"
+#include "ingest/ingest_request.h"
+#include "ingest/quality_report.h"
+#include "ingest/quarantine.h"
+#include "ingest/row_validator.h"
+#include "ingest/subscriber_directory.h"
+#include "model/families.h"
+#include "store/event_store.h"
+
+namespace tally {
+
+struct PipelineOptions {
+  DedupOptions dedup;
+  ValidationOptions validation;
+  size_t max_line_bytes = size_t{1} << 20;
+  size_t max_group_rows = size_t{1} << 20;  // rows written by one group commit, at most
+  int64_t compact_rows = 4'000'000;         // staged rows that trigger a compaction; 0 never
+  std::chrono::seconds compact_interval{300};  // ...or this long after the last one, if any staged
+};
+
+//! How one submitted batch is read and judged.
+struct SubmitOptions {
+  //! Lateness is judged against this watermark (the store's at the start of a file load); unset
+  //! means the store's watermark when the batch is committed.
+  std::optional<std::optional<Timestamp>> reference;
+  int64_t first_line = 1;                // line number of the body's first line
+  std::optional<std::string> csv_header;  // for a CSV chunk without its header line
+  std::string load_id;                    // reuse one load id (and quarantine file); empty: new
+  bool store_report = true;  // false for chunks of a file whose merged report is stored at the end
+};
+
+//! The full outcome of one batch: the ack a source needs plus the data-quality report and every
+//! rejected row.
+struct IngestResult {
+  IngestAck ack;
+  QualityReport report;
+  std::vector<RejectedRow> rejects;
+};
+
+//! Owns the write path of one store. Thread-safe.
+class IngestPipeline final : public IngestSink {
+ public:
+  //! Starts the writer thread. `store` must outlive the pipeline.
+  static Result<std::unique_ptr<IngestPipeline>> Start(EventStore* store, std::string data_dir,
+                                                       PipelineOptions options);
+  ~IngestPipeline() override;  // finishes queued work, then stops
+
+  IngestAck Ingest(IngestRequest request) override { return Submit(std::move(request), {}).get().ack; }
+
+  //! Decodes and validates on this thread, then queues the batch; the future resolves once the
+  //! batch is durable (or failed).
+  std::future<IngestResult> Submit(IngestRequest request, SubmitOptions options);
+  //! The same for a reference table (partners, plans, subscribers, cities, towers): rows replace
+  //! stored rows with the same key.
+  std::future<IngestResult> SubmitReference(ReferenceTable table, BodyFormat format, std::string body,
+                                            std::string source, SubmitOptions options);
+
+  //! Runs `task` on the writer thread, between group commits, and returns its status.
+  Status RunExclusive(std::function<Status(EventStore&)> task);
+
+  //! Stores a load report (e.g. the merged report of a file loaded in chunks).
+  Status StoreReport(const QualityReport& report);
+  //! Replaces a table with a CSV file's rows (ground-truth files), on the writer thread.
+  Status ImportCsvTable(const std::string& table, const std::vector<std::string>& csv_paths);
+
+  //! Compacts staged rows into day partitions (on the writer thread).
+  Status Compact();
+  //! Drops day partitions before `cutoff` and forgets them in the dedup index.
+  Result<RetentionReport> DropDaysBefore(Date cutoff);
+
+  std::optional<Timestamp> watermark() const;
+  size_t dedup_memory_bytes() const;
+
+ private:
+  struct Job;
+  IngestPipeline(EventStore* store, std::string data_dir, PipelineOptions options);
+  template <typename Rec>
+  void Prepare(Job& job, const IngestRequest& request, const SubmitOptions& options);
+  std::future<IngestResult> Enqueue(std::unique_ptr<Job> job);
+  void WriterLoop();
+  void CommitGroup(std::vector<std::unique_ptr<Job>>& group);
+  void MaybeCompact();
+
+  EventStore* store_;
+  std::string data_dir_;
+  PipelineOptions options_;
+  Quarantine quarantine_;
+  DedupIndex dedup_;
+  SubscriberDirectory subscribers_;
+  mutable std::shared_mutex subscribers_mu_;  // validation reads; the writer updates
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<Job>> queue_;
+  bool stopping_ = false;
+  std::thread writer_;
+
+  int64_t staged_rows_ = 0;  // writer thread only
+  std::chrono::steady_clock::time_point last_compaction_;
+};
+
+}  // namespace tally
