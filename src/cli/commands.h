@@ -24,5 +24,6 @@ CommandFn RegisterSummary(CLI::App& app, CliContext& ctx);
 CommandFn RegisterSchema(CLI::App& app, CliContext& ctx);
 CommandFn RegisterLoad(CLI::App& app, CliContext& ctx);
 CommandFn RegisterRetention(CLI::App& app, CliContext& ctx);
+CommandFn RegisterServe(CLI::App& app, CliContext& ctx);
 
 }  // namespace tally

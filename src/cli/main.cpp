@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
   add("load", "Load CSV, NDJSON or Parquet files into a data directory, with a data-quality report",
       tally::RegisterLoad);
   add("retention", "Drop whole days of history older than a horizon", tally::RegisterRetention);
+  add("serve", "Run the server: HTTP ingest (and, later, the API and dashboards) and Kafka consumption",
+      tally::RegisterServe);
 
   try {
     app.parse(argc, argv);

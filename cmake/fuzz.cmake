@@ -1,0 +1,24 @@
+# libFuzzer harnesses for the body decoders and gzip (fuzz/*.cpp): targets decode_fuzzer and
+# gunzip_fuzzer. Included by the main CMakeLists only with -DTALLY_FUZZ=ON, in a build directory
+# of its own configured with clang (scripts/fuzz makes build-fuzz/). See docs/fuzzing.md.
+if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+  message(FATAL_ERROR "TALLY_FUZZ needs clang (libFuzzer): configure with CC=clang CXX=clang++")
+endif()
+
+# Everything in this directory is compiled with coverage instrumentation for libFuzzer and with
+# AddressSanitizer and UndefinedBehaviorSanitizer, so the tally libraries the fuzzers link are
+# instrumented too. CMake uses the value CMAKE_CXX_FLAGS has at the end of the directory for every
+# target in it, so this reaches the libraries defined before this fragment. The flags also reach
+# every link line: `fuzzer-no-link` adds no main() and no libFuzzer runtime, so the other
+# executables (tally, tally_tests, ...) still link, with the sanitizer runtimes. UB aborts instead
+# of printing and going on, so libFuzzer saves the input.
+string(APPEND CMAKE_CXX_FLAGS
+  " -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer")
+
+foreach(fuzzer decode_fuzzer gunzip_fuzzer)
+  add_executable(${fuzzer} ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/${fuzzer}.cpp)
+  # Only the fuzzers link libFuzzer itself, which brings their main().
+  target_link_options(${fuzzer} PRIVATE -fsanitize=fuzzer)
+endforeach()
+target_link_libraries(decode_fuzzer PRIVATE tally_ingest tally_core)
+target_link_libraries(gunzip_fuzzer PRIVATE tally_http tally_core)

@@ -1,0 +1,630 @@
+#include "store/clickhouse/local_server.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "api/http_client.h"
+
+namespace tally {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kStopGrace = std::chrono::seconds(20);
+constexpr auto kPollInterval = std::chrono::milliseconds(50);
+constexpr int kPortAttempts = 5;            // starts tried when picked ports were taken
+constexpr size_t kLogTailBytes = 3000;      // how much of a log an error message quotes
+constexpr size_t kStatementInErrors = 300;  // how much of a statement an error message quotes
+
+// The layout under Options::dir. docs/clickhouse-local.md describes it; keep the two in step.
+struct Layout {
+  fs::path root;
+  fs::path config() const { return root / "config.xml"; }
+  fs::path users() const { return root / "users.xml"; }
+  fs::path data() const { return root / "data"; }
+  fs::path tmp() const { return root / "tmp"; }
+  fs::path user_files() const { return root / "user_files"; }
+  fs::path format_schemas() const { return root / "format_schemas"; }
+  fs::path logs() const { return root / "logs"; }
+  fs::path log() const { return logs() / "clickhouse-server.log"; }
+  fs::path error_log() const { return logs() / "clickhouse-server.err.log"; }
+  fs::path console_log() const { return logs() / "console.log"; }  // stdout + stderr
+};
+
+std::string ErrnoText(int err) {
+  return std::strerror(err);
+}
+
+// 18.16 concatenates these paths with file names, so directories must end with '/'.
+std::string DirWithSlash(const fs::path& p) {
+  std::string s = p.string();
+  if (s.empty() || s.back() != '/') s += '/';
+  return s;
+}
+
+std::string XmlEscape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string UrlEncode(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size() * 3);
+  for (unsigned char c : s) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string Abbreviate(std::string_view s, size_t max) {
+  if (s.size() <= max) return std::string(s);
+  return std::string(s.substr(0, max)) + "...";
+}
+
+std::string TrimTrailingSpace(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+Status WriteTextFile(const fs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) return Status::IOError("cannot write " + path.string());
+  return Status::Ok();
+}
+
+uintmax_t FileSize(const fs::path& path) {
+  std::error_code ec;
+  const uintmax_t size = fs::file_size(path, ec);
+  return ec ? 0 : size;
+}
+
+// The last `max_bytes` of what `path` gained after offset `from`, starting at a line boundary.
+std::string TailOf(const fs::path& path, uintmax_t from, size_t max_bytes) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return {};
+  const uintmax_t size = FileSize(path);
+  if (size < from) from = 0;  // the log was rotated or truncated
+  uintmax_t start = from;
+  if (size - start > max_bytes) start = size - max_bytes;
+  in.seekg(static_cast<std::streamoff>(start));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (start > from) {
+    const size_t nl = text.find('\n');
+    if (nl != std::string::npos) text.erase(0, nl + 1);
+  }
+  return TrimTrailingSpace(std::move(text));
+}
+
+Result<std::string> ResolveBinary(const std::string& configured) {
+  std::vector<std::string> candidates;
+  if (!configured.empty()) {
+    candidates.push_back(configured);
+  } else if (const char* env = std::getenv("TALLY_CLICKHOUSE_SERVER"); env && *env) {
+    candidates.emplace_back(env);
+  } else {
+    candidates = {"/usr/sbin/clickhouse-server", "/usr/bin/clickhouse-server",
+                  "/usr/bin/clickhouse"};
+  }
+  for (const auto& c : candidates) {
+    if (::access(c.c_str(), X_OK) == 0) return c;
+  }
+  std::string tried;
+  for (const auto& c : candidates) tried += (tried.empty() ? "" : ", ") + c;
+  return Status::NotFound("no ClickHouse server executable at " + tried +
+                          " (install the Debian package clickhouse-server, or set "
+                          "TALLY_CLICKHOUSE_SERVER)");
+}
+
+// Binds port 0 on 127.0.0.1 `count` times at once, so the ports are distinct, and releases them.
+// Another process may take one before the server binds it; Start() retries when that happens.
+Result<std::vector<uint16_t>> PickFreePorts(int count) {
+  std::vector<int> fds;
+  std::vector<uint16_t> ports;
+  Status status;
+  for (int i = 0; i < count && status.ok(); ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      status = Status::IOError("cannot create a socket to pick a free port: " + ErrnoText(errno));
+      break;
+    }
+    fds.push_back(fd);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    socklen_t len = sizeof(addr);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      status = Status::IOError("cannot bind 127.0.0.1:0 to pick a free port: " + ErrnoText(errno));
+      break;
+    }
+    ports.push_back(ntohs(addr.sin_port));
+  }
+  for (int fd : fds) ::close(fd);
+  if (!status.ok()) return status;
+  return ports;
+}
+
+std::string ConfigXml(const Layout& layout, uint16_t http_port, uint16_t tcp_port,
+                      const std::string& extra) {
+  std::ostringstream x;
+  x << "<?xml version=\"1.0\"?>\n"
+       "<!-- Written by tally::ClickHouseLocalServer at every start; edits are overwritten. -->\n"
+       "<yandex>\n"
+       "  <logger>\n"
+       "    <level>information</level>\n"
+       "    <log>"
+    << XmlEscape(layout.log().string())
+    << "</log>\n"
+       "    <errorlog>"
+    << XmlEscape(layout.error_log().string())
+    << "</errorlog>\n"
+       "    <size>100M</size>\n"
+       "    <count>3</count>\n"
+       "  </logger>\n"
+       "  <listen_host>127.0.0.1</listen_host>\n"
+       "  <http_port>"
+    << http_port
+    << "</http_port>\n"
+       "  <tcp_port>"
+    << tcp_port
+    << "</tcp_port>\n"
+       "  <path>"
+    << XmlEscape(DirWithSlash(layout.data()))
+    << "</path>\n"
+       "  <tmp_path>"
+    << XmlEscape(DirWithSlash(layout.tmp()))
+    << "</tmp_path>\n"
+       "  <user_files_path>"
+    << XmlEscape(DirWithSlash(layout.user_files()))
+    << "</user_files_path>\n"
+       "  <format_schema_path>"
+    << XmlEscape(DirWithSlash(layout.format_schemas()))
+    << "</format_schema_path>\n"
+       "  <users_config>"
+    << XmlEscape(layout.users().string())
+    << "</users_config>\n"
+       "  <default_profile>default</default_profile>\n"
+       "  <default_database>default</default_database>\n"
+       "  <timezone>UTC</timezone>\n"
+       "  <max_connections>1024</max_connections>\n"
+       "  <max_concurrent_queries>100</max_concurrent_queries>\n"
+       "  <keep_alive_timeout>10</keep_alive_timeout>\n"
+       "  <mark_cache_size>536870912</mark_cache_size>\n"
+       "  <uncompressed_cache_size>536870912</uncompressed_cache_size>\n"
+       "  <mlock_executable>false</mlock_executable>\n"
+       "  <max_table_size_to_drop>0</max_table_size_to_drop>\n"
+       "  <max_partition_size_to_drop>0</max_partition_size_to_drop>\n";
+  if (!extra.empty()) x << extra << "\n";
+  x << "</yandex>\n";
+  return x.str();
+}
+
+std::string UsersXml() {
+  return "<?xml version=\"1.0\"?>\n"
+         "<!-- Written by tally::ClickHouseLocalServer at every start; edits are overwritten. -->\n"
+         "<yandex>\n"
+         "  <profiles>\n"
+         "    <default>\n"
+         "      <max_memory_usage>10000000000</max_memory_usage>\n"
+         "      <load_balancing>random</load_balancing>\n"
+         "    </default>\n"
+         "  </profiles>\n"
+         "  <users>\n"
+         "    <default>\n"
+         "      <password></password>\n"
+         "      <networks>\n"
+         "        <ip>127.0.0.1</ip>\n"
+         "      </networks>\n"
+         "      <profile>default</profile>\n"
+         "      <quota>default</quota>\n"
+         "    </default>\n"
+         "  </users>\n"
+         "  <quotas>\n"
+         "    <default></default>\n"
+         "  </quotas>\n"
+         "</yandex>\n";
+}
+
+// Starts `argv` with stdout and stderr appended to `console_log`, in its own process group and
+// working directory, with SIGTERM as its parent-death signal. Only async-signal-safe calls happen
+// between fork() and exec, because the parent may have other threads.
+Result<pid_t> Spawn(const std::vector<std::string>& args, const fs::path& workdir,
+                    const fs::path& console_log) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const std::string cwd = workdir.string();
+
+  const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (null_fd < 0) return Status::IOError("cannot open /dev/null: " + ErrnoText(errno));
+  const int log_fd = ::open(console_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (log_fd < 0) {
+    const int err = errno;
+    ::close(null_fd);
+    return Status::IOError("cannot open " + console_log.string() + ": " + ErrnoText(err));
+  }
+  const pid_t parent = ::getpid();
+
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(126);  // the parent died before the death signal was set
+    sigset_t all;
+    ::sigemptyset(&all);
+    ::sigprocmask(SIG_SETMASK, &all, nullptr);
+    for (int sig : {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGCHLD}) ::signal(sig, SIG_DFL);
+    ::dup2(null_fd, STDIN_FILENO);
+    ::dup2(log_fd, STDOUT_FILENO);
+    ::dup2(log_fd, STDERR_FILENO);
+    // Inherited descriptors (another server's listening socket, say) must not live on in the
+    // child: they would keep ports and files open after their owner closed them.
+    if (::syscall(SYS_close_range, 3U, ~0U, 0U) != 0) {
+      rlimit lim{};
+      const long max_fd = ::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY
+                              ? static_cast<long>(lim.rlim_cur)
+                              : 65536;
+      for (long fd = 3; fd < max_fd && fd < (1L << 20); ++fd) ::close(static_cast<int>(fd));
+    }
+    if (::chdir(cwd.c_str()) != 0) ::_exit(125);
+    ::execv(argv[0], argv.data());
+    static constexpr char kMsg[] = "tally: exec of the ClickHouse server failed\n";
+    [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, kMsg, sizeof(kMsg) - 1);
+    ::_exit(127);
+  }
+  const int fork_errno = errno;
+  ::close(null_fd);
+  ::close(log_fd);
+  if (pid < 0) return Status::IOError("fork failed: " + ErrnoText(fork_errno));
+  ::setpgid(pid, pid);  // also here, so the group exists whichever side runs first
+  return pid;
+}
+
+std::string DescribeWaitStatus(int wstatus) {
+  if (WIFEXITED(wstatus)) return "exited with code " + std::to_string(WEXITSTATUS(wstatus));
+  if (WIFSIGNALED(wstatus)) return "was killed by signal " + std::to_string(WTERMSIG(wstatus));
+  return "changed state " + std::to_string(wstatus);
+}
+
+// waitpid(pid, WNOHANG): true and the status once the child has exited.
+bool Reaped(pid_t pid, int* wstatus) {
+  for (;;) {
+    const pid_t r = ::waitpid(pid, wstatus, WNOHANG);
+    if (r == pid) return true;
+    if (r == 0) return false;
+    if (errno == EINTR) continue;
+    *wstatus = 0;  // ECHILD: reaped elsewhere (SIGCHLD ignored); it is gone all the same
+    return true;
+  }
+}
+
+void KillAndReap(pid_t pid) {
+  ::kill(pid, SIGKILL);
+  int wstatus = 0;
+  while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+  }
+}
+
+// ClickHouse holds an flock on <path>/status while it runs. Checking it first keeps Start() from
+// rewriting the config of a server that is running in the same directory.
+Status CheckDirectoryNotInUse(const Layout& layout) {
+  const fs::path status_file = layout.data() / "status";
+  const int fd = ::open(status_file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::Ok();  // never started here
+  const bool locked = ::flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  ::close(fd);  // also releases our lock, if we got it
+  if (!locked) return Status::Ok();
+  std::string owner = TrimTrailingSpace(TailOf(status_file, 0, 200));
+  for (char& c : owner) {
+    if (c == '\n') c = ' ';
+  }
+  return Status::AlreadyExists("another ClickHouse server is running in " + layout.root.string() +
+                               " (" + status_file.string() + ": " + owner + ")");
+}
+
+// Whether a startup failure says that `port` on 127.0.0.1 was in use.
+bool PortWasTaken(const std::string& message, uint16_t port) {
+  const std::string needle = "Address already in use: 127.0.0.1:" + std::to_string(port);
+  for (size_t at = message.find(needle); at != std::string::npos;
+       at = message.find(needle, at + 1)) {
+    const size_t end = at + needle.size();
+    if (end == message.size() || !std::isdigit(static_cast<unsigned char>(message[end]))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Starts one server process and waits until it answers /ping and reports our data directory.
+Result<pid_t> StartOnce(const std::string& binary, const Layout& layout, uint16_t http_port,
+                        std::chrono::seconds start_timeout) {
+  const uintmax_t err_from = FileSize(layout.error_log());
+  const uintmax_t console_from = FileSize(layout.console_log());
+  std::vector<std::string> args = {binary};
+  if (fs::path(binary).filename() == "clickhouse") args.emplace_back("server");
+  args.push_back("--config-file=" + layout.config().string());
+  auto spawned = Spawn(args, layout.root, layout.console_log());
+  if (!spawned.ok()) return spawned.status();
+  const pid_t pid = *spawned;
+
+  const auto logs_tail = [&] {
+    std::string err = TailOf(layout.error_log(), err_from, kLogTailBytes);
+    std::string console = TailOf(layout.console_log(), console_from, kLogTailBytes);
+    std::string text;
+    if (!err.empty()) text += "\n--- tail of " + layout.error_log().string() + ":\n" + err;
+    if (!console.empty())
+      text += "\n--- tail of " + layout.console_log().string() + ":\n" + console;
+    return text;
+  };
+
+  // The query that tells our server from another one that happens to hold the port.
+  const std::string own_data_path = DirWithSlash(layout.data() / "data" / "default");
+  const std::string identity_query =
+      "/?query=" + UrlEncode("SELECT data_path FROM system.databases WHERE name = 'default'");
+
+  HttpClient client("127.0.0.1", http_port, std::chrono::seconds(2));
+  const auto deadline = Clock::now() + start_timeout;
+  std::string last_answer = "no answer yet";
+  for (;;) {
+    int wstatus = 0;
+    if (Reaped(pid, &wstatus)) {
+      const std::string tail = logs_tail();
+      return Status::Unavailable("ClickHouse server " + binary + " (pid " + std::to_string(pid) +
+                                 ") " + DescribeWaitStatus(wstatus) + " during startup" + tail);
+    }
+    auto ping = client.Get("/ping");
+    if (ping.ok() && ping->status == 200 && ping->body == "Ok.\n") {
+      auto who = client.Get(identity_query);
+      if (who.ok() && who->status == 200 && TrimTrailingSpace(who->body) == own_data_path) {
+        return pid;
+      }
+      last_answer = who.ok()
+                        ? "a server whose default database is at '" + TrimTrailingSpace(who->body) +
+                              "' (HTTP " + std::to_string(who->status) + ")"
+                        : who.status().ToString();
+    } else {
+      last_answer = ping.ok() ? "HTTP " + std::to_string(ping->status) + " '" +
+                                    Abbreviate(ping->body, 200) + "'"
+                              : ping.status().ToString();
+    }
+    if (Clock::now() >= deadline) break;
+    std::this_thread::sleep_for(kPollInterval);
+  }
+  KillAndReap(pid);
+  return Status::Unavailable("ClickHouse server " + binary + " (pid " + std::to_string(pid) +
+                             ") did not answer on " + "127.0.0.1:" + std::to_string(http_port) +
+                             " within " + std::to_string(start_timeout.count()) +
+                             " s (last answer: " + last_answer + "); killed it" + logs_tail());
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ClickHouseLocalServer>> ClickHouseLocalServer::Start(Options options) {
+  if (options.dir.empty()) {
+    return Status::InvalidArgument("ClickHouseLocalServer: Options::dir is empty");
+  }
+  TALLY_ASSIGN_OR_RETURN(const std::string binary, ResolveBinary(options.binary));
+
+  std::error_code ec;
+  Layout layout{fs::absolute(options.dir, ec).lexically_normal()};
+  if (ec) return Status::IOError("cannot make " + options.dir + " absolute: " + ec.message());
+  if (!layout.root.has_filename()) layout.root = layout.root.parent_path();  // "x/" -> "x"
+  for (const auto& d : {layout.root, layout.data(), layout.tmp(), layout.user_files(),
+                        layout.format_schemas(), layout.logs()}) {
+    fs::create_directories(d, ec);
+    if (ec) return Status::IOError("cannot create directory " + d.string() + ": " + ec.message());
+  }
+  TALLY_RETURN_IF_ERROR(CheckDirectoryNotInUse(layout));
+  TALLY_RETURN_IF_ERROR(WriteTextFile(layout.users(), UsersXml()));
+
+  const bool pick_ports = options.http_port == 0 || options.tcp_port == 0;
+  const int attempts = pick_ports ? kPortAttempts : 1;
+  Status last;
+  for (int attempt = 0; attempt < attempts; ++attempt) {
+    uint16_t http_port = options.http_port;
+    uint16_t tcp_port = options.tcp_port;
+    if (pick_ports) {
+      TALLY_ASSIGN_OR_RETURN(auto ports, PickFreePorts(2));
+      if (http_port == 0) http_port = ports[0] != tcp_port ? ports[0] : ports[1];
+      if (tcp_port == 0) tcp_port = ports[1] != http_port ? ports[1] : ports[0];
+    }
+    TALLY_RETURN_IF_ERROR(WriteTextFile(
+        layout.config(), ConfigXml(layout, http_port, tcp_port, options.extra_config_xml)));
+
+    auto pid = StartOnce(binary, layout, http_port, options.start_timeout);
+    if (pid.ok()) {
+      std::unique_ptr<ClickHouseLocalServer> server(new ClickHouseLocalServer());
+      server->dir_ = layout.root.string();
+      server->http_port_ = http_port;
+      server->tcp_port_ = tcp_port;
+      server->pid_ = *pid;
+      server->query_timeout_ = options.query_timeout;
+      return server;
+    }
+    last = pid.status();
+    // Retry with new ports only when a port picked here was taken, not one the caller chose.
+    const bool picked_port_taken =
+        (options.http_port == 0 && PortWasTaken(last.message(), http_port)) ||
+        (options.tcp_port == 0 && PortWasTaken(last.message(), tcp_port));
+    if (!picked_port_taken) break;
+  }
+  return last.WithContext("starting ClickHouse in " + layout.root.string());
+}
+
+ClickHouseLocalServer::~ClickHouseLocalServer() {
+  Stop();
+}
+
+std::string ClickHouseLocalServer::error_log_path() const {
+  return Layout{dir_}.error_log().string();
+}
+
+Status ClickHouseLocalServer::Stop() {
+  if (pid_ <= 0) return Status::Ok();
+  {
+    std::lock_guard<std::mutex> lock(client_mu_);
+    client_.reset();
+  }
+  const pid_t pid = pid_;
+  pid_ = -1;
+
+  int wstatus = 0;
+  bool exited_before = Reaped(pid, &wstatus);
+  bool killed = false;
+  if (!exited_before) {
+    ::kill(pid, SIGTERM);
+    const auto deadline = Clock::now() + kStopGrace;
+    bool gone = false;
+    while (!(gone = Reaped(pid, &wstatus)) && Clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (!gone) {
+      KillAndReap(pid);
+      killed = true;
+    }
+  }
+  const std::string who = "ClickHouse server (pid " + std::to_string(pid) + ", dir " + dir_ + ")";
+  if (killed) {
+    return Status::Unavailable(who + " did not exit within " + std::to_string(kStopGrace.count()) +
+                               " s of SIGTERM and was killed with SIGKILL");
+  }
+  const bool clean = (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) ||
+                     (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGTERM);
+  if (exited_before && !clean) {
+    return Status::Unavailable(who + " had already " + DescribeWaitStatus(wstatus) +
+                               " before Stop(); see " + error_log_path());
+  }
+  if (!clean) {
+    return Status::Unavailable(who + " " + DescribeWaitStatus(wstatus) + " on SIGTERM; see " +
+                               error_log_path());
+  }
+  return Status::Ok();
+}
+
+Result<std::string> ClickHouseLocalServer::Send(
+    const std::string& url_query, std::string_view body,
+    const std::vector<std::pair<std::string, std::string>>& settings,
+    std::string_view statement_for_errors) {
+  std::string target = "/?" + url_query;
+  bool wait_end_set = false;
+  for (const auto& [name, value] : settings) {
+    if (name.empty()) {
+      return Status::InvalidArgument("empty setting name for ClickHouse statement `" +
+                                     Abbreviate(statement_for_errors, kStatementInErrors) + "`");
+    }
+    wait_end_set = wait_end_set || name == "wait_end_of_query";
+    target += (target.size() > 2 ? "&" : "") + UrlEncode(name) + "=" + UrlEncode(value);
+  }
+  // Without it 18.16 streams the result and reports a late error as HTTP 200 with the exception
+  // text appended to the body, which a caller would take for data.
+  if (!wait_end_set) target += std::string(target.size() > 2 ? "&" : "") + "wait_end_of_query=1";
+
+  const std::string statement = Abbreviate(statement_for_errors, kStatementInErrors);
+  if (pid_ <= 0) {
+    return Status::Unavailable("ClickHouse statement `" + statement +
+                               "` not sent: the server was stopped");
+  }
+  std::lock_guard<std::mutex> lock(client_mu_);
+  if (!client_) {
+    client_ = std::make_unique<HttpClient>(
+        "127.0.0.1", http_port_,
+        std::chrono::duration_cast<std::chrono::milliseconds>(query_timeout_));
+  }
+  auto response = client_->Post(target, body, "text/plain; charset=UTF-8");
+  if (!response.ok()) {
+    return response.status().WithContext("ClickHouse statement `" + statement +
+                                         "` on 127.0.0.1:" + std::to_string(http_port_));
+  }
+  if (response->status == 200) return std::move(response->body);
+
+  const std::string message = "ClickHouse rejected `" + statement + "` (HTTP " +
+                              std::to_string(response->status) +
+                              "): " + TrimTrailingSpace(Abbreviate(response->body, 4000));
+  switch (response->status) {
+    case 404:
+      return Status::NotFound(message);
+    case 503:
+      return Status::Unavailable(message);
+    default:
+      return Status::InvalidArgument(message);
+  }
+}
+
+Result<std::string> ClickHouseLocalServer::Query(
+    const std::string& sql, const std::vector<std::pair<std::string, std::string>>& settings) {
+  return Send("", sql, settings, sql);
+}
+
+Status ClickHouseLocalServer::Insert(
+    const std::string& table, const std::string& format, std::string_view data,
+    const std::vector<std::pair<std::string, std::string>>& settings) {
+  if (table.empty()) return Status::InvalidArgument("ClickHouse INSERT: empty table name");
+  for (char c : format) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') {
+      return Status::InvalidArgument("ClickHouse INSERT into " + table + ": format '" + format +
+                                     "' is not a format name");
+    }
+  }
+  if (format.empty()) {
+    return Status::InvalidArgument("ClickHouse INSERT into " + table + ": empty format name");
+  }
+  const std::string statement = "INSERT INTO " + table + " FORMAT " + format;
+  auto result = Send("query=" + UrlEncode(statement), data, settings, statement);
+  return result.ok() ? Status::Ok() : result.status();
+}
+
+}  // namespace tally
