@@ -5,8 +5,8 @@
 // none of them touches /etc/clickhouse-server or /var/lib/clickhouse.
 //
 // Lifetime: Start() writes the config, starts the server and returns once GET /ping answers and
-// the server that answered is this one (its config carries a random instance id that Start()
-// reads back, so a port taken by another server is never mistaken for ours). Stop(), or the
+// the server that answered is this one (it must report this directory as its data path, so a
+// server of someone else that holds the port is never mistaken for ours). Stop(), or the
 // destructor, sends SIGTERM, waits up to 20 s and then sends SIGKILL. The child is also told by
 // the kernel to get SIGTERM if the thread that started it exits (PR_SET_PDEATHSIG), so a test
 // that crashes or is killed does not leave a server behind. The reason the death signal is tied to

@@ -1,0 +1,191 @@
+// `tally serve` as a real process: HTTP ingest with gzip and CSV, retries never double count,
+// and an acknowledged batch survives kill -9.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include "api/http_client.h"
+#include "ingest/gzip.h"
+#include "store_fixture.h"
+
+namespace tally::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+uint16_t FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+//! A `tally serve` child process.
+class Server {
+ public:
+  Server(std::string dir, uint16_t port) : dir_(std::move(dir)), port_(port) {}
+  ~Server() {
+    if (pid_ > 0) Kill(SIGKILL);
+  }
+  void Start() {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      const std::string log = dir_ + ".log";
+      FILE* f = std::freopen(log.c_str(), "a", stdout);
+      (void)f;
+      ::dup2(::fileno(stdout), 2);
+      const std::string port = std::to_string(port_);
+      ::execl(TALLY_BINARY, TALLY_BINARY, "serve", "--data", dir_.c_str(), "--port", port.c_str(), nullptr);
+      ::_exit(127);
+    }
+    HttpClient c("127.0.0.1", port_, 2s);
+    for (int i = 0; i < 600; ++i) {
+      auto r = c.Get("/healthz");
+      if (r.ok() && r->status == 200) return;
+      std::this_thread::sleep_for(50ms);
+    }
+    ADD_FAILURE() << "tally serve did not come up; log:\n" << ReadFile(dir_ + ".log");
+  }
+  //! Sends `sig` and reaps the process; returns its exit status.
+  int Kill(int sig) {
+    ::kill(pid_, sig);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return status;
+  }
+  uint16_t port() const { return port_; }
+
+ private:
+  std::string dir_;
+  uint16_t port_;
+  pid_t pid_ = -1;
+};
+
+std::string UsageLine(const std::string& id, int minute) {
+  return "{\"event_id\":\"" + id + "\",\"ts\":\"2024-07-0" + std::to_string(1 + minute % 5) + "T10:" +
+         (minute % 60 < 10 ? "0" : "") + std::to_string(minute % 60) +
+         ":00Z\",\"kind\":\"data_session\",\"subscriber_id\":" + std::to_string(1 + minute % 50) +
+         ",\"partner_id\":0,\"duration_s\":30,\"bytes\":1000,\"roaming\":false,\"session_ref\":\"r\"}\n";
+}
+
+TEST(Serve, HttpIngestAcceptsNdjsonCsvAndGzipAndRetriesAreDuplicates) {
+  const std::string dir = TempDir("serve_http");
+  Server server(dir, FreePort());
+  server.Start();
+  HttpClient c("127.0.0.1", server.port());
+  std::string body;
+  for (int i = 0; i < 100; ++i) body += UsageLine("h" + std::to_string(i), i);
+  auto r = c.Post("/v1/ingest/usage", Gzip(body), "application/x-ndjson", {{"Content-Encoding", "gzip"}});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_NE(r->body.find("\"accepted\":100"), std::string::npos) << r->body;
+  // The client retries (it never saw the answer): nothing is counted twice.
+  r = c.Post("/v1/ingest/usage", body, "application/x-ndjson");
+  ASSERT_TRUE(r.ok());
+  EXPECT_NE(r->body.find("\"duplicate\":100"), std::string::npos) << r->body;
+  // CSV with a bad row: the good rows are stored, the bad one is reported with its line.
+  r = c.Post("/v1/ingest/recharge",
+             "event_id,ts,subscriber_id,partner_id,amount_minor,currency,channel,payment_status\n"
+             "rc1,2024-07-01T10:00:00Z,1,0,500,USD,app,succeeded\n"
+             "rc2,2024-07-01T11:00:00Z,1,0,-5,USD,app,succeeded\n"
+             "rc3,2024-07-01T12:00:00Z,1,0,700,USD,carrier_pigeon,succeeded\n",
+             "text/csv");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_NE(r->body.find("\"accepted\":1"), std::string::npos) << r->body;
+  EXPECT_NE(r->body.find("{\"line\":3,\"field\":\"amount_minor\",\"check\":\"range\""), std::string::npos) << r->body;
+  EXPECT_NE(r->body.find("{\"line\":4,\"field\":\"channel\",\"check\":\"accepted_values\""), std::string::npos)
+      << r->body;
+  // Truncated gzip: 400 naming the problem, nothing stored.
+  std::string gz = Gzip(UsageLine("t1", 1));
+  r = c.Post("/v1/ingest/usage", gz.substr(0, gz.size() / 2), "application/x-ndjson", {{"Content-Encoding", "gzip"}});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(r->body.find("truncated gzip"), std::string::npos) << r->body;
+  // Unknown family, and a CSV body whose header names an unknown column.
+  r = c.Post("/v1/ingest/telepathy", body, "application/x-ndjson");
+  EXPECT_EQ(r->status, 404);
+  r = c.Post("/v1/ingest/usage", "event_id,mood\nx,happy\n", "text/csv");
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(r->body.find("unknown column 'mood'"), std::string::npos) << r->body;
+  // Reports are stored and listed.
+  r = c.Get("/v1/loads?limit=10");
+  ASSERT_TRUE(r.ok());
+  EXPECT_NE(r->body.find("\"table\":\"recharge\""), std::string::npos);
+  r = c.Get("/v1/partitions");
+  EXPECT_NE(r->body.find("\"family\":\"usage\""), std::string::npos) << r->body;
+  EXPECT_EQ(WEXITSTATUS(server.Kill(SIGTERM)), 0);
+  StoreFixture s(dir);
+  EXPECT_EQ(s.Rows(EventFamily::kUsage), 100);
+  EXPECT_EQ(s.Rows(EventFamily::kRecharge), 1);
+  fs::remove_all(dir);
+}
+
+// Batches are sent (and retried until acknowledged) while the server is killed with SIGKILL and
+// restarted several times. Afterwards the store holds every acknowledged event exactly once.
+TEST(Serve, AcknowledgedBatchesSurviveKillMinus9AndRetriesNeverDoubleCount) {
+  const std::string dir = TempDir("serve_kill");
+  Server server(dir, FreePort());
+  server.Start();
+  constexpr int kBatches = 120, kPerBatch = 250;
+  std::atomic<int> acked{0};
+  std::atomic<int> failures{0};
+  std::atomic<bool> done{false};
+  std::thread client([&] {
+    HttpClient c("127.0.0.1", server.port(), 5s);
+    std::mt19937 rng(7);
+    for (int b = 0; b < kBatches; ++b) {
+      std::string body;
+      for (int i = 0; i < kPerBatch; ++i) body += UsageLine("k" + std::to_string(b) + "-" + std::to_string(i), b + i);
+      // Retry until acknowledged; sometimes send an acknowledged batch again, as a client that
+      // lost the answer would.
+      int sends = (rng() % 5 == 0) ? 2 : 1;
+      while (sends > 0) {
+        auto r = c.Post("/v1/ingest/usage", body, "application/x-ndjson");
+        if (r.ok() && r->status == 200) {
+          --sends;
+          continue;
+        }
+        ++failures;
+        std::this_thread::sleep_for(20ms);
+      }
+      ++acked;
+    }
+    done = true;
+  });
+  std::mt19937 rng(11);
+  for (int kill = 0; kill < 4 && !done; ++kill) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300 + rng() % 700));
+    server.Kill(SIGKILL);
+    std::this_thread::sleep_for(100ms);
+    server.Start();
+  }
+  client.join();
+  EXPECT_GT(failures.load(), 0) << "the kills should have interrupted some requests";
+  EXPECT_EQ(acked.load(), kBatches);
+  EXPECT_EQ(WEXITSTATUS(server.Kill(SIGTERM)), 0);
+  StoreFixture s(dir);
+  EXPECT_EQ(s.Rows(EventFamily::kUsage), int64_t{kBatches} * kPerBatch);
+  EXPECT_EQ(s.DistinctIds(EventFamily::kUsage), int64_t{kBatches} * kPerBatch);
+  fs::remove_all(dir);
+  fs::remove(dir + ".log");
+}
+
+}  // namespace
+}  // namespace tally::testing
