@@ -131,21 +131,55 @@ uintmax_t FileSize(const fs::path& path) {
   return ec ? 0 : size;
 }
 
-// The last `max_bytes` of what `path` gained after offset `from`, starting at a line boundary.
+// Whether `line` is a frame of a stack trace ("12. /lib/.../libclickhouse.so(...)") or blank:
+// 18.16 writes a trace after most errors, and a short tail of the error log should show messages.
+bool IsStackFrameOrBlank(std::string_view line) {
+  size_t i = 0;
+  while (i < line.size() && line[i] == ' ') ++i;
+  if (i == line.size()) return true;
+  const size_t digits = i;
+  while (i < line.size() && std::isdigit(static_cast<unsigned char>(line[i]))) ++i;
+  return i > digits && line.substr(i, 2) == ". ";
+}
+
+// The last `max_bytes` of what `path` gained after offset `from`, whole lines only, without
+// stack-trace frames.
 std::string TailOf(const fs::path& path, uintmax_t from, size_t max_bytes) {
+  constexpr uintmax_t kReadAtMost = 256 * 1024;
   std::ifstream in(path, std::ios::binary);
   if (!in) return {};
   const uintmax_t size = FileSize(path);
   if (size < from) from = 0;  // the log was rotated or truncated
-  uintmax_t start = from;
-  if (size - start > max_bytes) start = size - max_bytes;
+  const uintmax_t start = size - from > kReadAtMost ? size - kReadAtMost : from;
   in.seekg(static_cast<std::streamoff>(start));
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (start > from) {
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::string_view> lines;
+  size_t pos = 0;
+  if (start > from) {  // skip the partial first line
     const size_t nl = text.find('\n');
-    if (nl != std::string::npos) text.erase(0, nl + 1);
+    pos = nl == std::string::npos ? text.size() : nl + 1;
   }
-  return TrimTrailingSpace(std::move(text));
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    if (nl == std::string::npos) nl = text.size();
+    const std::string_view line(text.data() + pos, nl - pos);
+    if (!IsStackFrameOrBlank(line)) lines.push_back(line);
+    pos = nl + 1;
+  }
+  size_t first = lines.size();
+  size_t bytes = 0;
+  while (first > 0 && bytes + lines[first - 1].size() + 1 <= max_bytes) {
+    bytes += lines[--first].size() + 1;
+  }
+  std::string tail;
+  if (first == lines.size() && !lines.empty()) {  // one line longer than max_bytes
+    return Abbreviate(lines.back(), max_bytes);
+  }
+  for (size_t i = first; i < lines.size(); ++i) {
+    tail.append(lines[i]);
+    if (i + 1 < lines.size()) tail += '\n';
+  }
+  return tail;
 }
 
 Result<std::string> ResolveBinary(const std::string& configured) {

@@ -63,8 +63,10 @@ class ClickHouseLocalServer {
 
   //! Writes `dir`/config.xml and users.xml, starts the server and waits until it answers.
   //! Errors: InvalidArgument for an empty dir, NotFound when no server binary exists, IOError when
-  //! the directory or process cannot be created, Unavailable when the server exits during startup
-  //! (the message holds the tail of its error log) or does not answer within start_timeout.
+  //! the directory or process cannot be created, AlreadyExists when a server runs in `dir` already
+  //! (nothing in it is rewritten then), Unavailable when the server exits during startup (the
+  //! message holds the tails of its error log and console output) or does not answer within
+  //! start_timeout (it is killed then).
   //! When the ports were picked here and another process took one of them before the server bound
   //! it, Start() retries with new ports (a few times) before giving up.
   static Result<std::unique_ptr<ClickHouseLocalServer>> Start(Options options);
