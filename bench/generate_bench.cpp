@@ -36,12 +36,15 @@
 #include <string>
 #include <vector>
 
+#include "bench_support.h"
 #include "generate/generator.h"
 #include "store/duckdb/duckdb_handle.h"
 
 namespace fs = std::filesystem;
 
 namespace {
+
+using namespace tally::bench;
 
 constexpr double kTargetEventsPerSecond = 5'000'000;
 
@@ -77,18 +80,6 @@ RunSample Failed(const std::string& message) {
   return s;
 }
 
-double CpuSeconds() {
-  timespec t{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
-}
-
-double SysSeconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_stime.tv_sec) + static_cast<double>(u.ru_stime.tv_usec) * 1e-6;
-}
-
 //! Times `work` (which fills rows and bytes) in wall and CPU time.
 RunSample Timed(const std::function<RunSample()>& work) {
   double cpu0 = CpuSeconds();
@@ -98,58 +89,6 @@ RunSample Timed(const std::function<RunSample()>& work) {
   s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   s.cpu_seconds = CpuSeconds() - cpu0;
   s.sys_seconds = SysSeconds() - sys0;
-  return s;
-}
-
-//! Runs `measure` in a child process and returns its sample with the child's peak RSS.
-RunSample InChild(const std::function<RunSample()>& measure) {
-  int fds[2];
-  if (pipe(fds) != 0) return Failed(std::string("pipe: ") + std::strerror(errno));
-  std::fflush(nullptr);  // or the child would print the parent's buffered output again
-  // Start every run with no dirty pages left over from the previous one, whose writeback would
-  // otherwise compete with this run's page-cache writes and move the numbers by tens of percent.
-  ::sync();
-  pid_t pid = fork();
-  if (pid < 0) {
-    close(fds[0]);
-    close(fds[1]);
-    return Failed(std::string("fork: ") + std::strerror(errno));
-  }
-  if (pid == 0) {
-    close(fds[0]);
-    RunSample s = measure();
-    const char* p = reinterpret_cast<const char*>(&s);
-    size_t left = sizeof s;
-    while (left > 0) {
-      ssize_t n = write(fds[1], p, left);
-      if (n <= 0) _exit(2);
-      p += n;
-      left -= static_cast<size_t>(n);
-    }
-    _exit(0);
-  }
-  close(fds[1]);
-  RunSample s;
-  char* p = reinterpret_cast<char*>(&s);
-  size_t got = 0;
-  while (got < sizeof s) {
-    ssize_t n = read(fds[0], p + got, sizeof s - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += static_cast<size_t>(n);
-  }
-  close(fds[0]);
-  int status = 0;
-  rusage usage{};
-  while (wait4(pid, &status, 0, &usage) < 0 && errno == EINTR) {
-  }
-  if (got != sizeof s) {
-    if (WIFSIGNALED(status))
-      return Failed("the run was killed by signal " + std::to_string(WTERMSIG(status)));
-    return Failed("the run exited with status " + std::to_string(WEXITSTATUS(status)) +
-                  " without a result");
-  }
-  s.peak_rss_kib = usage.ru_maxrss;  // kilobytes on Linux
   return s;
 }
 
@@ -276,67 +215,14 @@ Summary Summarize(const std::vector<RunSample>& runs) {
   return s;
 }
 
-std::string CpuModel() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      auto colon = line.find(':');
-      if (colon != std::string::npos) {
-        auto start = line.find_first_not_of(" \t", colon + 1);
-        return start == std::string::npos ? "" : line.substr(start);
-      }
-    }
-  }
-  return "unknown";
-}
-
-std::string UtcNow() {
-  std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-using JsonWriter = rapidjson::PrettyWriter<rapidjson::StringBuffer>;
-
-void Key(JsonWriter& w, const char* k) {
-  w.Key(k);
-}
-void Field(JsonWriter& w, const char* k, double v) {
-  w.Key(k);
-  w.Double(v);
-}
-void Field(JsonWriter& w, const char* k, int64_t v) {
-  w.Key(k);
-  w.Int64(v);
-}
-void Field(JsonWriter& w, const char* k, const std::string& v) {
-  w.Key(k);
-  w.String(v.c_str());
-}
-void Field(JsonWriter& w, const char* k, bool v) {
-  w.Key(k);
-  w.Bool(v);
-}
-
-//! `v` with at most `decimals` decimals, so the JSON shows 0.1049 rather than 0.10490000000000001.
-double Round(double v, int decimals) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return std::strtod(buf, nullptr);
-}
-
 void WriteRun(JsonWriter& w, const RunSample& r) {
   w.StartObject();
-  Field(w, "seconds", Round(r.seconds, 4));
-  Field(w, "cpu_seconds", Round(r.cpu_seconds, 4));
-  Field(w, "sys_seconds", Round(r.sys_seconds, 4));
-  Field(w, "rows_per_second", static_cast<int64_t>(std::llround(r.rows_per_second())));
-  Field(w, "mb_per_second", Round(r.mb_per_second(), 2));
-  Field(w, "peak_rss_mib", Round(static_cast<double>(r.peak_rss_kib) / 1024, 1));
+  JsonField(w, "seconds", Round(r.seconds, 4));
+  JsonField(w, "cpu_seconds", Round(r.cpu_seconds, 4));
+  JsonField(w, "sys_seconds", Round(r.sys_seconds, 4));
+  JsonField(w, "rows_per_second", static_cast<int64_t>(std::llround(r.rows_per_second())));
+  JsonField(w, "mb_per_second", Round(r.mb_per_second(), 2));
+  JsonField(w, "peak_rss_mib", Round(static_cast<double>(r.peak_rss_kib) / 1024, 1));
   w.EndObject();
 }
 
@@ -344,40 +230,30 @@ void WriteEngine(JsonWriter& w, const char* name, const std::string& what,
                  const std::vector<RunSample>& runs, const Summary& s) {
   Key(w, name);
   w.StartObject();
-  Field(w, "what", what);
-  Field(w, "rows", s.best.rows);
-  Field(w, "bytes", s.best.bytes);
-  Field(w, "bytes_per_row",
+  JsonField(w, "what", what);
+  JsonField(w, "rows", s.best.rows);
+  JsonField(w, "bytes", s.best.bytes);
+  JsonField(w, "bytes_per_row",
         Round(s.best.rows ? static_cast<double>(s.best.bytes) / s.best.rows : 0, 1));
   Key(w, "median");
   w.StartObject();
-  Field(w, "seconds", Round(s.median_seconds, 4));
-  Field(w, "rows_per_second", static_cast<int64_t>(std::llround(s.median_rows_per_second)));
-  Field(w, "cpu_seconds", Round(s.median_cpu_seconds, 4));
-  Field(w, "sys_seconds", Round(s.median_sys_seconds, 4));
+  JsonField(w, "seconds", Round(s.median_seconds, 4));
+  JsonField(w, "rows_per_second", static_cast<int64_t>(std::llround(s.median_rows_per_second)));
+  JsonField(w, "cpu_seconds", Round(s.median_cpu_seconds, 4));
+  JsonField(w, "sys_seconds", Round(s.median_sys_seconds, 4));
   // Rows per second of user-space CPU: what the code itself costs, without the kernel's part.
-  Field(w, "rows_per_user_cpu_second",
+  JsonField(w, "rows_per_user_cpu_second",
         static_cast<int64_t>(std::llround(s.best.rows / std::max(1e-9, s.median_cpu_seconds - s.median_sys_seconds))));
-  Field(w, "mb_per_second", Round(s.median_mb_per_second, 2));
+  JsonField(w, "mb_per_second", Round(s.median_mb_per_second, 2));
   w.EndObject();
   Key(w, "best");
   WriteRun(w, s.best);
-  Field(w, "peak_rss_mib", Round(static_cast<double>(s.max_peak_rss_kib) / 1024, 1));
+  JsonField(w, "peak_rss_mib", Round(static_cast<double>(s.max_peak_rss_kib) / 1024, 1));
   Key(w, "runs");
   w.StartArray();
   for (const auto& r : runs) WriteRun(w, r);
   w.EndArray();
   w.EndObject();
-}
-
-std::string Grouped(double v) {
-  auto n = static_cast<long long>(v + 0.5);
-  std::string digits = std::to_string(n), out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
 }
 
 void PrintRow(const char* name, const Summary& s) {
@@ -432,15 +308,22 @@ int main(int argc, char** argv) {
     cleanup();
     return 1;
   };
+  // Each run in a fresh child process: ru_maxrss is a per-process high-water mark.
+  auto in_child = [](const std::function<RunSample()>& measure) {
+    long rss = 0;
+    RunSample s = InChild<RunSample>(measure, Failed, &rss);
+    s.peak_rss_kib = rss;
+    return s;
+  };
   for (int i = 0; i < b.repeat; ++i) {
     RunSample t =
-        InChild([&] { return MeasureTally(b, scratch / ("tally-" + std::to_string(i))); });
+        in_child([&] { return MeasureTally(b, scratch / ("tally-" + std::to_string(i))); });
     if (!t.ok) return fail("tally", t);
     tally_runs.push_back(t);
     // DuckDB writes exactly as many rows as tally's first run generated events.
     const int64_t rows = tally_runs.front().rows;
     RunSample d =
-        InChild([&] { return MeasureDuckDb(rows, scratch / ("duckdb-" + std::to_string(i))); });
+        in_child([&] { return MeasureDuckDb(rows, scratch / ("duckdb-" + std::to_string(i))); });
     if (!d.ok) return fail("duckdb", d);
     duck_runs.push_back(d);
     std::printf("  run %d: tally %s events/s, duckdb %s rows/s\n", i + 1,
@@ -471,32 +354,32 @@ int main(int argc, char** argv) {
   JsonWriter w(buf);
   w.SetIndent(' ', 2);
   w.StartObject();
-  Field(w, "benchmark", std::string("generate"));
-  Field(w, "date", UtcNow());
+  JsonField(w, "benchmark", std::string("generate"));
+  JsonField(w, "date", UtcNow());
   Key(w, "machine");
   w.StartObject();
-  Field(w, "nproc", static_cast<int64_t>(sysconf(_SC_NPROCESSORS_ONLN)));
-  Field(w, "cpu_model", CpuModel());
+  JsonField(w, "nproc", static_cast<int64_t>(sysconf(_SC_NPROCESSORS_ONLN)));
+  JsonField(w, "cpu_model", CpuModel());
   utsname u{};
-  if (uname(&u) == 0) Field(w, "kernel", std::string(u.sysname) + " " + u.release);
-  Field(w, "compiler", std::string(__VERSION__));
-  Field(w, "duckdb_version", std::string(duckdb_library_version()));
+  if (uname(&u) == 0) JsonField(w, "kernel", std::string(u.sysname) + " " + u.release);
+  JsonField(w, "compiler", std::string(__VERSION__));
+  JsonField(w, "duckdb_version", std::string(duckdb_library_version()));
   w.EndObject();
   Key(w, "parameters");
   w.StartObject();
-  Field(w, "subscribers", b.subscribers);
-  Field(w, "days", static_cast<int64_t>(b.days));
-  Field(w, "repeat", static_cast<int64_t>(b.repeat));
-  Field(w, "threads", int64_t{1});
-  Field(w, "format", std::string("csv"));
-  Field(w, "seed", static_cast<int64_t>(tally::GeneratorOptions{}.seed));
-  Field(w, "scratch_dir", b.tmp);
+  JsonField(w, "subscribers", b.subscribers);
+  JsonField(w, "days", static_cast<int64_t>(b.days));
+  JsonField(w, "repeat", static_cast<int64_t>(b.repeat));
+  JsonField(w, "threads", int64_t{1});
+  JsonField(w, "format", std::string("csv"));
+  JsonField(w, "seed", static_cast<int64_t>(tally::GeneratorOptions{}.seed));
+  JsonField(w, "scratch_dir", b.tmp);
   w.EndObject();
   Key(w, "units");
   w.StartObject();
-  Field(w, "mb", std::string("10^6 bytes of every file written, over the run's wall time"));
-  Field(w, "peak_rss_mib", std::string("ru_maxrss of the process that ran one run (2^20 bytes)"));
-  Field(w, "rows",
+  JsonField(w, "mb", std::string("10^6 bytes of every file written, over the run's wall time"));
+  JsonField(w, "peak_rss_mib", std::string("ru_maxrss of the process that ran one run (2^20 bytes)"));
+  JsonField(w, "rows",
         std::string("tally: events of every family; duckdb: rows of one usage-shaped CSV"));
   w.EndObject();
   WriteEngine(w, "tally",
@@ -507,18 +390,18 @@ int main(int argc, char** argv) {
               "COPY (SELECT <13 usage-shaped columns> FROM range(rows)) TO csv (HEADER), "
               "SET threads=1",
               duck_runs, ds);
-  Field(w, "duckdb_sql", DuckDbCopySql(ts.best.rows, "<scratch>/usage.csv"));
+  JsonField(w, "duckdb_sql", DuckDbCopySql(ts.best.rows, "<scratch>/usage.csv"));
   Key(w, "ratio_tally_over_duckdb");
   w.StartObject();
-  Field(w, "median", Round(ratio_median, 3));
-  Field(w, "best", Round(ratio_best, 3));
+  JsonField(w, "median", Round(ratio_median, 3));
+  JsonField(w, "best", Round(ratio_best, 3));
   w.EndObject();
   Key(w, "target");
   w.StartObject();
-  Field(w, "events_per_second", static_cast<int64_t>(kTargetEventsPerSecond));
-  Field(w, "threads", int64_t{1});
-  Field(w, "judged_on", std::string("median tally rows_per_second"));
-  Field(w, "met", met);
+  JsonField(w, "events_per_second", static_cast<int64_t>(kTargetEventsPerSecond));
+  JsonField(w, "threads", int64_t{1});
+  JsonField(w, "judged_on", std::string("median tally rows_per_second"));
+  JsonField(w, "met", met);
   w.EndObject();
   w.EndObject();
 

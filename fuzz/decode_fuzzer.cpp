@@ -157,18 +157,24 @@ void Append(DecodedBatch<Rec>&& from, DecodedBatch<Rec>* to) {
   for (auto& r : from.rejects) to->rejects.push_back(std::move(r));
 }
 
-//! Calls fn(value) for every string a record holds (nulls skipped).
-template <typename Rec, typename Fn>
-void ForEachString(const Rec& rec, Fn&& fn) {
+//! Calls fn(value) for every value of type T a record holds, in a T or std::optional<T> member
+//! (nulls skipped).
+template <typename T, typename Rec, typename Fn>
+void ForEachValue(const Rec& rec, Fn&& fn) {
   ForEachField<Rec>([&](const auto& f) {
     const auto& v = rec.*(f.member);
     using M = std::decay_t<decltype(v)>;
-    if constexpr (std::is_same_v<M, std::string>) {
-      fn(std::string_view(v));
-    } else if constexpr (std::is_same_v<M, std::optional<std::string>>) {
-      if (v) fn(std::string_view(*v));
+    if constexpr (std::is_same_v<M, T>) {
+      fn(v);
+    } else if constexpr (std::is_same_v<M, std::optional<T>>) {
+      if (v) fn(*v);
     }
   });
+}
+
+template <typename Rec, typename Fn>
+void ForEachString(const Rec& rec, Fn&& fn) {
+  ForEachValue<std::string>(rec, [&](const std::string& s) { fn(std::string_view(s)); });
 }
 
 //! Checks what a decode returned against the body's lines. `header_text` is the CSV header the
@@ -290,6 +296,21 @@ void CheckValidator(const FuzzCase& c, const DecodedBatch<Rec>& batch, const Sub
   }
 }
 
+//! Instants that FormatTimestamp can write. ParseTimestamp reads four-digit years, but a zone
+//! offset can move the instant out of them ("0000-01-01T00:00:00+01:00" is in year -1), and
+//! FormatTimestamp then clamps the year to 0000 or 9999 (keeping month and day), as its comment
+//! says: the text form has no way to hold such an instant. Rows holding one are left out of both
+//! round trips. RowValidator rejects every event outside 1990..now+1 day, and no reference table
+//! holds a timestamp, so no such instant is ever stored.
+template <typename Rec>
+bool TimestampsWritable(const Rec& rec) {
+  constexpr Timestamp kFirst = StartOfDay(Date{DaysFromCivil(0, 1, 1)});
+  constexpr Timestamp kEnd = StartOfDay(Date{DaysFromCivil(10000, 1, 1)});
+  bool ok = true;
+  ForEachValue<Timestamp>(rec, [&](Timestamp t) { ok &= t >= kFirst && t < kEnd; });
+  return ok;
+}
+
 //! The CSV form cannot hold everything the NDJSON form can; these are the two known differences.
 //!  - A null and an empty text are both written as an empty CSV field, which reads back as null
 //!    for a nullable text field ("In CSV an empty field is null", docs/data-dictionary.md).
@@ -320,7 +341,7 @@ void CheckRoundTrip(BodyFormat format, const std::vector<Rec>& rows) {
   TextBuffer text(1 << 12);
   if (format == BodyFormat::kCsv) WriteCsvHeader<Rec>(text);
   for (const Rec& r : rows) {
-    if (format == BodyFormat::kCsv && !CsvCanHold(r)) continue;
+    if (!TimestampsWritable(r) || (format == BodyFormat::kCsv && !CsvCanHold(r))) continue;
     written.push_back(&r);
     if (format == BodyFormat::kCsv) {
       WriteCsvRow(text, r);

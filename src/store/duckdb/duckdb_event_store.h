@@ -72,6 +72,7 @@ class DuckDbEventStore final : public EventStore {
   DuckDb db_;
   std::optional<Timestamp> watermark_;
   int64_t next_file_seq_ = 1;
+  duckdb_prepared_statement insert_load_ = nullptr;
 };
 
 //! SQL text of a UTC timestamp / date literal in DuckDB's dialect.

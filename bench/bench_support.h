@@ -1,0 +1,150 @@
+#pragma once
+// Helpers shared by the benchmarks: timing, running a measurement in a child process (for its
+// own peak RSS), machine facts and JSON output.
+
+#include <rapidjson/prettywriter.h>
+#include <rapidjson/stringbuffer.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <type_traits>
+
+namespace tally::bench {
+
+inline double CpuSeconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+}
+
+inline double SysSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_stime.tv_sec) + static_cast<double>(u.ru_stime.tv_usec) * 1e-6;
+}
+
+//! Runs `measure` in a forked child and returns its result with the child's peak RSS (KiB) in
+//! `*peak_rss_kib`. Sample must be trivially copyable (it crosses a pipe); `failed(message)` makes
+//! the sample returned when the child dies.
+template <typename Sample>
+Sample InChild(const std::function<Sample()>& measure, const std::function<Sample(const std::string&)>& failed,
+               long* peak_rss_kib) {
+  static_assert(std::is_trivially_copyable_v<Sample>);
+  int fds[2];
+  if (pipe(fds) != 0) return failed(std::string("pipe: ") + std::strerror(errno));
+  std::fflush(nullptr);  // or the child would print the parent's buffered output again
+  ::sync();              // start with no dirty pages left from the previous run
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(fds[0]);
+    close(fds[1]);
+    return failed(std::string("fork: ") + std::strerror(errno));
+  }
+  if (pid == 0) {
+    close(fds[0]);
+    Sample s = measure();
+    const char* p = reinterpret_cast<const char*>(&s);
+    size_t left = sizeof s;
+    while (left > 0) {
+      ssize_t n = write(fds[1], p, left);
+      if (n <= 0) _exit(2);
+      p += n;
+      left -= static_cast<size_t>(n);
+    }
+    _exit(0);
+  }
+  close(fds[1]);
+  Sample s;
+  char* p = reinterpret_cast<char*>(&s);
+  size_t got = 0;
+  while (got < sizeof s) {
+    ssize_t n = read(fds[0], p + got, sizeof s - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  close(fds[0]);
+  int status = 0;
+  rusage usage{};
+  while (wait4(pid, &status, 0, &usage) < 0 && errno == EINTR) {
+  }
+  if (got != sizeof s) {
+    if (WIFSIGNALED(status)) return failed("the run was killed by signal " + std::to_string(WTERMSIG(status)));
+    return failed("the run exited with status " + std::to_string(WEXITSTATUS(status)) + " without a result");
+  }
+  *peak_rss_kib = usage.ru_maxrss;  // kilobytes on Linux
+  return s;
+}
+
+inline std::string CpuModel() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      auto colon = line.find(':');
+      if (colon != std::string::npos) {
+        auto start = line.find_first_not_of(" \t", colon + 1);
+        return start == std::string::npos ? "" : line.substr(start);
+      }
+    }
+  }
+  return "unknown";
+}
+
+inline std::string UtcNow() {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+using JsonWriter = rapidjson::PrettyWriter<rapidjson::StringBuffer>;
+
+inline void Key(JsonWriter& w, const char* k) { w.Key(k); }
+inline void JsonField(JsonWriter& w, const char* k, double v) {
+  w.Key(k);
+  w.Double(v);
+}
+inline void JsonField(JsonWriter& w, const char* k, int64_t v) {
+  w.Key(k);
+  w.Int64(v);
+}
+inline void JsonField(JsonWriter& w, const char* k, const std::string& v) {
+  w.Key(k);
+  w.String(v.c_str());
+}
+inline void JsonField(JsonWriter& w, const char* k, bool v) {
+  w.Key(k);
+  w.Bool(v);
+}
+
+//! `v` with at most `decimals` decimals, so the JSON shows 0.1049 rather than 0.10490000000000001.
+inline double Round(double v, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return std::strtod(buf, nullptr);
+}
+
+inline std::string Grouped(double v) {
+  auto n = static_cast<long long>(v + 0.5);
+  std::string digits = std::to_string(n), out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+}  // namespace tally::bench
