@@ -7,7 +7,9 @@
 #include "model/partner.h"
 #include "model/plan.h"
 #include "model/record_codec.h"
+#include "model/seed.h"
 #include "model/subscriber.h"
+#include "store/rollup.h"
 
 namespace tally {
 
@@ -62,6 +64,23 @@ std::string DataDictionaryMarkdown() {
                     "Kinds `visit`, `signup`, `trial_start`, `paid_conversion` (the acquisition funnel), "
                     "`session` and `error` (app telemetry).");
   Section<ExperimentEvent>(out, "experiment events (family `experiment`)", "Kinds `exposure`, `conversion`.");
+  Section<SeedElasticityRow>(out, "seed_pricing_elasticity",
+                             "The dashboard seed's `pricing_elasticity.csv`, imported as it is by `tally load`.");
+  Section<SeedFunnelRow>(out, "seed_funnel_data",
+                         "The dashboard seed's `funnel_data.csv`, imported as it is by `tally load`.");
+  out << "## rollups\n\n"
+      << "Live rollups, kept current by every ingest commit (see docs/store.md). Three tables share the\n"
+      << "measure columns below; their keys are:\n\n"
+      << "- `rollup_subscriber_day`: `day` DATE, `subscriber_id` BIGINT, `partner_id` BIGINT\n"
+      << "- `rollup_segment_5m`: `bucket` TIMESTAMP (start of the UTC 5-minute slot), `partner_id`, `plan_id`, "
+         "`region`\n"
+      << "- `rollup_segment_day`: `day` DATE, `partner_id`, `plan_id`, `region`\n\n"
+      << "Every measure is a BIGINT sum; a table may hold several partial rows per key until compaction\n"
+      << "merges them, so always read with `SUM(...) GROUP BY` the key. `plan_id` and `region` are the\n"
+      << "subscriber's at ingest time (0 and empty when the subscriber is unknown).\n\n"
+      << "| measure | meaning |\n| --- | --- |\n";
+  for (size_t i = 0; i < kMeasureCount; ++i) out << "| `" << kMeasureNames[i] << "` | " << kMeasureDocs[i] << " |\n";
+  out << "\n";
   return out.str();
 }
 
