@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 DEMO_DIR   ?= data/demo
 
-.PHONY: setup build build-asan test test-fast demo bench clean
+.PHONY: setup build build-asan test test-fast demo bench clean fuzz-short fuzz
 
 setup:
 	@bash scripts/setup
@@ -38,6 +38,14 @@ demo: build
 
 bench: build
 	@./$(BUILD)/generate_bench --out bench/results/generate.json
+
+# libFuzzer harnesses for the decoders and gzip, built with clang in build-fuzz/ (docs/fuzzing.md).
+# Each fuzzer runs for the given seconds; a crash or broken invariant fails the target.
+fuzz-short: setup
+	@JOBS=$(JOBS) bash scripts/fuzz 30
+
+fuzz: setup
+	@JOBS=$(JOBS) bash scripts/fuzz 600
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -23,7 +23,8 @@ namespace tally {
 namespace {
 
 [[noreturn]] void Violated(const char* invariant, const std::string& detail) {
-  std::fprintf(stderr, "\ngunzip_fuzzer: invariant violated: %s\n  %s\n", invariant, detail.c_str());
+  std::fprintf(stderr, "\ngunzip_fuzzer: invariant violated: %s\n  %s\n", invariant,
+               detail.c_str());
   std::abort();
 }
 
@@ -45,11 +46,13 @@ std::string Describe(const Result<std::string>& r) {
 void CheckError(const Status& st, size_t max_out) {
   const std::string& m = st.message();
   if (st.code() == Status::Code::kInvalidArgument) {
-    FUZZ_CHECK(m == "gzip body expands beyond " + std::to_string(max_out) + " bytes", st.ToString());
+    FUZZ_CHECK(m == "gzip body expands beyond " + std::to_string(max_out) + " bytes",
+               st.ToString());
   } else {
     FUZZ_CHECK(st.code() == Status::Code::kCorruption, st.ToString());
-    FUZZ_CHECK(m == "truncated gzip stream" || (m.starts_with("corrupt gzip stream: ") && m.size() > 21),
-               st.ToString());
+    FUZZ_CHECK(
+        m == "truncated gzip stream" || (m.starts_with("corrupt gzip stream: ") && m.size() > 21),
+        st.ToString());
   }
 }
 
@@ -74,8 +77,9 @@ void CheckGunzip(std::string_view in, size_t max_out) {
   FUZZ_CHECK(exact.ok() && *exact == *r, "max_out = output size: " + Describe(exact));
   if (!r->empty()) {
     const Result<std::string> short_by_one = Gunzip(in, r->size() - 1);
-    FUZZ_CHECK(!short_by_one.ok() && short_by_one.status().code() == Status::Code::kInvalidArgument,
-               "max_out one less than " + std::to_string(r->size()) + ": " + Describe(short_by_one));
+    FUZZ_CHECK(
+        !short_by_one.ok() && short_by_one.status().code() == Status::Code::kInvalidArgument,
+        "max_out one less than " + std::to_string(r->size()) + ": " + Describe(short_by_one));
   }
 }
 
@@ -85,20 +89,22 @@ void CheckRoundTrip(std::string_view text, int level, uint8_t cut_byte) {
   const std::string z = Gzip(text, level);
   const Result<std::string> back = Gunzip(z, text.size());
   FUZZ_CHECK(back.ok() && *back == text, "Gunzip(Gzip(text, " + std::to_string(level) + ")) of " +
-                                              std::to_string(text.size()) + " bytes: " + Describe(back));
+                                             std::to_string(text.size()) +
+                                             " bytes: " + Describe(back));
   if (!text.empty()) {
     const Result<std::string> tight = Gunzip(z, text.size() - 1);
     FUZZ_CHECK(!tight.ok() && tight.status().code() == Status::Code::kInvalidArgument,
                "max_out one short of the text: " + Describe(tight));
   }
   const Result<std::string> twice = Gunzip(z + z, 2 * text.size());
-  FUZZ_CHECK(twice.ok() && *twice == std::string(text) + std::string(text), "two members: " + Describe(twice));
+  FUZZ_CHECK(twice.ok() && *twice == std::string(text) + std::string(text),
+             "two members: " + Describe(twice));
 
   const size_t cut = z.size() * cut_byte / 256;  // always short of the whole stream
   const Result<std::string> cut_r = Gunzip(std::string_view(z).substr(0, cut), text.size());
   FUZZ_CHECK(!cut_r.ok() && cut_r.status().code() == Status::Code::kCorruption,
-             "stream of " + std::to_string(z.size()) + " bytes cut at " + std::to_string(cut) + ": " +
-                 Describe(cut_r));
+             "stream of " + std::to_string(z.size()) + " bytes cut at " + std::to_string(cut) +
+                 ": " + Describe(cut_r));
   const Result<std::string> trailing = Gunzip(z + static_cast<char>(cut_byte), text.size());
   FUZZ_CHECK(!trailing.ok() && trailing.status().code() == Status::Code::kCorruption,
              "stream followed by byte " + std::to_string(cut_byte) + ": " + Describe(trailing));

@@ -45,11 +45,14 @@ class RollupBuilder {
     friend bool operator==(const SubscriberDayKey&, const SubscriberDayKey&) = default;
   };
   struct KeyHash {
+    // Unsigned arithmetic: the products wrap by design.
     size_t operator()(const SegmentKey& k) const {
-      return std::hash<int64_t>()(k.bucket * 1000003 ^ k.partner * 7919 ^ k.plan * 104729 ^ k.region);
+      return static_cast<size_t>(static_cast<uint64_t>(k.bucket) * 1000003u ^
+                                 static_cast<uint64_t>(k.partner) * 7919u ^ static_cast<uint64_t>(k.plan) * 104729u ^
+                                 static_cast<uint64_t>(k.region));
     }
     size_t operator()(const SubscriberDayKey& k) const {
-      return std::hash<int64_t>()(k.subscriber * 1000003 ^ k.day);
+      return static_cast<size_t>(static_cast<uint64_t>(k.subscriber) * 1000003u ^ static_cast<uint32_t>(k.day));
     }
   };
   const SubscriberDirectory* subscribers_;
