@@ -4,6 +4,7 @@
 // Nothing in a body can stop the valid lines around it from being decoded.
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -47,8 +48,32 @@ struct DecodeOptions {
 
 inline constexpr size_t kMaxRawBytes = 64 * 1024;  // raw text kept in quarantine per row
 
-//! Classifies a decoder message ("field 'x': ...") into (field, check).
-void ClassifyDecodeError(const std::string& message, std::string* field, std::string* check);
+//! Classifies a decoder error into (field, check). Only the parts of a message that tally writes
+//! itself are looked at (its "field 'name'" prefix, which must name a real field, and the fixed
+//! texts that follow it), never the quoted input it may contain, so no input can forge a check.
+//! `enum_field(name)` tells whether a field holds an enum.
+void ClassifyDecodeError(const std::string& message, const std::function<bool(std::string_view)>& is_field,
+                         const std::function<bool(std::string_view)>& enum_field, std::string* field,
+                         std::string* check);
+
+//! ClassifyDecodeError for the fields of Rec.
+template <typename Rec>
+void ClassifyRecordError(const std::string& message, std::string* field, std::string* check) {
+  auto find = [](std::string_view name, bool want_enum) {
+    bool found = false, is_enum = false;
+    ForEachField<Rec>([&](const auto& f) {
+      using M = std::decay_t<decltype(std::declval<Rec>().*(f.member))>;
+      if (f.name == name) {
+        found = true;
+        is_enum = std::is_enum_v<BaseType<M>>;
+      }
+    });
+    return want_enum ? found && is_enum : found;
+  };
+  ClassifyDecodeError(
+      message, [&](std::string_view n) { return find(n, false); }, [&](std::string_view n) { return find(n, true); },
+      field, check);
+}
 
 //! Makes a RejectedRow from a line and a decode or validation failure.
 RejectedRow MakeReject(int64_t line, std::string_view raw, std::string field, std::string check, std::string reason);
@@ -97,7 +122,7 @@ class BatchDecoder {
       Result<Rec> rec = format == BodyFormat::kCsv ? csv_.Parse(line) : json_.Parse(line);
       if (!rec.ok()) {
         std::string field, check;
-        ClassifyDecodeError(rec.status().message(), &field, &check);
+        ClassifyRecordError<Rec>(rec.status().message(), &field, &check);
         out->rejects.push_back(MakeReject(line_no, line, std::move(field), std::move(check), rec.status().message()));
         continue;
       }
