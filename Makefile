@@ -30,6 +30,8 @@ test: build build-asan
 	@echo "== tests (AddressSanitizer + UBSan build)"
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS)
+	@echo "== fuzzing the decoders (30 s per fuzzer)"
+	@$(MAKE) --no-print-directory fuzz-short
 
 demo: build
 	@echo "== generating the demo world into $(DEMO_DIR)"
@@ -38,6 +40,8 @@ demo: build
 
 bench: build
 	@./$(BUILD)/generate_bench --out bench/results/generate.json
+	@./$(BUILD)/ingest_bench --out bench/results/ingest.json
+	@$(MAKE) --no-print-directory fuzz
 
 # libFuzzer harnesses for the decoders and gzip, built with clang in build-fuzz/ (docs/fuzzing.md).
 # Each fuzzer runs for the given seconds; a crash or broken invariant fails the target.

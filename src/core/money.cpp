@@ -6,14 +6,14 @@ namespace tally {
 
 Result<Currency> Currency::Parse(std::string_view code) {
   if (code.size() != 3) {
-    return Status::InvalidArgument("currency '" + std::string(code) +
+    return Status::InvalidArgument("currency '" + std::string(code.substr(0, 64)) +
                                    "' is not a 3-letter ISO 4217 code");
   }
   Currency c;
   for (int i = 0; i < 3; ++i) {
     char ch = code[i];
     if (ch < 'A' || ch > 'Z') {
-      return Status::InvalidArgument("currency '" + std::string(code) +
+      return Status::InvalidArgument("currency '" + std::string(code.substr(0, 64)) +
                                      "' must be three upper-case letters");
     }
     c.code_[i] = ch;

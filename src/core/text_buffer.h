@@ -6,6 +6,7 @@
 
 #include <array>
 #include <charconv>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -66,10 +67,17 @@ class TextBuffer {
     }
     size_ = std::to_chars(p, data_.get() + cap_, v).ptr - data_.get();
   }
-  //! Shortest text that reads back as the same double.
+  //! Shortest text that reads back as the same double. Magnitudes from 1e18 up are written with
+  //! an exponent: the plain form of such a value (e.g. 18446744073709552000) reads as an integer
+  //! beyond 64 bits, which JSON parsers reject.
   void PutDouble(double v) {
     Reserve(32);
-    size_ = std::to_chars(data_.get() + size_, data_.get() + cap_, v).ptr - data_.get();
+    char* p = data_.get() + size_;
+    char* end = data_.get() + cap_;
+    size_ = (std::fabs(v) >= 1e18 ? std::to_chars(p, end, v, std::chars_format::scientific)
+                                  : std::to_chars(p, end, v))
+                .ptr -
+            data_.get();
   }
   [[gnu::always_inline]] void PutTimestamp(Timestamp t) {
     Reserve(32);

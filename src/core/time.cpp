@@ -96,6 +96,10 @@ Result<Timestamp> ParseTimestamp(std::string_view text) {
   }
   int64_t t = int64_t{date->days} * kMicrosPerDay + hh * kMicrosPerHour + mm * kMicrosPerMinute +
               ss * kMicrosPerSecond + micros - offset_minutes * kMicrosPerMinute;
+  // A zone offset can move 0000-01-01 or 9999-12-31 outside ISO 8601's four-digit years.
+  static const int64_t kFirst = int64_t{DaysFromCivil(0, 1, 1)} * kMicrosPerDay;
+  static const int64_t kEnd = int64_t{DaysFromCivil(10000, 1, 1)} * kMicrosPerDay;
+  if (t < kFirst || t >= kEnd) return Bad(text, "outside the years 0000 to 9999 in UTC");
   return Timestamp{t};
 }
 

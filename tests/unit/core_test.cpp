@@ -54,6 +54,15 @@ TEST(Time, ParseErrorsNameTheText) {
   EXPECT_TRUE(ParseDate("2024-02-29").ok());
 }
 
+// Found by the decode fuzzer: an offset moved year 0000 to year -1, which cannot be written back.
+TEST(Time, OffsetsCannotLeaveTheFourDigitYears) {
+  EXPECT_FALSE(ParseTimestamp("0000-01-01T00:00:00+00:01").ok());
+  EXPECT_FALSE(ParseTimestamp("9999-12-31T23:59:59-00:01").ok());
+  auto first = ParseTimestamp("0000-01-01T00:00:00Z");
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(FormatTimestamp(*first), "0000-01-01T00:00:00Z");
+}
+
 TEST(Money, FormatsMinorUnitsExactly) {
   EXPECT_EQ((Money{1234, *Currency::Parse("USD")}).ToString(), "12.34 USD");
   EXPECT_EQ((Money{-5, *Currency::Parse("EUR")}).ToString(), "-0.05 EUR");
@@ -66,6 +75,10 @@ TEST(Money, AddingDifferentCurrenciesIsAnError) {
   EXPECT_NE(sum.status().message().find("EUR"), std::string::npos);
   EXPECT_FALSE(Currency::Parse("usd").ok());
   EXPECT_FALSE(Currency::Parse("US").ok());
+  // A long bad value is quoted only in part (found by the decode fuzzer).
+  auto long_code = Currency::Parse(std::string(5000, 'x'));
+  ASSERT_FALSE(long_code.ok());
+  EXPECT_LT(long_code.status().message().size(), 200u);
 }
 
 TEST(Rng, SameSeedSameStreamAndKnownFirstValue) {

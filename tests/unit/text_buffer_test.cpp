@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <string>
 
@@ -45,6 +47,21 @@ TEST(TextBuffer, JsonEscapesQuotesBackslashesAndControlCharacters) {
   TextBuffer b(64);
   b.PutJsonString(std::string("a\"b\\c\n\x01", 7));
   EXPECT_EQ(b.view(), "\"a\\\"b\\\\c\\u000a\\u0001\"");
+}
+
+// Found by the decode fuzzer: 1.8446744073709552e19 was written as 18446744073709552000, an
+// integer beyond 64 bits that JSON readers reject. Large magnitudes keep their exponent.
+TEST(TextBuffer, DoublesReadBackExactlyAndHugeOnesKeepAnExponent) {
+  for (double v : {0.0, -0.5, 1.25, 123456.789, 1e17, 1.8446744073709552e19, -9.3e18, 1e300,
+                   5e-324}) {
+    TextBuffer b(64);
+    b.PutDouble(v);
+    std::string text(b.view());
+    EXPECT_EQ(std::strtod(text.c_str(), nullptr), v) << text;
+    if (std::abs(v) >= 1e18) {
+      EXPECT_NE(text.find('e'), std::string::npos) << text;
+    }
+  }
 }
 
 TEST(TextBuffer, TimestampsAcrossDaysUseTheRightDate) {
