@@ -55,6 +55,10 @@ CommandFn RegisterLoad(CLI::App& app, CliContext& ctx) {
       std::cerr << "tally load: " << summary.status().message() << "\n";
       return 2;
     }
+    // Deliver what the ledger wrote while rating this load (its charges) before compacting.
+    session->relay.reset();
+    Status relayed = OutboxRelay::DrainOnce(session->ledger.get(), session->pipeline.get()).status();
+    if (!relayed.ok()) std::cerr << "tally load: ledger outbox (delivered on the next start): " << relayed.message() << "\n";
     Status compacted = session->pipeline->Compact();
     for (const FileLoadResult& r : summary->files) {
       if (!r.status.ok()) {

@@ -103,7 +103,7 @@ CommandFn RegisterServe(CLI::App& app, CliContext& ctx) {
     // Stop taking input first, then let the pipeline finish what it acknowledged.
     if (consumer) consumer->Stop();
     (*server)->Stop();
-    session->pipeline.reset();
+    session->Close();
     return 0;
   };
 }

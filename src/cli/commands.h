@@ -25,5 +25,6 @@ CommandFn RegisterSchema(CLI::App& app, CliContext& ctx);
 CommandFn RegisterLoad(CLI::App& app, CliContext& ctx);
 CommandFn RegisterRetention(CLI::App& app, CliContext& ctx);
 CommandFn RegisterServe(CLI::App& app, CliContext& ctx);
+CommandFn RegisterReconcile(CLI::App& app, CliContext& ctx);
 
 }  // namespace tally

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   add("retention", "Drop whole days of history older than a horizon", tally::RegisterRetention);
   add("serve", "Run the server: HTTP ingest (and, later, the API and dashboards) and Kafka consumption",
       tally::RegisterServe);
+  add("reconcile", "Check that the ledger's totals equal the event store's, day by day", tally::RegisterReconcile);
 
   try {
     app.parse(argc, argv);

@@ -49,9 +49,25 @@ Result<StoreSession> OpenStoreSession(const std::string& data_dir, const Config&
   TALLY_ASSIGN_OR_RETURN(sopts.memory_limit, cfg.String("store.memory_limit"));
   TALLY_ASSIGN_OR_RETURN(int64_t threads, IntIn(cfg, "store.threads", 0, 1024));
   sopts.threads = static_cast<int>(threads);
+  TALLY_ASSIGN_OR_RETURN(std::string rating, cfg.String("ledger.rating"));
+  if (rating != "auto" && rating != "off") {
+    return Status::InvalidArgument("ledger.rating (from " + cfg.SourceOf("ledger.rating") + ") '" + rating +
+                                   "': expected auto or off");
+  }
+  TALLY_ASSIGN_OR_RETURN(int64_t relay_ms, IntIn(cfg, "ledger.relay_interval_ms", 10, 3'600'000));
   StoreSession s;
   TALLY_ASSIGN_OR_RETURN(s.store, DuckDbEventStore::Open(sopts));
+  TALLY_ASSIGN_OR_RETURN(s.ledger, OpenSqliteLedger(s.store->data_dir()));
+  if (rating == "auto") {
+    // Usage is rated once the ledger has accounts; a store without a ledger just stores usage.
+    Ledger* ledger = s.ledger.get();
+    popts.rate_usage = [ledger](const std::vector<UsageEvent>& usage) -> Status {
+      if (ledger->account_count() == 0) return Status::Ok();
+      return ledger->RateUsage(usage).status();
+    };
+  }
   TALLY_ASSIGN_OR_RETURN(s.pipeline, IngestPipeline::Start(s.store.get(), s.store->data_dir(), popts));
+  s.relay = OutboxRelay::Start(s.ledger.get(), s.pipeline.get(), std::chrono::milliseconds(relay_ms));
   return s;
 }
 

@@ -1,21 +1,34 @@
 #pragma once
-// Opening a data directory for a command: the embedded store and the ingest pipeline on top of
-// it, configured from settings (store.*, ingest.*).
+// Opening a data directory for a command: the embedded store, the ledger, the ingest pipeline on
+// top of them (rating usage in the ledger) and the relay of the ledger's outbox into the store,
+// configured from settings (store.*, ingest.*, ledger.*).
 
 #include <memory>
 #include <string>
 
 #include "core/config.h"
 #include "ingest/pipeline.h"
+#include "ledger/ledger.h"
+#include "ledger/outbox_relay.h"
 #include "store/duckdb/duckdb_event_store.h"
 
 namespace tally {
 
-//! A data directory opened for writing. Destroy the pipeline before the store (the member order
-//! does that).
+//! A data directory opened for writing. Members are destroyed in reverse order: the relay delivers
+//! what is pending and stops, then the pipeline finishes its queue, then the ledger and the store
+//! close. Close() does the same early.
 struct StoreSession {
   std::unique_ptr<DuckDbEventStore> store;
+  std::unique_ptr<Ledger> ledger;
   std::unique_ptr<IngestPipeline> pipeline;
+  std::unique_ptr<OutboxRelay> relay;
+
+  void Close() {
+    relay.reset();
+    pipeline.reset();
+    ledger.reset();
+    store.reset();
+  }
 };
 
 //! Reads store.* and ingest.* settings into options; errors name the setting and its source.

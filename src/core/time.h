@@ -3,6 +3,7 @@
 // Civil-calendar conversions use the proleptic Gregorian calendar and never consult a time zone:
 // every time tally stores or prints is UTC.
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -44,6 +45,12 @@ struct Timestamp {
 };
 
 constexpr Timestamp StartOfDay(Date d) { return Timestamp{int64_t{d.days} * kMicrosPerDay}; }
+
+//! The wall clock, in UTC microseconds.
+inline Timestamp WallClock() {
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  return Timestamp{std::chrono::duration_cast<std::chrono::microseconds>(now).count()};
+}
 
 //! Days since 1970-01-01 of a civil date (Howard Hinnant's days_from_civil algorithm).
 constexpr int32_t DaysFromCivil(int y, int m, int d) {

@@ -175,7 +175,7 @@ Status WriteManifest(const GeneratorOptions& o, const GenerateReport& r) {
   t.Put("  \"plan_versions\": " + std::to_string(r.plan_versions) + ",\n");
   t.Put("  \"towers\": " + std::to_string(r.towers) + ",\n");
   t.Put("  \"events\": {");
-  for (int f = 0; f < kEventFamilyCount; ++f) {
+  for (int f = 0; f < kGeneratedFamilyCount; ++f) {
     if (f) t.Put(", ");
     t.Put("\"" + std::string(Name(static_cast<EventFamily>(f))) + "\": " + std::to_string(r.stats.family_rows[f]));
   }
@@ -199,7 +199,7 @@ Status PrepareOutputDir(const std::string& dir) {
   }
   std::vector<std::string> generated = {"manifest.json", "subscribers", "truth", "seed",
                                         std::string(kAcquiredScratch)};
-  for (int f = 0; f < kEventFamilyCount; ++f) generated.emplace_back(Name(static_cast<EventFamily>(f)));
+  for (int f = 0; f < kGeneratedFamilyCount; ++f) generated.emplace_back(Name(static_cast<EventFamily>(f)));
   for (const char* table : {"partners", "plans", "cities", "towers"}) {
     for (const char* ext : {".csv", ".ndjson", ".parquet"}) generated.push_back(std::string(table) + ext);
   }
@@ -252,7 +252,7 @@ Result<GenerateReport> Generate(const GeneratorOptions& options) {
     TALLY_RETURN_IF_ERROR(MakeDirs(o.out_dir + dir));
   }
   if (o.dirty > 0) TALLY_RETURN_IF_ERROR(MakeDirs(o.out_dir + "/truth/dirty"));
-  for (int f = 0; f < kEventFamilyCount; ++f) {
+  for (int f = 0; f < kGeneratedFamilyCount; ++f) {
     TALLY_RETURN_IF_ERROR(MakeDirs(o.out_dir + "/" + std::string(Name(static_cast<EventFamily>(f)))));
   }
 

@@ -9,11 +9,6 @@ namespace tally {
 
 namespace {
 
-Timestamp WallClock() {
-  const auto now = std::chrono::system_clock::now().time_since_epoch();
-  return Timestamp{std::chrono::duration_cast<std::chrono::microseconds>(now).count()};
-}
-
 // The key of a reference row as text, for spotting repeated keys in one batch.
 template <typename Rec>
 std::string KeyText(const Rec& r) {
@@ -264,6 +259,17 @@ void IngestPipeline::MaybeCompact() {
   last_compaction_ = std::chrono::steady_clock::now();
 }
 
+Status IngestPipeline::RateUsage(const StoreCommit& commit) {
+  if (!options_.rate_usage) return Status::Ok();
+  // One call per batch; a failure after an earlier batch was rated is safe: rating is idempotent.
+  for (const AnyRows& rows : commit.events) {
+    const auto* usage = std::get_if<std::vector<UsageEvent>>(&rows);
+    if (!usage || usage->empty()) continue;
+    TALLY_RETURN_IF_ERROR(options_.rate_usage(*usage).WithContext("rating usage in the ledger"));
+  }
+  return Status::Ok();
+}
+
 void IngestPipeline::CommitGroup(std::vector<std::unique_ptr<Job>>& group) {
   StoreCommit commit;
   RollupBuilder rollups(&subscribers_);
@@ -366,7 +372,8 @@ void IngestPipeline::CommitGroup(std::vector<std::unique_ptr<Job>>& group) {
     ok_jobs.push_back(job.get());
   }
   commit.rollups = rollups.Take();
-  Status st = store_->Commit(commit);
+  Status st = RateUsage(commit);
+  if (st.ok()) st = store_->Commit(commit);
   if (st.ok()) {
     const std::optional<Timestamp> watermark = store_->Watermark();
     std::unique_lock<std::shared_mutex> lock(subscribers_mu_);

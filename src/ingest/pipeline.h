@@ -39,6 +39,11 @@ struct PipelineOptions {
   size_t max_group_rows = size_t{1} << 20;  // rows written by one group commit, at most
   int64_t compact_rows = 4'000'000;         // staged rows that trigger a compaction; 0 never
   std::chrono::seconds compact_interval{300};  // ...or this long after the last one, if any staged
+  //! Called on the writer thread with the new usage rows of a group (after dedup), before the
+  //! group is committed to the store; an error fails the group, which the sources then retry. The
+  //! ledger's RateUsage goes here: it is idempotent by event id, so a retried batch is never
+  //! charged twice (docs/ledger.md).
+  std::function<Status(const std::vector<UsageEvent>&)> rate_usage;
 };
 
 //! How one submitted batch is read and judged.
@@ -102,6 +107,7 @@ class IngestPipeline final : public IngestSink {
   std::future<IngestResult> Enqueue(std::unique_ptr<Job> job);
   void WriterLoop();
   void CommitGroup(std::vector<std::unique_ptr<Job>>& group);
+  Status RateUsage(const StoreCommit& commit);
   void MaybeCompact();
 
   EventStore* store_;

@@ -42,8 +42,7 @@ std::string Base64(std::string_view in) {
 Result<std::string> Quarantine::Write(const std::string& load_id, const std::string& source,
                                       const std::string& table, const std::vector<RejectedRow>& rejects) const {
   if (rejects.empty()) return std::string();
-  const auto now = std::chrono::system_clock::now().time_since_epoch();
-  const Timestamp ts{std::chrono::duration_cast<std::chrono::microseconds>(now).count()};
+  const Timestamp ts = WallClock();
   const std::string rel = "quarantine/" + FormatDate(ts.date()) + "/" + load_id + ".ndjson";
   const std::filesystem::path path = std::filesystem::path(data_dir_) / rel;
   std::error_code ec;

@@ -105,6 +105,21 @@ void RollupBuilder::Add(const ExperimentEvent& e) {
   Apply(e.ts, std::nullopt, e.partner_id, std::nullopt, std::nullopt, m);
 }
 
+void RollupBuilder::Add(const ChargeEvent& e) {
+  Measures m;
+  if (e.entry == ChargeEntry::kUsage) {
+    m[Measure::k_charge_minor] = e.amount_minor;
+    m[Measure::k_usage_charge_minor] = e.amount_minor;
+    if (e.insufficient_balance) m[Measure::k_flagged_charges] = 1;
+  } else if (e.entry == ChargeEntry::kPlanFee || e.entry == ChargeEntry::kProration) {
+    m[Measure::k_charge_minor] = e.amount_minor;
+    m[Measure::k_fee_minor] = e.amount_minor;
+  } else {
+    m[Measure::k_refund_minor] = e.amount_minor;
+  }
+  Apply(e.ts, e.subscriber_id, e.partner_id, e.plan_id, std::nullopt, m);
+}
+
 RollupDelta RollupBuilder::Take() {
   RollupDelta d;
   d.subscriber_day.reserve(subscriber_day_.size());

@@ -23,6 +23,7 @@ class RollupBuilder {
   void Add(const ComplaintEvent& e);
   void Add(const AppEvent& e);
   void Add(const ExperimentEvent& e);
+  void Add(const ChargeEvent& e);
 
   //! The rows accumulated so far; the builder is empty afterwards.
   RollupDelta Take();

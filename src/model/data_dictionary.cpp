@@ -64,6 +64,9 @@ std::string DataDictionaryMarkdown() {
                     "Kinds `visit`, `signup`, `trial_start`, `paid_conversion` (the acquisition funnel), "
                     "`session` and `error` (app telemetry).");
   Section<ExperimentEvent>(out, "experiment events (family `experiment`)", "Kinds `exposure`, `conversion`.");
+  Section<ChargeEvent>(out, "charge entries (family `charge`)",
+                       "Written only by the ledger, through its outbox (docs/ledger.md): entries `usage` (the "
+                       "rated charge of one usage record), `plan_fee`, `proration`, `refund`, `reversal`.");
   Section<SeedElasticityRow>(out, "seed_pricing_elasticity",
                              "The dashboard seed's `pricing_elasticity.csv`, imported as it is by `tally load`.");
   Section<SeedFunnelRow>(out, "seed_funnel_data",

@@ -20,9 +20,11 @@ enum class PartnerKind : uint8_t { kOwnBrand, kMvno, kReseller };
 
 //! The event families: each is one schema, one ingest endpoint and one table.
 enum class EventFamily : uint8_t {
-  kUsage, kRecharge, kLifecycle, kNetwork, kRoaming, kComplaint, kApp, kExperiment
+  kUsage, kRecharge, kLifecycle, kNetwork, kRoaming, kComplaint, kApp, kExperiment, kCharge
 };
-inline constexpr int kEventFamilyCount = 8;
+inline constexpr int kEventFamilyCount = 9;
+//! The families `tally generate` writes: every family but charge, which only the ledger writes.
+inline constexpr int kGeneratedFamilyCount = 8;
 
 enum class UsageKind : uint8_t { kVoiceCall, kSms, kDataSession };
 enum class Destination : uint8_t { kOnNet, kOffNet, kInternational, kPremium };
@@ -41,6 +43,10 @@ enum class Priority : uint8_t { kLow, kMedium, kHigh };
 enum class AppKind : uint8_t { kVisit, kSignup, kTrialStart, kPaidConversion, kSession, kError };
 enum class ExperimentKind : uint8_t { kExposure, kConversion };
 enum class ExperimentUnit : uint8_t { kVisitor, kSubscriber };
+//! What a ledger charge entry is for.
+enum class ChargeEntry : uint8_t { kUsage, kPlanFee, kProration, kRefund, kReversal };
+//! Which part of the tariff priced a usage charge.
+enum class ChargeKind : uint8_t { kBundle, kOverage, kRoaming, kPremiumSms };
 
 //! Name table of an enum. Specialized once per enum below.
 template <typename E>
@@ -62,7 +68,7 @@ TALLY_ENUM_NAMES(SubscriberStatus, "subscriber_status", {"active", "suspended", 
 TALLY_ENUM_NAMES(PartnerKind, "partner_kind", {"own_brand", "mvno", "reseller"});
 TALLY_ENUM_NAMES(EventFamily, "event_family",
                  {"usage", "recharge", "lifecycle", "network", "roaming", "complaint", "app",
-                  "experiment"});
+                  "experiment", "charge"});
 TALLY_ENUM_NAMES(UsageKind, "usage_kind", {"voice_call", "sms", "data_session"});
 TALLY_ENUM_NAMES(Destination, "destination", {"on_net", "off_net", "international", "premium"});
 TALLY_ENUM_NAMES(RechargeChannel, "recharge_channel",
@@ -82,6 +88,8 @@ TALLY_ENUM_NAMES(AppKind, "app_kind",
                  {"visit", "signup", "trial_start", "paid_conversion", "session", "error"});
 TALLY_ENUM_NAMES(ExperimentKind, "experiment_kind", {"exposure", "conversion"});
 TALLY_ENUM_NAMES(ExperimentUnit, "experiment_unit", {"visitor", "subscriber"});
+TALLY_ENUM_NAMES(ChargeEntry, "charge_entry", {"usage", "plan_fee", "proration", "refund", "reversal"});
+TALLY_ENUM_NAMES(ChargeKind, "charge_kind", {"bundle", "overage", "roaming", "premium_sms"});
 
 #undef TALLY_ENUM_NAMES
 

@@ -251,4 +251,68 @@ struct ExperimentEvent {
   friend bool operator==(const ExperimentEvent&, const ExperimentEvent&) = default;
 };
 
+//! A money entry of the ledger, delivered to the event store through the outbox: the rated charge
+//! of one usage record (event_id "c:" + the usage event_id, on the usage record's timestamp), a
+//! plan's recurring fee, a proration of a mid-cycle plan change, or the refund or reversal of a
+//! recharge. For usage, fees and prorations amount_minor is what the subscriber owes (a proration
+//! credit is negative); for a refund or reversal it is the recharge amount taken back off the
+//! balance.
+struct ChargeEvent {
+  std::string event_id;
+  Timestamp ts;
+  ChargeEntry entry = ChargeEntry::kUsage;
+  SubscriberId subscriber_id;
+  PartnerId partner_id;
+  PlanId plan_id;
+  int32_t plan_version = 0;
+  BillingType billing_type = BillingType::kPrepaid;
+  int64_t amount_minor = 0;
+  Currency currency;
+  std::optional<std::string> usage_event_id;
+  std::optional<ChargeKind> kind;
+  std::optional<int64_t> units;
+  std::optional<int64_t> bundle_units;
+  bool insufficient_balance = false;
+  std::optional<int64_t> balance_minor;
+  std::optional<int64_t> invoice_id;
+  std::optional<std::string> ref;
+
+  Money amount() const { return Money{amount_minor, currency}; }
+
+  static constexpr EventFamily kFamily = EventFamily::kCharge;
+  static constexpr auto kFields = std::make_tuple(
+      F("event_id", &ChargeEvent::event_id, "", kEventIdDoc),
+      F("ts", &ChargeEvent::ts, "UTC",
+        "When the money moved; a usage charge carries its usage record's timestamp."),
+      F("entry", &ChargeEvent::entry, "", "What the entry is for."),
+      F("subscriber_id", &ChargeEvent::subscriber_id, "", "Subscriber charged or credited."),
+      F("partner_id", &ChargeEvent::partner_id, "", "Subscriber's partner brand."),
+      F("plan_id", &ChargeEvent::plan_id, "", "Plan whose terms priced the entry."),
+      F("plan_version", &ChargeEvent::plan_version, "",
+        "Version of those terms (the one effective on the day of ts)."),
+      F("billing_type", &ChargeEvent::billing_type, "",
+        "prepaid entries move the balance; postpaid entries land on the invoice."),
+      F("amount_minor", &ChargeEvent::amount_minor, "minor units",
+        "usage, plan_fee, proration: owed by the subscriber (a credit is negative); refund, "
+        "reversal: the recharge amount taken back."),
+      F("currency", &ChargeEvent::currency, "ISO 4217", "Currency of the amount."),
+      F("usage_event_id", &ChargeEvent::usage_event_id, "",
+        "usage entries: the event_id of the usage record rated."),
+      F("kind", &ChargeEvent::kind, "",
+        "usage entries: bundle (covered), overage, roaming or premium_sms."),
+      F("units", &ChargeEvent::units, "minutes, MB or messages",
+        "usage entries: billable units (voice rounds up per call, data per session)."),
+      F("bundle_units", &ChargeEvent::bundle_units, "minutes, MB or messages",
+        "usage entries: units drawn from the bundle."),
+      F("insufficient_balance", &ChargeEvent::insufficient_balance, "",
+        "prepaid: the balance did not cover the charge; it was charged anyway and flagged."),
+      F("balance_minor", &ChargeEvent::balance_minor, "minor units",
+        "prepaid: the balance after the entry."),
+      F("invoice_id", &ChargeEvent::invoice_id, "", "postpaid: the invoice the entry is on."),
+      F("ref", &ChargeEvent::ref, "",
+        "The ledger record behind the entry: the recharge id of a refund or reversal, or the "
+        "billing cycle of a fee."));
+  friend bool operator==(const ChargeEvent&, const ChargeEvent&) = default;
+};
+
 }  // namespace tally

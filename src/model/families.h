@@ -29,6 +29,7 @@ decltype(auto) VisitFamily(EventFamily family, Fn&& fn) {
     case EventFamily::kComplaint: return fn(std::type_identity<ComplaintEvent>{});
     case EventFamily::kApp: return fn(std::type_identity<AppEvent>{});
     case EventFamily::kExperiment: return fn(std::type_identity<ExperimentEvent>{});
+    case EventFamily::kCharge: return fn(std::type_identity<ChargeEvent>{});
   }
   return fn(std::type_identity<UsageEvent>{});
 }
@@ -95,7 +96,7 @@ using AnyRows = std::variant<std::vector<UsageEvent>, std::vector<RechargeEvent>
                              std::vector<LifecycleEvent>, std::vector<NetworkEvent>,
                              std::vector<RoamingEvent>, std::vector<ComplaintEvent>,
                              std::vector<AppEvent>, std::vector<ExperimentEvent>,
-                             std::vector<Partner>, std::vector<PlanVersion>, std::vector<Subscriber>,
+                             std::vector<ChargeEvent>, std::vector<Partner>, std::vector<PlanVersion>, std::vector<Subscriber>,
                              std::vector<CityRow>, std::vector<Tower>, std::vector<SeedElasticityRow>,
                              std::vector<SeedFunnelRow>>;
 

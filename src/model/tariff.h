@@ -28,9 +28,6 @@ struct BundleState {
   }
 };
 
-//! Which part of a charge an event falls into, for bill breakdowns and anomaly explanations.
-enum class ChargeKind : uint8_t { kBundle, kOverage, kRoaming, kPremiumSms };
-
 struct Charge {
   int64_t minor = 0;
   ChargeKind kind = ChargeKind::kBundle;

@@ -46,7 +46,12 @@ namespace tally {
   X(conversions, "funnel paid conversions")                                              \
   X(conversion_minor, "first payments of paid conversions, minor units")                \
   X(exposures, "experiment exposures")                                                   \
-  X(experiment_conversions, "experiment conversions")
+  X(experiment_conversions, "experiment conversions")                                   \
+  X(charge_minor, "billed by the ledger: usage charges, plan fees and prorations")        \
+  X(usage_charge_minor, "rated usage charges, minor units")                              \
+  X(fee_minor, "recurring plan fees and prorations, minor units")                        \
+  X(flagged_charges, "prepaid usage charges the balance did not cover")                  \
+  X(refund_minor, "recharges refunded or reversed, minor units")
 
 enum class Measure : uint8_t {
 #define TALLY_ENUM_ENTRY(name, doc) k_##name,

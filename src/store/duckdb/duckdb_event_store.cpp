@@ -173,7 +173,19 @@ Status DuckDbEventStore::CreateSchema() {
     using Rec = typename decltype(t)::type;
     ddl += "CREATE TABLE IF NOT EXISTS " + std::string(Rec::kTable) + " (" + DuckColumnsDdl<Rec>() + ");";
   });
-  return db_.Execute(ddl);
+  TALLY_RETURN_IF_ERROR(db_.Execute(ddl));
+  // A store written by an older tally has other rollup columns; say so instead of failing later.
+  TALLY_ASSIGN_OR_RETURN(
+      TextTable cols, db_.Query("SELECT count(*) FROM information_schema.columns WHERE table_name = "
+                                "'rollup_segment_day'"));
+  const size_t expected = 4 + kMeasureNames.size();
+  if (cols.rows.size() != 1 || !cols.rows[0][0] || std::stoul(*cols.rows[0][0]) != expected) {
+    return Status::Corruption(
+        "store.duckdb: the rollup tables have another layout than this tally's (" +
+        std::to_string(expected) + " columns); the data directory was written by an older version: "
+        "load the data again into a new directory");
+  }
+  return Status::Ok();
 }
 
 Status DuckDbEventStore::LoadMeta() {

@@ -1,0 +1,471 @@
+// The SQLite ledger: accounts, idempotent recharges, compensations, rating against the plan of the
+// event's time, postpaid invoices, prorations, the outbox, restarts, concurrency and kill -9.
+
+#include "ledger/ledger.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "world_fixture.h"
+
+namespace tally {
+namespace {
+
+Timestamp T(const char* text) { return *ParseTimestamp(text); }
+Date D(const char* text) { return *ParseDate(text); }
+
+PlanVersion Plan(int64_t id, int32_t version, BillingType billing, int64_t price, const char* from,
+                 std::optional<const char*> to) {
+  PlanVersion p;
+  p.plan_id = PlanId(id);
+  p.version = version;
+  p.name = "plan " + std::to_string(id);
+  p.tier = id == 3 ? Tier::kPro : Tier::kBasic;
+  p.billing_type = billing;
+  p.region = Region::kNorthAmerica;
+  p.currency = *Currency::Parse("USD");
+  p.monthly_price_minor = price;
+  p.data_mb = 1000;
+  p.voice_minutes = 100;
+  p.sms = 10;
+  p.overage_data_per_mb_minor = 2;
+  p.overage_voice_per_min_minor = 10 * version;  // version 2 doubles the overage rate
+  p.overage_sms_minor = 5;
+  p.roaming_data_per_mb_minor = 50;
+  p.roaming_voice_per_min_minor = 100;
+  p.roaming_sms_minor = 30;
+  p.premium_sms_minor = 200;
+  p.effective_from = D(from);
+  if (to) p.effective_to = D(*to);
+  return p;
+}
+
+UsageEvent Voice(const std::string& id, int64_t sub, const char* ts, int32_t seconds, bool roaming = false) {
+  UsageEvent u;
+  u.event_id = id;
+  u.ts = T(ts);
+  u.kind = UsageKind::kVoiceCall;
+  u.subscriber_id = SubscriberId(sub);
+  u.partner_id = PartnerId(0);
+  u.duration_s = seconds;
+  u.destination = Destination::kOffNet;
+  u.roaming = roaming;
+  u.session_ref = "s-" + id;
+  return u;
+}
+
+UsageEvent Sms(const std::string& id, int64_t sub, const char* ts, bool premium) {
+  UsageEvent u = Voice(id, sub, ts, 0);
+  u.kind = UsageKind::kSms;
+  u.duration_s.reset();
+  u.destination = premium ? Destination::kPremium : Destination::kOffNet;
+  return u;
+}
+
+class LedgerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::TempDir("ledger_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    Open();
+    Partner p;
+    p.partner_id = PartnerId(0);
+    p.name = "Own";
+    ASSERT_TRUE(ledger_->UpsertPartners({p}).ok());
+    ASSERT_TRUE(ledger_
+                    ->AddPlanVersions({Plan(1, 1, BillingType::kPrepaid, 2000, "2024-01-01", "2024-03-01"),
+                                       Plan(1, 2, BillingType::kPrepaid, 2500, "2024-03-01", std::nullopt),
+                                       Plan(2, 1, BillingType::kPostpaid, 3000, "2024-01-01", std::nullopt),
+                                       Plan(3, 1, BillingType::kPrepaid, 4000, "2024-01-01", std::nullopt)})
+                    .ok());
+  }
+  void TearDown() override {
+    ledger_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void Open() {
+    auto l = OpenSqliteLedger(dir_);
+    ASSERT_TRUE(l.ok()) << l.status().ToString();
+    ledger_ = std::move(*l);
+  }
+  void Reopen() {
+    ledger_.reset();
+    Open();
+  }
+  AccountView Activate(int64_t sub, int64_t plan, const char* ts, int64_t opening = 0) {
+    ActivateRequest r;
+    r.subscriber_id = SubscriberId(sub);
+    r.partner_id = PartnerId(0);
+    r.plan_id = PlanId(plan);
+    r.region = Region::kNorthAmerica;
+    r.ts = T(ts);
+    r.opening_balance_minor = opening;
+    auto v = ledger_->Activate(r);
+    EXPECT_TRUE(v.ok()) << v.status().ToString();
+    return v.ok() ? *v : AccountView{};
+  }
+  Result<RechargeResult> Recharge(const std::string& key, int64_t sub, int64_t amount, const char* ts,
+                                  PaymentStatus status = PaymentStatus::kSucceeded) {
+    RechargeRequest r;
+    r.idempotency_key = key;
+    r.subscriber_id = SubscriberId(sub);
+    r.amount_minor = amount;
+    r.payment_status = status;
+    r.ts = T(ts);
+    return ledger_->Recharge(r);
+  }
+  int64_t Balance(int64_t sub) {
+    auto a = ledger_->Account(SubscriberId(sub));
+    EXPECT_TRUE(a.ok()) << a.status().ToString();
+    return a.ok() ? a->balance_minor : 0;
+  }
+  // Every pending outbox row of `table`, concatenated.
+  std::string Outbox(const std::string& table) {
+    auto batches = ledger_->PendingOutbox(100000);
+    EXPECT_TRUE(batches.ok());
+    std::string out;
+    for (const auto& b : *batches) {
+      if (b.table == table) out += b.body;
+    }
+    return out;
+  }
+
+  std::string dir_;
+  std::unique_ptr<Ledger> ledger_;
+};
+
+TEST_F(LedgerTest, ActivationOpensACycleAndChargesTheFee) {
+  AccountView v = Activate(1, 1, "2024-01-10T08:00:00Z", 5000);
+  EXPECT_EQ(v.balance_minor, 3000);  // 5000 opening - 2000 fee
+  EXPECT_EQ(v.cycle_start, D("2024-01-10"));
+  EXPECT_EQ(v.cycle_end, D("2024-02-10"));
+  EXPECT_EQ(v.data_mb_left, 1000);
+  EXPECT_EQ(v.plan_version, 1);
+  ActivateRequest again;
+  again.subscriber_id = SubscriberId(1);
+  again.partner_id = PartnerId(0);
+  again.plan_id = PlanId(1);
+  EXPECT_EQ(ledger_->Activate(again).status().code(), Status::Code::kAlreadyExists);
+  again.subscriber_id = SubscriberId(2);
+  again.partner_id = PartnerId(9);
+  EXPECT_EQ(ledger_->Activate(again).status().code(), Status::Code::kNotFound);
+  EXPECT_NE(Outbox("lifecycle").find("\"kind\":\"activation\""), std::string::npos);
+  EXPECT_NE(Outbox("subscribers").find("\"subscriber_id\":1"), std::string::npos);
+  EXPECT_NE(Outbox("charge").find("\"entry\":\"plan_fee\",\"subscriber_id\":1"), std::string::npos);
+}
+
+TEST_F(LedgerTest, ARetriedRechargeCreditsOnceAndReturnsTheOriginalResult) {
+  Activate(1, 1, "2024-01-10T00:00:00Z", 2000);
+  auto first = Recharge("k1", 1, 1500, "2024-01-11T00:00:00Z");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_FALSE(first->replayed);
+  EXPECT_EQ(first->balance_minor, 1500);
+  auto retry = Recharge("k1", 1, 1500, "2024-01-11T00:05:00Z");
+  ASSERT_TRUE(retry.ok());
+  EXPECT_TRUE(retry->replayed);
+  EXPECT_EQ(retry->recharge_id, first->recharge_id);
+  EXPECT_EQ(retry->balance_minor, 1500);
+  EXPECT_EQ(retry->ts, first->ts);
+  EXPECT_EQ(Balance(1), 1500);
+  auto conflict = Recharge("k1", 1, 9999, "2024-01-11T00:00:00Z");
+  EXPECT_EQ(conflict.status().code(), Status::Code::kAlreadyExists);
+  EXPECT_NE(conflict.status().message().find("different recharge"), std::string::npos);
+  EXPECT_EQ(Recharge("", 1, 10, "2024-01-11T00:00:00Z").status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(Recharge("k2", 1, 0, "2024-01-11T00:00:00Z").status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(Recharge("k3", 77, 10, "2024-01-11T00:00:00Z").status().code(), Status::Code::kNotFound);
+}
+
+TEST_F(LedgerTest, FailedPaymentsAreAStateOfTheirOwnAndCreditNothing) {
+  Activate(1, 1, "2024-01-10T00:00:00Z", 2000);
+  auto failed = Recharge("f1", 1, 1000, "2024-01-11T00:00:00Z", PaymentStatus::kFailed);
+  ASSERT_TRUE(failed.ok());
+  EXPECT_EQ(failed->state, RechargeState::kFailed);
+  EXPECT_EQ(Balance(1), 0);
+  auto replay = Recharge("f1", 1, 1000, "2024-01-11T00:00:00Z", PaymentStatus::kFailed);
+  ASSERT_TRUE(replay.ok());
+  EXPECT_TRUE(replay->replayed);
+  EXPECT_EQ(replay->state, RechargeState::kFailed);
+  CompensateRequest refund{"rf", failed->recharge_id, false, T("2024-01-12T00:00:00Z")};
+  EXPECT_EQ(ledger_->Compensate(refund).status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(Outbox("recharge").find("\"payment_status\":\"failed\""), std::string::npos);
+}
+
+TEST_F(LedgerTest, RefundsAndReversalsAreCompensatingEntries) {
+  Activate(1, 1, "2024-01-10T00:00:00Z", 2000);
+  auto r1 = Recharge("a", 1, 1000, "2024-01-11T00:00:00Z");
+  auto r2 = Recharge("b", 1, 700, "2024-01-11T01:00:00Z");
+  ASSERT_TRUE(r1.ok() && r2.ok());
+  auto refund = ledger_->Compensate({"refund-a", r1->recharge_id, false, T("2024-01-12T00:00:00Z")});
+  ASSERT_TRUE(refund.ok()) << refund.status().ToString();
+  EXPECT_EQ(refund->state, RechargeState::kRefunded);
+  EXPECT_EQ(refund->balance_minor, 700);
+  auto replay = ledger_->Compensate({"refund-a", r1->recharge_id, false, T("2024-01-12T00:00:00Z")});
+  ASSERT_TRUE(replay.ok());
+  EXPECT_TRUE(replay->replayed);
+  EXPECT_EQ(Balance(1), 700);
+  EXPECT_EQ(ledger_->Compensate({"refund-a-again", r1->recharge_id, false, std::nullopt}).status().code(),
+            Status::Code::kInvalidArgument);
+  auto reversal = ledger_->Compensate({"rev-b", r2->recharge_id, true, T("2024-01-12T00:00:00Z")});
+  ASSERT_TRUE(reversal.ok());
+  EXPECT_EQ(reversal->state, RechargeState::kReversed);
+  EXPECT_EQ(Balance(1), 0);
+  // The original recharge stays as it was: a replay of its key still shows the credit it made.
+  auto original = Recharge("a", 1, 1000, "2024-01-11T00:00:00Z");
+  ASSERT_TRUE(original.ok());
+  EXPECT_EQ(original->balance_minor, 1000);
+  EXPECT_EQ(original->state, RechargeState::kRefunded);
+  auto totals = ledger_->DayTotals();
+  ASSERT_TRUE(totals.ok());
+  int64_t recharged = 0, compensated = 0;
+  for (const auto& t : *totals) {
+    recharged += t.recharge_minor;
+    compensated += t.compensation_minor;
+  }
+  EXPECT_EQ(recharged, 1700);
+  EXPECT_EQ(compensated, 1700);
+  std::string charges = Outbox("charge");
+  EXPECT_NE(charges.find("\"entry\":\"refund\""), std::string::npos);
+  EXPECT_NE(charges.find("\"entry\":\"reversal\""), std::string::npos);
+}
+
+TEST_F(LedgerTest, UsageIsRatedBundleFirstThenOverageRoamingAndPremium) {
+  Activate(1, 1, "2024-01-10T00:00:00Z", 10000);  // balance 8000 after the fee
+  std::vector<UsageEvent> usage = {
+      Voice("v1", 1, "2024-01-11T10:00:00Z", 90),      // 2 minutes from the bundle
+      Voice("v2", 1, "2024-01-11T11:00:00Z", 98 * 60),  // 98 minutes: the bundle's last
+      Voice("v3", 1, "2024-01-11T12:00:00Z", 61),      // 2 minutes overage at 10
+      Voice("v4", 1, "2024-01-11T13:00:00Z", 60, true),  // roaming: 1 minute at 100
+      Sms("s1", 1, "2024-01-11T14:00:00Z", true),       // premium: 200
+  };
+  auto s = ledger_->RateUsage(usage);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->rated, 5);
+  EXPECT_EQ(s->charged_minor, 20 + 100 + 200);
+  EXPECT_EQ(Balance(1), 8000 - 320);
+  auto a = ledger_->Account(SubscriberId(1));
+  EXPECT_EQ(a->voice_min_left, 0);
+  // Rating the same records again changes nothing.
+  auto again = ledger_->RateUsage(usage);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->rated, 0);
+  EXPECT_EQ(again->already_rated, 5);
+  EXPECT_EQ(Balance(1), 8000 - 320);
+  std::string charges = Outbox("charge");
+  EXPECT_NE(charges.find("\"event_id\":\"c:v3\""), std::string::npos);
+  EXPECT_NE(charges.find("\"kind\":\"overage\",\"units\":2,\"bundle_units\":0"), std::string::npos) << charges;
+  EXPECT_NE(charges.find("\"kind\":\"premium_sms\""), std::string::npos);
+}
+
+TEST_F(LedgerTest, UsageIsRatedOnThePlanVersionOfItsDay) {
+  Activate(1, 1, "2024-02-20T00:00:00Z", 100000);
+  // Use up the voice bundle, then overage before and after the 2024-03-01 price change.
+  ASSERT_TRUE(ledger_->RateUsage({Voice("all", 1, "2024-02-20T10:00:00Z", 100 * 60)}).ok());
+  auto s = ledger_->RateUsage({Voice("feb", 1, "2024-02-29T10:00:00Z", 60), Voice("mar", 1, "2024-03-02T10:00:00Z", 60)});
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->charged_minor, 10 + 20);  // version 1 rate, then version 2 rate
+  std::string charges = Outbox("charge");
+  EXPECT_NE(charges.find("\"event_id\":\"c:mar\",\"ts\":\"2024-03-02T10:00:00Z\",\"entry\":\"usage\",\"subscriber_id\":1,"
+                         "\"partner_id\":0,\"plan_id\":1,\"plan_version\":2"),
+            std::string::npos)
+      << charges;
+}
+
+TEST_F(LedgerTest, AShortBalanceIsFlaggedNotDropped) {
+  Activate(1, 1, "2024-01-10T00:00:00Z", 2000);  // balance 0 after the fee
+  auto s = ledger_->RateUsage({Voice("roam", 1, "2024-01-11T10:00:00Z", 120, true)});
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->rated, 1);
+  EXPECT_EQ(s->insufficient, 1);
+  EXPECT_EQ(Balance(1), -200);
+  EXPECT_NE(Outbox("charge").find("\"insufficient_balance\":true,\"balance_minor\":-200"), std::string::npos);
+  // Unknown subscribers are recorded at zero and counted, not dropped.
+  auto unknown = ledger_->RateUsage({Voice("ghost", 42, "2024-01-11T10:00:00Z", 60)});
+  ASSERT_TRUE(unknown.ok());
+  EXPECT_EQ(unknown->no_account, 1);
+  EXPECT_NE(Outbox("charge").find("\"event_id\":\"c:ghost\""), std::string::npos);
+}
+
+TEST_F(LedgerTest, PostpaidChargesAccumulateOnTheInvoiceAndCyclesClose) {
+  Activate(5, 2, "2024-01-05T00:00:00Z");
+  ASSERT_TRUE(ledger_->RateUsage({Voice("p1", 5, "2024-01-06T00:00:00Z", 101 * 60)}).ok());  // 1 min overage
+  auto a = ledger_->Account(SubscriberId(5));
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->balance_minor, 0);
+  ASSERT_TRUE(a->open_invoice_id.has_value());
+  EXPECT_EQ(a->open_invoice_minor, 3000 + 10);
+  ASSERT_TRUE(ledger_->AdvanceTo(T("2024-03-06T00:00:00Z")).ok());
+  auto invoices = ledger_->Invoices(SubscriberId(5));
+  ASSERT_TRUE(invoices.ok());
+  ASSERT_EQ(invoices->size(), 3u);
+  EXPECT_TRUE((*invoices)[0].closed);
+  EXPECT_EQ((*invoices)[0].total_minor, 3010);
+  EXPECT_EQ((*invoices)[0].period_end, D("2024-02-05"));
+  EXPECT_TRUE((*invoices)[1].closed);
+  EXPECT_EQ((*invoices)[1].total_minor, 3000);
+  EXPECT_FALSE((*invoices)[2].closed);
+  EXPECT_EQ((*invoices)[2].period_start, D("2024-03-05"));
+  EXPECT_EQ(Recharge("pp", 5, 100, "2024-03-06T00:00:00Z").status().code(), Status::Code::kInvalidArgument);
+}
+
+TEST_F(LedgerTest, PlanChangesAreProratedByRemainingDays) {
+  Activate(1, 1, "2024-01-01T00:00:00Z", 10000);  // cycle 2024-01-01 .. 2024-02-01 (31 days)
+  auto change = ledger_->ChangePlan(SubscriberId(1), PlanId(3), T("2024-01-21T09:00:00Z"));
+  ASSERT_TRUE(change.ok()) << change.status().ToString();
+  // 11 of 31 days remain (the 21st to the 31st).
+  EXPECT_EQ(change->credit_minor, 2000 * 11 / 31);
+  EXPECT_EQ(change->charge_minor, 4000 * 11 / 31);
+  EXPECT_EQ(change->balance_minor, 10000 - 2000 + 2000 * 11 / 31 - 4000 * 11 / 31);
+  auto a = ledger_->Account(SubscriberId(1));
+  EXPECT_EQ(a->plan_id, PlanId(3));
+  EXPECT_EQ(a->voice_min_left, 100 * 11 / 31);
+  EXPECT_EQ(ledger_->ChangePlan(SubscriberId(1), PlanId(2), T("2024-01-22T00:00:00Z")).status().code(),
+            Status::Code::kInvalidArgument);  // prepaid to postpaid
+  // The next cycle charges the new plan's full fee.
+  const int64_t before = Balance(1);
+  ASSERT_TRUE(ledger_->AdvanceTo(T("2024-02-01T00:00:00Z")).ok());
+  EXPECT_EQ(Balance(1), before - 4000);
+  EXPECT_NE(Outbox("lifecycle").find("\"kind\":\"plan_change\""), std::string::npos);
+}
+
+TEST_F(LedgerTest, StateSurvivesARestart) {
+  Activate(1, 1, "2024-01-10T00:00:00Z", 5000);
+  ASSERT_TRUE(Recharge("k", 1, 1000, "2024-01-11T00:00:00Z").ok());
+  ASSERT_TRUE(ledger_->RateUsage({Voice("x", 1, "2024-01-11T10:00:00Z", 120, true)}).ok());
+  const int64_t balance = Balance(1);
+  Reopen();
+  EXPECT_EQ(Balance(1), balance);
+  auto again = ledger_->RateUsage({Voice("x", 1, "2024-01-11T10:00:00Z", 120, true)});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->already_rated, 1);
+  auto replay = Recharge("k", 1, 1000, "2024-01-11T00:00:00Z");
+  ASSERT_TRUE(replay.ok());
+  EXPECT_TRUE(replay->replayed);
+  EXPECT_EQ(Balance(1), balance);
+}
+
+TEST_F(LedgerTest, TheOutboxIsDeliveredInOrderAndThenForgotten) {
+  Activate(1, 1, "2024-01-10T00:00:00Z");
+  ASSERT_TRUE(Recharge("k", 1, 1000, "2024-01-11T00:00:00Z").ok());
+  auto pending = ledger_->PendingOutbox(100);
+  ASSERT_TRUE(pending.ok());
+  ASSERT_FALSE(pending->empty());
+  for (size_t i = 1; i < pending->size(); ++i) EXPECT_LT((*pending)[i - 1].seq, (*pending)[i].seq);
+  ASSERT_TRUE(ledger_->MarkDelivered(pending->back().seq).ok());
+  EXPECT_TRUE(ledger_->PendingOutbox(100)->empty());
+  Reopen();
+  EXPECT_TRUE(ledger_->PendingOutbox(100)->empty());
+}
+
+// Many threads recharge overlapping accounts; each request is sent once, some twice at the same
+// time, some retried later. The balances are exactly the sums of the distinct keys.
+TEST_F(LedgerTest, ConcurrentRechargesWithDuplicatesAndRetriesSumExactly) {
+  constexpr int kAccounts = 20, kThreads = 8, kPerThread = 400;
+  for (int i = 1; i <= kAccounts; ++i) Activate(i, 1, "2024-01-01T00:00:00Z", 2000);
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(t);
+      for (int i = 0; i < kPerThread; ++i) {
+        // Keys are shared across threads: thread t and t^1 send the same keys (duplicates).
+        const int k = (t / 2) * kPerThread + i;
+        const int64_t sub = 1 + k % kAccounts;
+        const int64_t amount = 100 + k % 7;
+        const int sends = 1 + static_cast<int>(rng() % 3);
+        for (int s = 0; s < sends; ++s) {
+          auto r = Recharge("key-" + std::to_string(k), sub, amount, "2024-01-02T00:00:00Z");
+          if (!r.ok()) ++failures;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  std::map<int64_t, int64_t> expected;
+  for (int k = 0; k < (kThreads / 2) * kPerThread; ++k) expected[1 + k % kAccounts] += 100 + k % 7;
+  for (const auto& [sub, sum] : expected) EXPECT_EQ(Balance(sub), sum) << "subscriber " << sub;
+}
+
+// A child process recharges in a loop and reports each acknowledged key; it is killed with
+// SIGKILL mid-stream. After a restart every acknowledged recharge is there, and retrying every key
+// (acknowledged or not) credits each exactly once.
+TEST_F(LedgerTest, KillNineLosesNoAcknowledgedRechargeAndNeverCreditsTwice) {
+  constexpr int kAccounts = 5;
+  for (int i = 1; i <= kAccounts; ++i) Activate(i, 1, "2024-01-01T00:00:00Z", 2000);
+  ledger_.reset();
+  int next_key = 0;
+  std::set<int> acked;
+  for (int round = 0; round < 3; ++round) {
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    const int first = next_key;
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      close(fds[0]);
+      auto l = OpenSqliteLedger(dir_);
+      if (!l.ok()) _exit(3);
+      // Several writers at once, so groups of many requests are in flight when the kill lands.
+      std::vector<std::thread> ws;
+      std::atomic<int> k{first};
+      for (int w = 0; w < 4; ++w) {
+        ws.emplace_back([&] {
+          for (;;) {
+            int key = k++;
+            RechargeRequest r;
+            r.idempotency_key = "crash-" + std::to_string(key);
+            r.subscriber_id = SubscriberId(1 + key % kAccounts);
+            r.amount_minor = 10 + key % 3;
+            r.ts = *ParseTimestamp("2024-01-02T00:00:00Z");
+            if ((*l)->Recharge(r).ok()) {
+              if (write(fds[1], &key, sizeof key) != sizeof key) _exit(4);
+            }
+          }
+        });
+      }
+      for (auto& w : ws) w.join();
+      _exit(0);
+    }
+    close(fds[1]);
+    usleep(150000 + round * 50000);
+    kill(pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    int key;
+    int max_key = first;
+    while (read(fds[0], &key, sizeof key) == sizeof key) {
+      acked.insert(key);
+      max_key = std::max(max_key, key + 1);
+    }
+    close(fds[0]);
+    next_key = max_key + 16;  // keys past the last acknowledged one may have been started
+    ASSERT_GT(acked.size(), 0u) << "round " << round;
+  }
+  Open();
+  // Every acknowledged key is stored: a retry is a replay.
+  for (int key : acked) {
+    auto r = Recharge("crash-" + std::to_string(key), 1 + key % kAccounts, 10 + key % 3, "2024-01-02T00:00:00Z");
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ASSERT_TRUE(r->replayed) << "acknowledged key " << key << " was lost";
+  }
+  // Retry every key that may have been sent; each credits once.
+  std::map<int64_t, int64_t> expected;
+  for (int key = 0; key < next_key; ++key) {
+    auto r = Recharge("crash-" + std::to_string(key), 1 + key % kAccounts, 10 + key % 3, "2024-01-02T00:00:00Z");
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    expected[1 + key % kAccounts] += 10 + key % 3;
+  }
+  for (const auto& [sub, sum] : expected) EXPECT_EQ(Balance(sub), sum) << "subscriber " << sub;
+}
+
+}  // namespace
+}  // namespace tally
