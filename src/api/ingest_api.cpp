@@ -70,6 +70,11 @@ HttpResponse IngestApi::Ingest(const HttpRequest& request, std::string_view name
   std::future<IngestResult> pending;
   auto family = ParseEnum<EventFamily>(name);
   const std::string source = "http";
+  if (family.ok() && *family == EventFamily::kCharge) {
+    // Charges are the ledger's: they reach the store only through its outbox, so the ledger and the
+    // store always reconcile. Usage goes to /v1/ingest/usage and is rated there.
+    return JsonError(403, "the charge family is written only by the ledger; post usage to /v1/ingest/usage");
+  }
   if (family.ok()) {
     IngestRequest req;
     req.family = *family;

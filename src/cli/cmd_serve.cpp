@@ -7,6 +7,7 @@
 
 #include "api/http_server.h"
 #include "api/ingest_api.h"
+#include "api/ledger_api.h"
 #include "cli/commands.h"
 #include "cli/config_keys.h"
 #include "cli/store_session.h"
@@ -74,12 +75,14 @@ CommandFn RegisterServe(CLI::App& app, CliContext& ctx) {
       return 1;
     }
     IngestApi ingest(session->pipeline.get());
+    LedgerApi ledger_api(session->ledger.get());
     HttpServer::Options ho;
     ho.port = static_cast<uint16_t>(*port);
     ho.threads = static_cast<int>(*threads);
     ho.max_body_bytes = static_cast<size_t>(*max_body) << 20;
-    auto server = HttpServer::Start(ho, [&ingest](const HttpRequest& req) {
+    auto server = HttpServer::Start(ho, [&ingest, &ledger_api](const HttpRequest& req) {
       if (auto r = ingest.Handle(req)) return *r;
+      if (auto r = ledger_api.Handle(req)) return *r;
       return JsonError(404, "no route for " + req.method + " " + req.path);
     });
     if (!server.ok()) {

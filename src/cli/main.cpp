@@ -3,6 +3,7 @@
 #include <iostream>
 #include <map>
 
+#include "cli/cmd_ledger.h"
 #include "cli/commands.h"
 
 int main(int argc, char** argv) {
@@ -28,6 +29,8 @@ int main(int argc, char** argv) {
   add("retention", "Drop whole days of history older than a horizon", tally::RegisterRetention);
   add("serve", "Run the server: HTTP ingest (and, later, the API and dashboards) and Kafka consumption",
       tally::RegisterServe);
+  add("ledger", "Accounts, recharges, plans and partners in the ledger (docs/ledger-api.md)",
+      tally::RegisterLedger);
   add("reconcile", "Check that the ledger's totals equal the event store's, day by day", tally::RegisterReconcile);
 
   try {

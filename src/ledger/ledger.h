@@ -35,7 +35,8 @@ struct ActivateRequest {
   Subscriber profile;
 };
 
-//! A change of status: suspend (stops rating nothing, but flags it), resume, or deactivate.
+//! A change of status. Suspend and resume only change the status (usage while suspended is still
+//! rated, and its charge says so); deactivate is churn: the current cycle closes, no new one opens.
 enum class AccountAction : uint8_t { kSuspend, kResume, kDeactivate };
 
 //! The state of one account, as the API shows it.

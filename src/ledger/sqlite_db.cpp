@@ -43,7 +43,9 @@ Result<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path) {
   return out;
 }
 
-SqliteDb::~SqliteDb() { sqlite3_close(db_); }
+// close_v2: the connection closes once the last prepared statement is finalized, whatever the
+// order their owners are destroyed in.
+SqliteDb::~SqliteDb() { sqlite3_close_v2(db_); }
 
 Status SqliteDb::Exec(std::string_view sql) {
   char* err = nullptr;

@@ -158,7 +158,7 @@ CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, table_
 class SqliteLedger final : public Ledger {
  public:
   SqliteLedger(std::unique_ptr<SqliteDb> db, SqliteLedgerOptions options, int lock_fd)
-      : db_(std::move(db)), options_(options), lock_fd_(lock_fd) {}
+      : lock_(lock_fd), db_(std::move(db)), options_(options) {}
   ~SqliteLedger() override {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -166,8 +166,7 @@ class SqliteLedger final : public Ledger {
     }
     cv_.notify_all();
     if (writer_.joinable()) writer_.join();
-    db_.reset();
-    ::close(lock_fd_);  // releases the lock
+    // The statements, then the connection, then (last, lock_ is the first member) the lock.
   }
 
   Status Init() {
@@ -926,6 +925,7 @@ class SqliteLedger final : public Ledger {
     ReadRecharge(st_recharge_by_id_, out);
     if (seen) {
       out->balance_minor = st_find_compensation_.Int(2);
+      out->ts = Timestamp{st_find_compensation_.Int(3)};
       out->replayed = true;
       return Status::Ok();
     }
@@ -1118,7 +1118,7 @@ class SqliteLedger final : public Ledger {
     TALLY_RETURN_IF_ERROR(prep(&st_insert_recharge_, "INSERT INTO recharges VALUES (?,?,?,?,?,?,?,?,?,?,?)"));
     TALLY_RETURN_IF_ERROR(prep(&st_set_recharge_state_, "UPDATE recharges SET state = ? WHERE recharge_id = ?"));
     TALLY_RETURN_IF_ERROR(prep(&st_find_compensation_,
-                               "SELECT recharge_id, kind, balance_after FROM compensations WHERE idempotency_key = ?"));
+                               "SELECT recharge_id, kind, balance_after, ts_us FROM compensations WHERE idempotency_key = ?"));
     TALLY_RETURN_IF_ERROR(prep(&st_insert_compensation_, "INSERT INTO compensations VALUES (?, ?, ?, ?, ?)"));
     TALLY_RETURN_IF_ERROR(prep(&st_journal_,
                                "INSERT INTO journal (subscriber_id, ts_us, kind, amount_minor, balance_after, ref) "
@@ -1249,9 +1249,15 @@ class SqliteLedger final : public Ledger {
     return s;
   }
 
+  // Holds DIR/ledger.lock; closing the descriptor releases it.
+  struct LockFile {
+    int fd;
+    explicit LockFile(int f) : fd(f) {}
+    ~LockFile() { ::close(fd); }
+  };
+  LockFile lock_;
   std::unique_ptr<SqliteDb> db_;
   SqliteLedgerOptions options_;
-  int lock_fd_;
 
   // Writer-thread state.
   std::unordered_map<int64_t, Partner> partners_;

@@ -211,6 +211,8 @@ TEST_F(LedgerTest, RefundsAndReversalsAreCompensatingEntries) {
   auto replay = ledger_->Compensate({"refund-a", r1->recharge_id, false, T("2024-01-12T00:00:00Z")});
   ASSERT_TRUE(replay.ok());
   EXPECT_TRUE(replay->replayed);
+  EXPECT_EQ(replay->ts, refund->ts);  // the refund's time, not the recharge's
+  EXPECT_EQ(replay->balance_minor, 700);
   EXPECT_EQ(Balance(1), 700);
   EXPECT_EQ(ledger_->Compensate({"refund-a-again", r1->recharge_id, false, std::nullopt}).status().code(),
             Status::Code::kInvalidArgument);

@@ -121,6 +121,10 @@ TEST(Serve, HttpIngestAcceptsNdjsonCsvAndGzipAndRetriesAreDuplicates) {
   // Unknown family, and a CSV body whose header names an unknown column.
   r = c.Post("/v1/ingest/telepathy", body, "application/x-ndjson");
   EXPECT_EQ(r->status, 404);
+  // Charges come only from the ledger's outbox.
+  r = c.Post("/v1/ingest/charge", "{}\n", "application/x-ndjson");
+  EXPECT_EQ(r->status, 403);
+  EXPECT_NE(r->body.find("only by the ledger"), std::string::npos) << r->body;
   r = c.Post("/v1/ingest/usage", "event_id,mood\nx,happy\n", "text/csv");
   EXPECT_EQ(r->status, 400);
   EXPECT_NE(r->body.find("unknown column 'mood'"), std::string::npos) << r->body;
