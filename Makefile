@@ -33,10 +33,17 @@ test: build build-asan
 	@echo "== fuzzing the decoders (30 s per fuzzer)"
 	@$(MAKE) --no-print-directory fuzz-short
 
+# The demo world is generated, loaded into a data directory through the ledger (which rates its
+# usage), and reconciled: the ledger's totals equal the store's, day by day.
 demo: build
-	@echo "== generating the demo world into $(DEMO_DIR)"
-	@./$(BUILD)/tally generate --out $(DEMO_DIR)
-	@./$(BUILD)/tally summary --data $(DEMO_DIR)
+	@echo "== generating the demo world into $(DEMO_DIR)/world"
+	@./$(BUILD)/tally generate --out $(DEMO_DIR)/world --subscribers 2000 --days 120
+	@./$(BUILD)/tally summary --data $(DEMO_DIR)/world
+	@echo "== loading it into $(DEMO_DIR)/store through the ledger"
+	@rm -rf $(DEMO_DIR)/store
+	@./$(BUILD)/tally load --data $(DEMO_DIR)/store $(DEMO_DIR)/world --ledger --quiet
+	@./$(BUILD)/tally reconcile --data $(DEMO_DIR)/store
+	@echo "== done: ./$(BUILD)/tally serve --data $(DEMO_DIR)/store serves it on http://127.0.0.1:8080"
 
 bench: build
 	@./$(BUILD)/generate_bench --out bench/results/generate.json

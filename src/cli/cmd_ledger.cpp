@@ -17,6 +17,7 @@
 
 #include "api/ledger_api.h"
 #include "ingest/batch_decoder.h"
+#include "ingest/csv_file.h"
 #include "ledger/ledger.h"
 #include "model/record_codec.h"
 
@@ -359,29 +360,6 @@ int Plans(const LedgerFlags& f) {
   return 0;
 }
 
-// The rows of a CSV file with a header, as `tally generate` writes them. All or nothing: the
-// first bad line fails the whole file, so an import never half happens.
-template <typename Rec>
-Result<std::vector<Rec>> ReadCsvFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::IOError("cannot open " + path);
-  std::stringstream text;
-  text << in.rdbuf();
-  const std::string body = text.str();
-  BatchDecoder<Rec> decoder;
-  DecodedBatch<Rec> batch;
-  TALLY_RETURN_IF_ERROR(decoder.Decode(BodyFormat::kCsv, body, {}, &batch).WithContext(path));
-  if (!batch.rejects.empty()) {
-    const RejectedRow& bad = batch.rejects.front();
-    std::string more;
-    if (batch.rejects.size() > 1) {
-      more = " (and " + std::to_string(batch.rejects.size() - 1) + " more bad lines)";
-    }
-    return Status::InvalidArgument(path + ":" + std::to_string(bad.line) + ": " + bad.reason +
-                                   more + "; nothing imported");
-  }
-  return std::move(batch.rows);
-}
 
 // What an import did; `added` is known for plan versions (partners are upserted).
 void PrintImport(const LedgerFlags& f, std::string_view what, size_t read,

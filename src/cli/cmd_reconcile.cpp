@@ -33,11 +33,13 @@ CommandFn RegisterReconcile(CLI::App& app, CliContext& ctx) {
       std::cerr << "tally reconcile: " << session.status().message() << "\n";
       return 1;
     }
-    // Deliver the outbox first: totals are compared once everything the ledger wrote is in the store.
+    // Deliver the outbox first: totals are compared once everything the ledger wrote is in the
+    // store.
     session->relay.reset();
     auto relayed = OutboxRelay::DrainOnce(session->ledger.get(), session->pipeline.get());
     if (!relayed.ok()) {
-      std::cerr << "tally reconcile: delivering the ledger's outbox: " << relayed.status().message() << "\n";
+      std::cerr << "tally reconcile: delivering the ledger's outbox: " << relayed.status().message()
+                << "\n";
       return 1;
     }
     auto report = Reconcile(session->ledger.get(), session->pipeline.get());

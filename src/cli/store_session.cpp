@@ -7,8 +7,8 @@ namespace {
 Result<int64_t> IntIn(const Config& cfg, const std::string& key, int64_t lo, int64_t hi) {
   TALLY_ASSIGN_OR_RETURN(int64_t v, cfg.Int(key));
   if (v < lo || v > hi) {
-    return Status::InvalidArgument(key + " (from " + cfg.SourceOf(key) + ") " + std::to_string(v) + ": must be " +
-                                   std::to_string(lo) + " to " + std::to_string(hi));
+    return Status::InvalidArgument(key + " (from " + cfg.SourceOf(key) + ") " + std::to_string(v) +
+                                   ": must be " + std::to_string(lo) + " to " + std::to_string(hi));
   }
   return v;
 }
@@ -27,8 +27,9 @@ Result<PipelineOptions> PipelineOptionsFrom(const Config& cfg) {
   } else if (unknown == "reject") {
     o.validation.unknown_subscribers = UnknownSubscriberPolicy::kReject;
   } else {
-    return Status::InvalidArgument("ingest.unknown_subscribers (from " + cfg.SourceOf("ingest.unknown_subscribers") +
-                                   ") '" + unknown + "': expected flag or reject");
+    return Status::InvalidArgument("ingest.unknown_subscribers (from " +
+                                   cfg.SourceOf("ingest.unknown_subscribers") + ") '" + unknown +
+                                   "': expected flag or reject");
   }
   TALLY_ASSIGN_OR_RETURN(int64_t hours, IntIn(cfg, "ingest.max_future_hours", 0, 24 * 3660));
   o.validation.max_future_micros = hours * kMicrosPerHour;
@@ -51,8 +52,8 @@ Result<StoreSession> OpenStoreSession(const std::string& data_dir, const Config&
   sopts.threads = static_cast<int>(threads);
   TALLY_ASSIGN_OR_RETURN(std::string rating, cfg.String("ledger.rating"));
   if (rating != "auto" && rating != "off") {
-    return Status::InvalidArgument("ledger.rating (from " + cfg.SourceOf("ledger.rating") + ") '" + rating +
-                                   "': expected auto or off");
+    return Status::InvalidArgument("ledger.rating (from " + cfg.SourceOf("ledger.rating") + ") '" +
+                                   rating + "': expected auto or off");
   }
   TALLY_ASSIGN_OR_RETURN(int64_t relay_ms, IntIn(cfg, "ledger.relay_interval_ms", 10, 3'600'000));
   StoreSession s;
@@ -66,8 +67,10 @@ Result<StoreSession> OpenStoreSession(const std::string& data_dir, const Config&
       return ledger->RateUsage(usage).status();
     };
   }
-  TALLY_ASSIGN_OR_RETURN(s.pipeline, IngestPipeline::Start(s.store.get(), s.store->data_dir(), popts));
-  s.relay = OutboxRelay::Start(s.ledger.get(), s.pipeline.get(), std::chrono::milliseconds(relay_ms));
+  TALLY_ASSIGN_OR_RETURN(s.pipeline,
+                         IngestPipeline::Start(s.store.get(), s.store->data_dir(), popts));
+  s.relay =
+      OutboxRelay::Start(s.ledger.get(), s.pipeline.get(), std::chrono::milliseconds(relay_ms));
   return s;
 }
 

@@ -28,16 +28,39 @@ struct ActivateRequest {
   PartnerId partner_id;
   PlanId plan_id;
   Region region = Region::kNorthAmerica;
-  std::optional<Timestamp> ts;  // when it takes effect; default: now
+  std::optional<Timestamp> ts;        // when it takes effect; default: now
   int64_t opening_balance_minor = 0;  // prepaid only: credit carried over from elsewhere
   //! Profile for the store's subscribers table (msisdn, name, city, device...). Its id, partner,
   //! plan, billing type, region, activation date and status are set by the ledger.
   Subscriber profile;
+  //! The activation event's id in the store (default "ledger-l<id>-activation"); a source with its
+  //! own event ids (a replayed world) passes them so the store counts each event once.
+  std::optional<std::string> event_id;
+  //! Day of the month billing cycles start (1..28); default: the activation day (29-31 become 28).
+  std::optional<int> cycle_day;
+  //! The account existed before the ledger (a migration or a replayed world's base): it is opened
+  //! at `ts` without an activation event, which would count as a new subscriber.
+  bool existing = false;
 };
 
 //! A change of status. Suspend and resume only change the status (usage while suspended is still
 //! rated, and its charge says so); deactivate is churn: the current cycle closes, no new one opens.
 enum class AccountAction : uint8_t { kSuspend, kResume, kDeactivate };
+
+struct StatusRequest {
+  SubscriberId subscriber_id;
+  AccountAction action = AccountAction::kSuspend;
+  std::optional<Timestamp> ts;                           // default: now
+  LifecycleReason reason = LifecycleReason::kVoluntary;  // of a deactivation
+  std::optional<std::string> event_id;                   // of a deactivation's lifecycle event
+};
+
+struct PlanChangeRequest {
+  SubscriberId subscriber_id;
+  PlanId plan_id;
+  std::optional<Timestamp> ts;          // default: now
+  std::optional<std::string> event_id;  // of the plan_change lifecycle event
+};
 
 //! The state of one account, as the API shows it.
 struct AccountView {
@@ -52,7 +75,7 @@ struct AccountView {
   int64_t balance_minor = 0;  // prepaid: money left (may be negative after flagged charges)
   Date cycle_start;           // current billing cycle [cycle_start, cycle_end)
   Date cycle_end;
-  int64_t data_mb_left = 0;   // bundles of the current cycle; -1 unlimited
+  int64_t data_mb_left = 0;  // bundles of the current cycle; -1 unlimited
   int64_t voice_min_left = 0;
   int64_t sms_left = 0;
   std::optional<int64_t> open_invoice_id;  // postpaid
@@ -63,11 +86,11 @@ struct AccountView {
 struct RechargeRequest {
   std::string idempotency_key;  // 1..128 bytes, required
   SubscriberId subscriber_id;
-  int64_t amount_minor = 0;     // > 0, in the account's currency
+  int64_t amount_minor = 0;          // > 0, in the account's currency
   std::optional<Currency> currency;  // must match the account's when given
   RechargeChannel channel = RechargeChannel::kApp;
   PaymentStatus payment_status = PaymentStatus::kSucceeded;  // failed payments credit nothing
-  std::optional<Timestamp> ts;  // default: now
+  std::optional<Timestamp> ts;                               // default: now
   //! The recharge event's id in the store; default "ledger-r<recharge_id>". A source that already
   //! has an event id for the payment (a recharge file, a gateway callback) passes it, so the store
   //! counts the payment once whichever way it arrives.
@@ -105,8 +128,8 @@ struct CompensateRequest {
 struct PlanChangeResult {
   PlanId from_plan;
   PlanId to_plan;
-  int64_t credit_minor = 0;  // unused share of the old plan's fee, returned
-  int64_t charge_minor = 0;  // remaining share of the new plan's fee
+  int64_t credit_minor = 0;       // unused share of the old plan's fee, returned
+  int64_t charge_minor = 0;       // remaining share of the new plan's fee
   double remaining_fraction = 0;  // share of the cycle left when the change took effect
   int64_t balance_minor = 0;
 };
@@ -115,9 +138,9 @@ struct PlanChangeResult {
 struct RatingSummary {
   int64_t rated = 0;          // records rated now
   int64_t already_rated = 0;  // records whose event_id was rated before (skipped)
-  int64_t no_account = 0;     // records of subscribers the ledger does not know (charged 0, flagged)
-  int64_t insufficient = 0;   // prepaid charges the balance did not cover (charged, flagged)
-  int64_t too_old = 0;        // records older than the rated window: not rated, reported
+  int64_t no_account = 0;    // records of subscribers the ledger does not know (charged 0, flagged)
+  int64_t insufficient = 0;  // prepaid charges the balance did not cover (charged, flagged)
+  int64_t too_old = 0;       // records older than the rated window: not rated, reported
   int64_t charged_minor = 0;  // sum of the charges made now, across currencies
 };
 
@@ -129,21 +152,21 @@ struct Invoice {
   Date period_end;  // exclusive
   bool closed = false;
   Currency currency;
-  int64_t fee_minor = 0;        // recurring fees and prorations
-  int64_t usage_minor = 0;      // rated usage
-  int64_t adjustment_minor = 0; // refunds, reversals and other credits
+  int64_t fee_minor = 0;         // recurring fees and prorations
+  int64_t usage_minor = 0;       // rated usage
+  int64_t adjustment_minor = 0;  // refunds, reversals and other credits
   int64_t total_minor = 0;
 };
 
 //! Per-day totals, for reconciliation against the event store.
 struct LedgerDayTotals {
   Date day;
-  int64_t recharges = 0;          // succeeded, counted by recharge time
+  int64_t recharges = 0;  // succeeded, counted by recharge time
   int64_t recharge_minor = 0;
-  int64_t usage_charges = 0;      // rated usage records
+  int64_t usage_charges = 0;  // rated usage records
   int64_t usage_charge_minor = 0;
-  int64_t fee_minor = 0;          // plan fees and prorations
-  int64_t compensation_minor = 0; // refunds and reversals (negative)
+  int64_t fee_minor = 0;           // plan fees and prorations
+  int64_t compensation_minor = 0;  // refunds and reversals (negative)
 };
 
 //! A pending outbox batch: one family's rows (or reference rows) as NDJSON.
@@ -167,11 +190,16 @@ class Ledger {
 
   // ---- Accounts
   virtual Result<AccountView> Activate(const ActivateRequest& request) = 0;
-  virtual Result<AccountView> SetStatus(SubscriberId id, AccountAction action,
-                                        std::optional<Timestamp> ts) = 0;
+  virtual Result<AccountView> SetStatus(const StatusRequest& request) = 0;
+  Result<AccountView> SetStatus(SubscriberId id, AccountAction action,
+                                std::optional<Timestamp> ts) {
+    return SetStatus(StatusRequest{id, action, ts, LifecycleReason::kVoluntary, std::nullopt});
+  }
   //! Moves the subscriber to another plan now (or at ts), prorating the fees of the cycle.
-  virtual Result<PlanChangeResult> ChangePlan(SubscriberId id, PlanId plan,
-                                              std::optional<Timestamp> ts) = 0;
+  virtual Result<PlanChangeResult> ChangePlan(const PlanChangeRequest& request) = 0;
+  Result<PlanChangeResult> ChangePlan(SubscriberId id, PlanId plan, std::optional<Timestamp> ts) {
+    return ChangePlan(PlanChangeRequest{id, plan, ts, std::nullopt});
+  }
   virtual Result<AccountView> Account(SubscriberId id) = 0;
 
   // ---- Money

@@ -32,10 +32,11 @@ Result<RelayStats> OutboxRelay::DrainOnce(Ledger* ledger, IngestPipeline* pipeli
         r.source = source;
         done = pipeline->Submit(std::move(r), {});
       } else if (auto table = ReferenceTableNamed(b.table)) {
-        done = pipeline->SubmitReference(*table, BodyFormat::kNdjson, std::move(b.body), source, {});
+        done =
+            pipeline->SubmitReference(*table, BodyFormat::kNdjson, std::move(b.body), source, {});
       } else {
-        return Status::Corruption("ledger outbox batch " + std::to_string(b.seq) + " is for an unknown table '" +
-                                  b.table + "'");
+        return Status::Corruption("ledger outbox batch " + std::to_string(b.seq) +
+                                  " is for an unknown table '" + b.table + "'");
       }
       IngestResult res = done.get();
       if (!res.ack.status.ok()) return res.ack.status.WithContext("delivering " + source);
@@ -55,7 +56,8 @@ std::unique_ptr<OutboxRelay> OutboxRelay::Start(Ledger* ledger, IngestPipeline* 
   return relay;
 }
 
-OutboxRelay::OutboxRelay(Ledger* ledger, IngestPipeline* pipeline, std::chrono::milliseconds interval)
+OutboxRelay::OutboxRelay(Ledger* ledger, IngestPipeline* pipeline,
+                         std::chrono::milliseconds interval)
     : ledger_(ledger), pipeline_(pipeline), interval_(interval) {}
 
 OutboxRelay::~OutboxRelay() {

@@ -20,10 +20,10 @@
 namespace tally {
 
 struct RelayStats {
-  int64_t batches = 0;   // outbox batches delivered
-  int64_t rows = 0;      // rows in them
+  int64_t batches = 0;     // outbox batches delivered
+  int64_t rows = 0;        // rows in them
   int64_t duplicates = 0;  // rows the store had already (redeliveries)
-  int64_t rejected = 0;  // rows the store refused (a bug: they are quarantined and reported)
+  int64_t rejected = 0;    // rows the store refused (a bug: they are quarantined and reported)
 };
 
 class OutboxRelay {

@@ -15,7 +15,8 @@ constexpr int kFigureCount = 6;
 using Figures = std::array<int64_t, kFigureCount>;
 
 Figures FromLedger(const LedgerDayTotals& t) {
-  return {t.recharges, t.recharge_minor, t.usage_charges, t.usage_charge_minor, t.fee_minor, t.compensation_minor};
+  return {t.recharges,          t.recharge_minor, t.usage_charges,
+          t.usage_charge_minor, t.fee_minor,      t.compensation_minor};
 }
 
 // Per-day sums over one family's relation. The SQL is plain (CASE, CAST AS DATE, GROUP BY), so it
@@ -25,8 +26,9 @@ Status SumByDay(EventStore& store, EventFamily family, const std::string& select
   TimeRange all{Timestamp{int64_t{DaysFromCivil(1900, 1, 1)} * kMicrosPerDay},
                 Timestamp{int64_t{DaysFromCivil(2200, 1, 1)} * kMicrosPerDay}};
   TALLY_ASSIGN_OR_RETURN(EventRelation rel, store.Relation(family, all));
-  TALLY_ASSIGN_OR_RETURN(TextTable t, store.Query("SELECT CAST(CAST(ts AS DATE) AS VARCHAR) AS day, " + select +
-                                                  " FROM (" + rel.sql + ") AS e GROUP BY 1"));
+  TALLY_ASSIGN_OR_RETURN(TextTable t,
+                         store.Query("SELECT CAST(CAST(ts AS DATE) AS VARCHAR) AS day, " + select +
+                                     " FROM (" + rel.sql + ") AS e GROUP BY 1"));
   for (const auto& row : t.rows) {
     if (!row[0]) continue;
     TALLY_ASSIGN_OR_RETURN(Date d, ParseDate(*row[0]));
@@ -45,17 +47,19 @@ Result<ReconcileReport> Reconcile(Ledger* ledger, IngestPipeline* pipeline) {
   report.pending_outbox_batches = static_cast<int64_t>(pending.size());
   std::map<int32_t, std::vector<int64_t>> recharges, charges, usage;
   TALLY_RETURN_IF_ERROR(pipeline->RunExclusive([&](EventStore& store) -> Status {
-    TALLY_RETURN_IF_ERROR(SumByDay(store, EventFamily::kRecharge,
-                                   "sum(CASE WHEN payment_status = 'succeeded' THEN 1 ELSE 0 END), "
-                                   "sum(CASE WHEN payment_status = 'succeeded' THEN amount_minor ELSE 0 END)",
-                                   &recharges));
-    TALLY_RETURN_IF_ERROR(SumByDay(store, EventFamily::kCharge,
-                                   "sum(CASE WHEN entry = 'usage' AND plan_id > 0 THEN 1 ELSE 0 END), "
-                                   "sum(CASE WHEN entry = 'usage' THEN amount_minor ELSE 0 END), "
-                                   "sum(CASE WHEN entry IN ('plan_fee', 'proration') THEN amount_minor ELSE 0 END), "
-                                   "sum(CASE WHEN entry IN ('refund', 'reversal') THEN amount_minor ELSE 0 END), "
-                                   "sum(CASE WHEN entry = 'usage' THEN 1 ELSE 0 END)",
-                                   &charges));
+    TALLY_RETURN_IF_ERROR(
+        SumByDay(store, EventFamily::kRecharge,
+                 "sum(CASE WHEN payment_status = 'succeeded' THEN 1 ELSE 0 END), "
+                 "sum(CASE WHEN payment_status = 'succeeded' THEN amount_minor ELSE 0 END)",
+                 &recharges));
+    TALLY_RETURN_IF_ERROR(
+        SumByDay(store, EventFamily::kCharge,
+                 "sum(CASE WHEN entry = 'usage' AND plan_id IS NOT NULL THEN 1 ELSE 0 END), "
+                 "sum(CASE WHEN entry = 'usage' THEN amount_minor ELSE 0 END), "
+                 "sum(CASE WHEN entry IN ('plan_fee', 'proration') THEN amount_minor ELSE 0 END), "
+                 "sum(CASE WHEN entry IN ('refund', 'reversal') THEN amount_minor ELSE 0 END), "
+                 "sum(CASE WHEN entry = 'usage' THEN 1 ELSE 0 END)",
+                 &charges));
     return SumByDay(store, EventFamily::kUsage, "count(*)", &usage);
   }));
   std::map<int32_t, Figures> store_figures;
@@ -92,7 +96,8 @@ Result<ReconcileReport> Reconcile(Ledger* ledger, IngestPipeline* pipeline) {
 
 std::string ReconcileReport::ToText() const {
   std::ostringstream out;
-  out << "reconcile: " << days << " days, " << (ok() ? "ledger and store agree" : "DIFFERENCES FOUND") << "\n";
+  out << "reconcile: " << days << " days, "
+      << (ok() ? "ledger and store agree" : "DIFFERENCES FOUND") << "\n";
   int64_t recharge_minor = 0, usage_minor = 0, fee_minor = 0, refund_minor = 0;
   for (const LedgerDayTotals& t : ledger) {
     recharge_minor += t.recharge_minor;
@@ -100,17 +105,18 @@ std::string ReconcileReport::ToText() const {
     fee_minor += t.fee_minor;
     refund_minor += t.compensation_minor;
   }
-  out << "  ledger totals: recharges " << recharge_minor << ", usage charges " << usage_minor << ", fees "
-      << fee_minor << ", refunds and reversals " << refund_minor << " (minor units)\n";
+  out << "  ledger totals: recharges " << recharge_minor << ", usage charges " << usage_minor
+      << ", fees " << fee_minor << ", refunds and reversals " << refund_minor << " (minor units)\n";
   for (const ReconcileLine& m : mismatches) {
-    out << "  " << FormatDate(m.day) << " " << m.figure << ": ledger " << m.ledger << ", store " << m.store
-        << " (difference " << (m.store - m.ledger) << ")\n";
+    out << "  " << FormatDate(m.day) << " " << m.figure << ": ledger " << m.ledger << ", store "
+        << m.store << " (difference " << (m.store - m.ledger) << ")\n";
   }
   if (pending_outbox_batches > 0) {
     out << "  " << pending_outbox_batches << " outbox batches were not delivered yet\n";
   }
   if (unrated_usage > 0) {
-    out << "  " << unrated_usage << " usage records in the store have no charge (stored before the ledger had "
+    out << "  " << unrated_usage
+        << " usage records in the store have no charge (stored before the ledger had "
         << "accounts, or with ledger.rating = off)\n";
   }
   return out.str();

@@ -18,13 +18,14 @@ namespace tally {
 
 struct ReconcileLine {
   Date day;
-  std::string figure;  // recharges, recharge_minor, usage_charges, usage_charge_minor, fee_minor, refund_minor
+  std::string figure;  // recharges, recharge_minor, usage_charges, usage_charge_minor, fee_minor,
+                       // refund_minor
   int64_t ledger = 0;
   int64_t store = 0;
 };
 
 struct ReconcileReport {
-  int days = 0;                         // days with any ledger or store figure
+  int days = 0;  // days with any ledger or store figure
   std::vector<ReconcileLine> mismatches;
   int64_t pending_outbox_batches = 0;   // not yet delivered when the check ran
   int64_t unrated_usage = 0;            // usage records in the store without a charge entry

@@ -4,8 +4,8 @@
 // one leaves the others intact, and answers the callers after COMMIT. docs/ledger.md describes the
 // model and its rules.
 
-#include <sys/file.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -98,9 +98,10 @@ struct Account {
 };
 
 uint64_t RequestHash(const RechargeRequest& r, const Currency& currency) {
-  std::string text = std::to_string(r.subscriber_id.value()) + "|" + std::to_string(r.amount_minor) + "|" +
-                     std::string(currency.code()) + "|" + std::string(Name(r.channel)) + "|" +
-                     std::string(Name(r.payment_status)) + "|" + r.event_id.value_or("");
+  std::string text = std::to_string(r.subscriber_id.value()) + "|" +
+                     std::to_string(r.amount_minor) + "|" + std::string(currency.code()) + "|" +
+                     std::string(Name(r.channel)) + "|" + std::string(Name(r.payment_status)) +
+                     "|" + r.event_id.value_or("");
   return FingerprintOf(text).lo & 0x7fffffffffffffffULL;
 }
 
@@ -197,20 +198,24 @@ class SqliteLedger final : public Ledger {
       for (const PlanVersion& v : versions) {
         if (!v.plan_id.valid()) return Status::InvalidArgument("plan_id must be positive");
         auto& list = plans_[{v.plan_id.value(), static_cast<int>(v.region)}];
-        auto same = std::find_if(list.begin(), list.end(), [&](const PlanVersion& x) { return x.version == v.version; });
+        auto same = std::find_if(list.begin(), list.end(),
+                                 [&](const PlanVersion& x) { return x.version == v.version; });
         if (same != list.end()) {
           if (*same == v) continue;
           return Status::AlreadyExists("plan " + std::to_string(v.plan_id.value()) + " version " +
-                                       std::to_string(v.version) + " in " + std::string(Name(v.region)) +
+                                       std::to_string(v.version) + " in " +
+                                       std::string(Name(v.region)) +
                                        " exists with other terms; a price change is a new version");
         }
         TextBuffer row(512);
         WriteJsonRow(row, v);
         TALLY_RETURN_IF_ERROR(
-            st_insert_plan_.Bind(v.plan_id.value(), Name(v.region), int64_t{v.version}, row.view()).Run());
+            st_insert_plan_.Bind(v.plan_id.value(), Name(v.region), int64_t{v.version}, row.view())
+                .Run());
         list.push_back(v);
-        std::sort(list.begin(), list.end(),
-                  [](const PlanVersion& a, const PlanVersion& b) { return a.effective_from < b.effective_from; });
+        std::sort(list.begin(), list.end(), [](const PlanVersion& a, const PlanVersion& b) {
+          return a.effective_from < b.effective_from;
+        });
       }
       return Status::Ok();
     });
@@ -230,12 +235,15 @@ class SqliteLedger final : public Ledger {
   Result<AccountView> Activate(const ActivateRequest& r) override {
     AccountView view;
     TALLY_RETURN_IF_ERROR(Run([&](Op& op) -> Status {
-      if (!r.subscriber_id.valid()) return Status::InvalidArgument("subscriber_id must be positive");
+      if (!r.subscriber_id.valid())
+        return Status::InvalidArgument("subscriber_id must be positive");
       if (accounts_.count(r.subscriber_id.value())) {
-        return Status::AlreadyExists("subscriber " + std::to_string(r.subscriber_id.value()) + " has an account already");
+        return Status::AlreadyExists("subscriber " + std::to_string(r.subscriber_id.value()) +
+                                     " has an account already");
       }
       if (!partners_.count(r.partner_id.value())) {
-        return Status::NotFound("partner " + std::to_string(r.partner_id.value()) + " is not known; add it first");
+        return Status::NotFound("partner " + std::to_string(r.partner_id.value()) +
+                                " is not known; add it first");
       }
       const Timestamp ts = r.ts.value_or(WallClock());
       const PlanVersion* pv = PlanOn(r.plan_id, r.region, ts.date());
@@ -243,7 +251,8 @@ class SqliteLedger final : public Ledger {
         return Status::NotFound("plan " + std::to_string(r.plan_id.value()) + " has no terms in " +
                                 std::string(Name(r.region)) + " on " + FormatDate(ts.date()));
       }
-      if (r.opening_balance_minor < 0) return Status::InvalidArgument("opening_balance_minor must not be negative");
+      if (r.opening_balance_minor < 0)
+        return Status::InvalidArgument("opening_balance_minor must not be negative");
       struct Account a;
       a.id = r.subscriber_id;
       a.partner = r.partner_id;
@@ -251,7 +260,10 @@ class SqliteLedger final : public Ledger {
       a.billing = pv->billing_type;
       a.currency = pv->currency;
       a.activated = ts;
-      a.cycle_day = std::min(28, CivilFromDays(ts.date().days).day);
+      if (r.cycle_day && (*r.cycle_day < 1 || *r.cycle_day > 28)) {
+        return Status::InvalidArgument("cycle_day must be 1 to 28");
+      }
+      a.cycle_day = r.cycle_day.value_or(std::min(28, CivilFromDays(ts.date().days).day));
       a.plans.push_back({ts.micros, r.plan_id});
       Subscriber profile = r.profile;
       profile.subscriber_id = a.id;
@@ -267,21 +279,25 @@ class SqliteLedger final : public Ledger {
       a.profile = std::string(row.view());
       op.Created(a.id.value());
       struct Account& acc = accounts_[a.id.value()] = std::move(a);
-      TALLY_RETURN_IF_ERROR(st_insert_plan_history_.Bind(acc.id.value(), ts.micros, r.plan_id.value()).Run());
+      TALLY_RETURN_IF_ERROR(
+          st_insert_plan_history_.Bind(acc.id.value(), ts.micros, r.plan_id.value()).Run());
       if (r.opening_balance_minor > 0) {
         acc.balance = r.opening_balance_minor;
         TALLY_RETURN_IF_ERROR(Journal(acc, ts, "opening_balance", r.opening_balance_minor, ""));
       }
       TALLY_RETURN_IF_ERROR(EnsureCycle(op, acc, ts).status());
-      LifecycleEvent le;
-      le.event_id = "ledger-l" + std::to_string(acc.id.value()) + "-activation";
-      le.ts = ts;
-      le.kind = LifecycleKind::kActivation;
-      le.subscriber_id = acc.id;
-      le.partner_id = acc.partner;
-      le.plan_id = r.plan_id;
-      le.reason = LifecycleReason::kNew;
-      Emit(op, le);
+      if (!r.existing) {
+        LifecycleEvent le;
+        le.event_id =
+            r.event_id.value_or("ledger-l" + std::to_string(acc.id.value()) + "-activation");
+        le.ts = ts;
+        le.kind = LifecycleKind::kActivation;
+        le.subscriber_id = acc.id;
+        le.partner_id = acc.partner;
+        le.plan_id = r.plan_id;
+        le.reason = LifecycleReason::kNew;
+        Emit(op, le);
+      }
       TALLY_RETURN_IF_ERROR(SaveAccount(op, acc));
       view = View(acc);
       return Status::Ok();
@@ -289,18 +305,26 @@ class SqliteLedger final : public Ledger {
     return view;
   }
 
-  Result<AccountView> SetStatus(SubscriberId id, AccountAction action, std::optional<Timestamp> when) override {
+  Result<AccountView> SetStatus(const StatusRequest& request) override {
+    const SubscriberId id = request.subscriber_id;
+    const AccountAction action = request.action;
+    const std::optional<Timestamp> when = request.ts;
     AccountView view;
     TALLY_RETURN_IF_ERROR(Run([&](Op& op) -> Status {
       TALLY_ASSIGN_OR_RETURN(struct Account * acc, Find(op, id));
       const Timestamp ts = when.value_or(WallClock());
       if (acc->status == SubscriberStatus::kChurned) {
-        return Status::InvalidArgument("subscriber " + std::to_string(id.value()) + " is deactivated");
+        return Status::InvalidArgument("subscriber " + std::to_string(id.value()) +
+                                       " is deactivated");
       }
       TALLY_RETURN_IF_ERROR(EnsureCycle(op, *acc, ts).status());
       switch (action) {
-        case AccountAction::kSuspend: acc->status = SubscriberStatus::kSuspended; break;
-        case AccountAction::kResume: acc->status = SubscriberStatus::kActive; break;
+        case AccountAction::kSuspend:
+          acc->status = SubscriberStatus::kSuspended;
+          break;
+        case AccountAction::kResume:
+          acc->status = SubscriberStatus::kActive;
+          break;
         case AccountAction::kDeactivate: {
           acc->status = SubscriberStatus::kChurned;
           // The final invoice: the current cycle closes now.
@@ -311,13 +335,14 @@ class SqliteLedger final : public Ledger {
             }
           }
           LifecycleEvent le;
-          le.event_id = "ledger-l" + std::to_string(id.value()) + "-deactivation";
+          le.event_id =
+              request.event_id.value_or("ledger-l" + std::to_string(id.value()) + "-deactivation");
           le.ts = ts;
           le.kind = LifecycleKind::kDeactivation;
           le.subscriber_id = id;
           le.partner_id = acc->partner;
           le.plan_id = acc->PlanAt(ts);
-          le.reason = LifecycleReason::kVoluntary;
+          le.reason = request.reason;
           Emit(op, le);
           break;
         }
@@ -330,12 +355,16 @@ class SqliteLedger final : public Ledger {
     return view;
   }
 
-  Result<PlanChangeResult> ChangePlan(SubscriberId id, PlanId plan, std::optional<Timestamp> when) override {
+  Result<PlanChangeResult> ChangePlan(const PlanChangeRequest& request) override {
+    const SubscriberId id = request.subscriber_id;
+    const PlanId plan = request.plan_id;
+    const std::optional<Timestamp> when = request.ts;
     PlanChangeResult out;
     TALLY_RETURN_IF_ERROR(Run([&](Op& op) -> Status {
       TALLY_ASSIGN_OR_RETURN(struct Account * acc, Find(op, id));
       if (acc->status == SubscriberStatus::kChurned) {
-        return Status::InvalidArgument("subscriber " + std::to_string(id.value()) + " is deactivated");
+        return Status::InvalidArgument("subscriber " + std::to_string(id.value()) +
+                                       " is deactivated");
       }
       const Timestamp ts = when.value_or(WallClock());
       if (ts.micros < acc->plans.back().first) {
@@ -349,12 +378,14 @@ class SqliteLedger final : public Ledger {
       }
       if (to->billing_type != acc->billing) {
         return Status::InvalidArgument("plan " + std::to_string(plan.value()) + " is " +
-                                       std::string(Name(to->billing_type)) + "; moving between prepaid and "
+                                       std::string(Name(to->billing_type)) +
+                                       "; moving between prepaid and "
                                        "postpaid needs a new account");
       }
       const PlanId from = acc->PlanAt(ts);
-      if (from == plan) return Status::InvalidArgument("subscriber " + std::to_string(id.value()) + " is on plan " +
-                                                       std::to_string(plan.value()) + " already");
+      if (from == plan)
+        return Status::InvalidArgument("subscriber " + std::to_string(id.value()) + " is on plan " +
+                                       std::to_string(plan.value()) + " already");
       TALLY_ASSIGN_OR_RETURN(Cycle * c, EnsureCycle(op, *acc, ts));
       // Proration by whole days: the day of the change counts as remaining.
       const int64_t cycle_days = c->end.days - c->start.days;
@@ -366,20 +397,26 @@ class SqliteLedger final : public Ledger {
       out.charge_minor = to->monthly_price_minor * remaining / cycle_days;
       const std::string at = std::to_string(ts.micros);
       TALLY_RETURN_IF_ERROR(Fee(op, *acc, *c, ts, ChargeEntry::kProration, -out.credit_minor, from,
-                                "ledger-p" + std::to_string(id.value()) + "-" + at + "-credit", "plan change credit"));
+                                "ledger-p" + std::to_string(id.value()) + "-" + at + "-credit",
+                                "plan change credit"));
       c->plan = plan;
       c->version = to->version;
       c->plan_price = to->monthly_price_minor;
       TALLY_RETURN_IF_ERROR(Fee(op, *acc, *c, ts, ChargeEntry::kProration, out.charge_minor, plan,
-                                "ledger-p" + std::to_string(id.value()) + "-" + at + "-charge", "plan change charge"));
+                                "ledger-p" + std::to_string(id.value()) + "-" + at + "-charge",
+                                "plan change charge"));
       // The new plan's bundles, for the rest of the cycle.
-      auto prorate = [&](int64_t units) { return units == kUnlimited ? kUnlimited : units * remaining / cycle_days; };
+      auto prorate = [&](int64_t units) {
+        return units == kUnlimited ? kUnlimited : units * remaining / cycle_days;
+      };
       c->left = BundleState{prorate(to->data_mb), prorate(to->voice_minutes), prorate(to->sms)};
       acc->plans.push_back({ts.micros, plan});
-      TALLY_RETURN_IF_ERROR(st_insert_plan_history_.Bind(id.value(), ts.micros, plan.value()).Run());
+      TALLY_RETURN_IF_ERROR(
+          st_insert_plan_history_.Bind(id.value(), ts.micros, plan.value()).Run());
       TALLY_RETURN_IF_ERROR(SaveCycle(*acc, *c));
       LifecycleEvent le;
-      le.event_id = "ledger-l" + std::to_string(id.value()) + "-plan-" + at;
+      le.event_id =
+          request.event_id.value_or("ledger-l" + std::to_string(id.value()) + "-plan-" + at);
       le.ts = ts;
       le.kind = LifecycleKind::kPlanChange;
       le.subscriber_id = id;
@@ -387,7 +424,8 @@ class SqliteLedger final : public Ledger {
       le.plan_id = plan;
       le.from_plan_id = from;
       const PlanVersion* old = PlanOn(from, acc->region, ts.date());
-      le.reason = old && to->tier < old->tier ? LifecycleReason::kDowngrade : LifecycleReason::kUpgrade;
+      le.reason =
+          old && to->tier < old->tier ? LifecycleReason::kDowngrade : LifecycleReason::kUpgrade;
       Emit(op, le);
       TALLY_RETURN_IF_ERROR(SaveAccount(op, *acc));
       out.balance_minor = acc->balance;
@@ -469,13 +507,15 @@ class SqliteLedger final : public Ledger {
   Result<std::vector<LedgerDayTotals>> DayTotals() override {
     std::vector<LedgerDayTotals> out;
     TALLY_RETURN_IF_ERROR(Run([&](Op&) -> Status {
-      TALLY_ASSIGN_OR_RETURN(SqliteStmt s, db_->Prepare(
-          "SELECT day, recharges, recharge_minor, usage_charges, usage_charge_minor, fee_minor, "
-          "compensation_minor FROM day_totals ORDER BY day"));
+      TALLY_ASSIGN_OR_RETURN(SqliteStmt s,
+                             db_->Prepare("SELECT day, recharges, recharge_minor, usage_charges, "
+                                          "usage_charge_minor, fee_minor, "
+                                          "compensation_minor FROM day_totals ORDER BY day"));
       for (;;) {
         TALLY_ASSIGN_OR_RETURN(bool row, s.Step());
         if (!row) break;
-        out.push_back({Date{static_cast<int32_t>(s.Int(0))}, s.Int(1), s.Int(2), s.Int(3), s.Int(4), s.Int(5), s.Int(6)});
+        out.push_back({Date{static_cast<int32_t>(s.Int(0))}, s.Int(1), s.Int(2), s.Int(3), s.Int(4),
+                       s.Int(5), s.Int(6)});
       }
       return Status::Ok();
     }));
@@ -489,8 +529,8 @@ class SqliteLedger final : public Ledger {
       for (;;) {
         TALLY_ASSIGN_OR_RETURN(bool row, st_pending_.Step());
         if (!row) break;
-        out.push_back({st_pending_.Int(0), std::string(st_pending_.Text(1)), std::string(st_pending_.Text(2)),
-                       st_pending_.Int(3)});
+        out.push_back({st_pending_.Int(0), std::string(st_pending_.Text(1)),
+                       std::string(st_pending_.Text(2)), st_pending_.Int(3)});
       }
       return Status::Ok();
     }));
@@ -586,8 +626,10 @@ class SqliteLedger final : public Ledger {
     }
     for (auto& [day, t] : totals) {
       if (st.ok()) {
-        st = st_upsert_totals_.Bind(int64_t{day}, t.recharges, t.recharge_minor, t.usage_charges,
-                                    t.usage_charge_minor, t.fee_minor, t.compensation_minor).Run();
+        st = st_upsert_totals_
+                 .Bind(int64_t{day}, t.recharges, t.recharge_minor, t.usage_charges,
+                       t.usage_charge_minor, t.fee_minor, t.compensation_minor)
+                 .Run();
       }
     }
     if (st.ok()) st = db_->Exec("COMMIT");
@@ -629,14 +671,16 @@ class SqliteLedger final : public Ledger {
   Result<struct Account*> Find(Op& op, SubscriberId id) {
     auto it = accounts_.find(id.value());
     if (it == accounts_.end()) {
-      return Status::NotFound("subscriber " + std::to_string(id.value()) + " has no account in the ledger");
+      return Status::NotFound("subscriber " + std::to_string(id.value()) +
+                              " has no account in the ledger");
     }
     if (op.undo.try_emplace(id.value(), it->second).second) {
       // First touch in this operation, before any pointer into its cycles is taken: drop cycles
       // that ended before the rated window from memory (they stay in SQLite for invoices).
       auto& cycles = it->second.cycles;
       const int64_t horizon = newest_day_ - options_.rated_window_days;
-      while (cycles.size() > 2 && cycles.begin()->second.end.days < horizon) cycles.erase(cycles.begin());
+      while (cycles.size() > 2 && cycles.begin()->second.end.days < horizon)
+        cycles.erase(cycles.begin());
     }
     return &it->second;
   }
@@ -665,13 +709,14 @@ class SqliteLedger final : public Ledger {
     return out;
   }
 
-  Status Journal(const struct Account& acc, Timestamp ts, std::string_view kind, int64_t amount, std::string_view ref) {
+  Status Journal(const struct Account& acc, Timestamp ts, std::string_view kind, int64_t amount,
+                 std::string_view ref) {
     return st_journal_.Bind(acc.id.value(), ts.micros, kind, amount, acc.balance, ref).Run();
   }
 
   // A recurring fee or proration: off a prepaid balance, or onto the postpaid invoice.
-  Status Fee(Op& op, struct Account& acc, Cycle& c, Timestamp ts, ChargeEntry entry, int64_t amount, PlanId plan,
-             std::string event_id, std::string_view why) {
+  Status Fee(Op& op, struct Account& acc, Cycle& c, Timestamp ts, ChargeEntry entry, int64_t amount,
+             PlanId plan, std::string event_id, std::string_view why) {
     if (amount == 0) return Status::Ok();
     ChargeEvent ce;
     if (acc.billing == BillingType::kPrepaid) {
@@ -717,12 +762,14 @@ class SqliteLedger final : public Ledger {
     c.plan_price = pv->monthly_price_minor;
     const int64_t days = c.end.days - c.start.days;
     const int64_t remaining = c.end.days - from.date().days;
-    auto share = [&](int64_t units) { return units == kUnlimited ? kUnlimited : units * remaining / days; };
+    auto share = [&](int64_t units) {
+      return units == kUnlimited ? kUnlimited : units * remaining / days;
+    };
     c.left = BundleState{share(pv->data_mb), share(pv->voice_minutes), share(pv->sms)};
     Cycle& stored = acc.cycles[start.days] = c;
-    TALLY_RETURN_IF_ERROR(Fee(op, acc, stored, from, ChargeEntry::kPlanFee, pv->monthly_price_minor * remaining / days,
-                              c.plan, "ledger-f" + std::to_string(acc.id.value()) + "-" + FormatDate(start),
-                              "plan fee"));
+    TALLY_RETURN_IF_ERROR(Fee(
+        op, acc, stored, from, ChargeEntry::kPlanFee, pv->monthly_price_minor * remaining / days,
+        c.plan, "ledger-f" + std::to_string(acc.id.value()) + "-" + FormatDate(start), "plan fee"));
     TALLY_RETURN_IF_ERROR(SaveCycle(acc, stored));
     return &stored;
   }
@@ -732,7 +779,8 @@ class SqliteLedger final : public Ledger {
   Result<Cycle*> EnsureCycle(Op& op, struct Account& acc, Timestamp ts) {
     const Date d = std::max(ts.date(), acc.activated.date());
     if (acc.cycles.empty()) {
-      TALLY_RETURN_IF_ERROR(OpenCycle(op, acc, CycleStartOf(acc.activated.date(), acc.cycle_day)).status());
+      TALLY_RETURN_IF_ERROR(
+          OpenCycle(op, acc, CycleStartOf(acc.activated.date(), acc.cycle_day)).status());
     }
     while (acc.cycles.rbegin()->second.end <= d) {
       Cycle& last = acc.cycles.rbegin()->second;
@@ -764,20 +812,23 @@ class SqliteLedger final : public Ledger {
     }
     EmitSubscriberRow(op, acc);
     return st_upsert_account_
-        .Bind(acc.id.value(), acc.partner.value(), Name(acc.region), Name(acc.billing), acc.currency.code(),
-              Name(acc.status), acc.status_date ? std::optional<int64_t>(acc.status_date->days) : std::nullopt,
+        .Bind(acc.id.value(), acc.partner.value(), Name(acc.region), Name(acc.billing),
+              acc.currency.code(), Name(acc.status),
+              acc.status_date ? std::optional<int64_t>(acc.status_date->days) : std::nullopt,
               acc.activated.micros, int64_t{acc.cycle_day}, acc.balance, acc.profile)
         .Run();
   }
 
   // Saves balance only (the rating hot path: no profile row, no outbox subscriber row).
-  Status SaveBalance(const struct Account& acc) { return st_update_balance_.Bind(acc.balance, acc.id.value()).Run(); }
+  Status SaveBalance(const struct Account& acc) {
+    return st_update_balance_.Bind(acc.balance, acc.id.value()).Run();
+  }
 
   Status SaveCycle(const struct Account& acc, const Cycle& c) {
     return st_upsert_cycle_
-        .Bind(c.id, acc.id.value(), int64_t{c.start.days}, int64_t{c.end.days}, c.plan.value(), int64_t{c.version},
-              c.plan_price, c.left.data_mb_left, c.left.voice_min_left, c.left.sms_left, c.fee, c.usage, c.adjust,
-              int64_t{c.closed})
+        .Bind(c.id, acc.id.value(), int64_t{c.start.days}, int64_t{c.end.days}, c.plan.value(),
+              int64_t{c.version}, c.plan_price, c.left.data_mb_left, c.left.voice_min_left,
+              c.left.sms_left, c.fee, c.usage, c.adjust, int64_t{c.closed})
         .Run();
   }
 
@@ -819,7 +870,8 @@ class SqliteLedger final : public Ledger {
     }
     auto it = accounts_.find(r.subscriber_id.value());
     if (it == accounts_.end()) {
-      return Status::NotFound("subscriber " + std::to_string(r.subscriber_id.value()) + " has no account in the ledger");
+      return Status::NotFound("subscriber " + std::to_string(r.subscriber_id.value()) +
+                              " has no account in the ledger");
     }
     const Currency currency = r.currency.value_or(it->second.currency);
     const int64_t hash = static_cast<int64_t>(RequestHash(r, currency));
@@ -828,7 +880,8 @@ class SqliteLedger final : public Ledger {
     TALLY_ASSIGN_OR_RETURN(bool found, st_find_recharge_.Step());
     if (found) {
       if (st_find_recharge_.Int(1) != hash) {
-        return Status::AlreadyExists("idempotency key '" + r.idempotency_key + "' was used for a different recharge (" +
+        return Status::AlreadyExists("idempotency key '" + r.idempotency_key +
+                                     "' was used for a different recharge (" +
                                      std::to_string(st_find_recharge_.Int(0)) + ")");
       }
       ReadRecharge(st_find_recharge_, out);
@@ -837,15 +890,17 @@ class SqliteLedger final : public Ledger {
     }
     TALLY_ASSIGN_OR_RETURN(struct Account * acc, Find(op, r.subscriber_id));
     if (acc->status == SubscriberStatus::kChurned) {
-      return Status::InvalidArgument("subscriber " + std::to_string(acc->id.value()) + " is deactivated");
+      return Status::InvalidArgument("subscriber " + std::to_string(acc->id.value()) +
+                                     " is deactivated");
     }
     if (acc->billing != BillingType::kPrepaid) {
       return Status::InvalidArgument("subscriber " + std::to_string(acc->id.value()) +
                                      " is postpaid: recharges are for prepaid balances");
     }
     if (currency != acc->currency) {
-      return Status::InvalidArgument("currency " + std::string(currency.code()) + " is not the account's (" +
-                                     std::string(acc->currency.code()) + ")");
+      return Status::InvalidArgument("currency " + std::string(currency.code()) +
+                                     " is not the account's (" + std::string(acc->currency.code()) +
+                                     ")");
     }
     const Timestamp ts = r.ts.value_or(WallClock());
     TALLY_RETURN_IF_ERROR(EnsureCycle(op, *acc, ts).status());
@@ -864,9 +919,9 @@ class SqliteLedger final : public Ledger {
     out->ts = ts;
     out->replayed = false;
     TALLY_RETURN_IF_ERROR(st_insert_recharge_
-                              .Bind(id, r.idempotency_key, hash, acc->id.value(), r.amount_minor, currency.code(),
-                                    Name(r.channel), ok ? "succeeded" : "failed", ts.micros, acc->balance,
-                                    out->event_id)
+                              .Bind(id, r.idempotency_key, hash, acc->id.value(), r.amount_minor,
+                                    currency.code(), Name(r.channel), ok ? "succeeded" : "failed",
+                                    ts.micros, acc->balance, out->event_id)
                               .Run());
     if (ok) {
       TALLY_RETURN_IF_ERROR(SaveBalance(*acc));
@@ -889,7 +944,8 @@ class SqliteLedger final : public Ledger {
   }
 
   static void ReadRecharge(const SqliteStmt& s, RechargeResult* out) {
-    // recharge_id, request_hash, subscriber_id, amount, currency, channel, state, ts, balance, event_id, key
+    // recharge_id, request_hash, subscriber_id, amount, currency, channel, state, ts, balance,
+    // event_id, key
     out->recharge_id = s.Int(0);
     out->subscriber_id = SubscriberId(s.Int(2));
     out->amount_minor = s.Int(3);
@@ -897,8 +953,8 @@ class SqliteLedger final : public Ledger {
     auto channel = ParseEnum<RechargeChannel>(s.Text(5));
     out->channel = channel.ok() ? *channel : RechargeChannel::kApp;
     std::string_view state = s.Text(6);
-    out->state = state == "succeeded" ? RechargeState::kSucceeded
-                 : state == "failed"  ? RechargeState::kFailed
+    out->state = state == "succeeded"  ? RechargeState::kSucceeded
+                 : state == "failed"   ? RechargeState::kFailed
                  : state == "refunded" ? RechargeState::kRefunded
                                        : RechargeState::kReversed;
     out->ts = Timestamp{s.Int(7)};
@@ -916,12 +972,14 @@ class SqliteLedger final : public Ledger {
     if (seen) {
       if (st_find_compensation_.Int(0) != r.recharge_id ||
           (st_find_compensation_.Text(1) == "reversal") != r.reversal) {
-        return Status::AlreadyExists("idempotency key '" + r.idempotency_key + "' was used for another refund or reversal");
+        return Status::AlreadyExists("idempotency key '" + r.idempotency_key +
+                                     "' was used for another refund or reversal");
       }
     }
     st_recharge_by_id_.Bind(r.recharge_id);
     TALLY_ASSIGN_OR_RETURN(bool found, st_recharge_by_id_.Step());
-    if (!found) return Status::NotFound("recharge " + std::to_string(r.recharge_id) + " does not exist");
+    if (!found)
+      return Status::NotFound("recharge " + std::to_string(r.recharge_id) + " does not exist");
     ReadRecharge(st_recharge_by_id_, out);
     if (seen) {
       out->balance_minor = st_find_compensation_.Int(2);
@@ -931,15 +989,19 @@ class SqliteLedger final : public Ledger {
     }
     if (out->state != RechargeState::kSucceeded) {
       return Status::InvalidArgument("recharge " + std::to_string(r.recharge_id) + " is " +
-                                     std::string(st_recharge_by_id_.Text(6)) + "; only a succeeded recharge can be " +
+                                     std::string(st_recharge_by_id_.Text(6)) +
+                                     "; only a succeeded recharge can be " +
                                      (r.reversal ? "reversed" : "refunded"));
     }
     TALLY_ASSIGN_OR_RETURN(struct Account * acc, Find(op, out->subscriber_id));
     const Timestamp ts = r.ts.value_or(WallClock());
     acc->balance -= out->amount_minor;
     const char* kind = r.reversal ? "reversal" : "refund";
-    TALLY_RETURN_IF_ERROR(st_set_recharge_state_.Bind(r.reversal ? "reversed" : "refunded", r.recharge_id).Run());
-    TALLY_RETURN_IF_ERROR(st_insert_compensation_.Bind(r.idempotency_key, r.recharge_id, kind, ts.micros, acc->balance).Run());
+    TALLY_RETURN_IF_ERROR(
+        st_set_recharge_state_.Bind(r.reversal ? "reversed" : "refunded", r.recharge_id).Run());
+    TALLY_RETURN_IF_ERROR(st_insert_compensation_
+                              .Bind(r.idempotency_key, r.recharge_id, kind, ts.micros, acc->balance)
+                              .Run());
     TALLY_RETURN_IF_ERROR(SaveBalance(*acc));
     TALLY_RETURN_IF_ERROR(Journal(*acc, ts, kind, -out->amount_minor, out->event_id));
     ChargeEvent ce;
@@ -949,7 +1011,7 @@ class SqliteLedger final : public Ledger {
     ce.subscriber_id = acc->id;
     ce.partner_id = acc->partner;
     ce.plan_id = acc->PlanAt(ts);
-    const PlanVersion* pv = PlanOn(ce.plan_id, acc->region, ts.date());
+    const PlanVersion* pv = PlanOn(*ce.plan_id, acc->region, ts.date());
     ce.plan_version = pv ? pv->version : 0;
     ce.billing_type = acc->billing;
     ce.amount_minor = out->amount_minor;
@@ -1017,7 +1079,6 @@ class SqliteLedger final : public Ledger {
       if (!pv) {
         // No account (or no terms): recorded at zero and flagged, never dropped.
         ++out->no_account;
-        ce.plan_id = PlanId(0);
         ce.ref = acc ? "no plan terms for this time" : "no account in the ledger";
         if (acc) {
           ce.currency = acc->currency;
@@ -1041,8 +1102,9 @@ class SqliteLedger final : public Ledger {
       switch (e.kind) {
         case UsageKind::kVoiceCall:
           units = VoiceMinutes(e.duration_s.value_or(0));
-          drawn = before.voice_min_left == kUnlimited ? (charge.kind == ChargeKind::kBundle ? units : 0)
-                                                      : before.voice_min_left - c->left.voice_min_left;
+          drawn = before.voice_min_left == kUnlimited
+                      ? (charge.kind == ChargeKind::kBundle ? units : 0)
+                      : before.voice_min_left - c->left.voice_min_left;
           break;
         case UsageKind::kSms:
           drawn = before.sms_left == kUnlimited ? (charge.kind == ChargeKind::kBundle ? 1 : 0)
@@ -1050,8 +1112,9 @@ class SqliteLedger final : public Ledger {
           break;
         case UsageKind::kDataSession:
           units = DataMegabytes(e.bytes.value_or(0));
-          drawn = before.data_mb_left == kUnlimited ? (charge.kind == ChargeKind::kBundle ? units : 0)
-                                                    : before.data_mb_left - c->left.data_mb_left;
+          drawn = before.data_mb_left == kUnlimited
+                      ? (charge.kind == ChargeKind::kBundle ? units : 0)
+                      : before.data_mb_left - c->left.data_mb_left;
           break;
       }
       ce.units = units;
@@ -1065,7 +1128,8 @@ class SqliteLedger final : public Ledger {
         c->usage += charge.minor;
         ce.invoice_id = c->id;
       }
-      if (acc->status != SubscriberStatus::kActive) ce.ref = std::string("account ") + std::string(Name(acc->status));
+      if (acc->status != SubscriberStatus::kActive)
+        ce.ref = std::string("account ") + std::string(Name(acc->status));
       charged[acc->id.value()] += charge.minor;
       auto& tc = touched[acc->id.value()];
       if (std::find(tc.begin(), tc.end(), c) == tc.end()) tc.push_back(c);
@@ -1101,36 +1165,55 @@ class SqliteLedger final : public Ledger {
       TALLY_ASSIGN_OR_RETURN(*s, db_->Prepare(sql));
       return Status::Ok();
     };
-    TALLY_RETURN_IF_ERROR(prep(&st_upsert_partner_, "INSERT OR REPLACE INTO partners VALUES (?, ?)"));
+    TALLY_RETURN_IF_ERROR(
+        prep(&st_upsert_partner_, "INSERT OR REPLACE INTO partners VALUES (?, ?)"));
     TALLY_RETURN_IF_ERROR(prep(&st_insert_plan_, "INSERT INTO plan_versions VALUES (?, ?, ?, ?)"));
-    TALLY_RETURN_IF_ERROR(prep(&st_upsert_account_, "INSERT OR REPLACE INTO accounts VALUES (?,?,?,?,?,?,?,?,?,?,?)"));
-    TALLY_RETURN_IF_ERROR(prep(&st_update_balance_, "UPDATE accounts SET balance_minor = ? WHERE subscriber_id = ?"));
-    TALLY_RETURN_IF_ERROR(prep(&st_insert_plan_history_, "INSERT OR REPLACE INTO plan_history VALUES (?, ?, ?)"));
-    TALLY_RETURN_IF_ERROR(prep(&st_upsert_cycle_, "INSERT OR REPLACE INTO cycles VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
-    TALLY_RETURN_IF_ERROR(prep(&st_invoices_,
-                               "SELECT cycle_id, start_day, end_day, fee_minor, usage_minor, adjustment_minor, closed "
-                               "FROM cycles WHERE subscriber_id = ? ORDER BY start_day"));
+    TALLY_RETURN_IF_ERROR(prep(&st_upsert_account_,
+                               "INSERT OR REPLACE INTO accounts VALUES (?,?,?,?,?,?,?,?,?,?,?)"));
+    TALLY_RETURN_IF_ERROR(
+        prep(&st_update_balance_, "UPDATE accounts SET balance_minor = ? WHERE subscriber_id = ?"));
+    TALLY_RETURN_IF_ERROR(
+        prep(&st_insert_plan_history_, "INSERT OR REPLACE INTO plan_history VALUES (?, ?, ?)"));
+    TALLY_RETURN_IF_ERROR(prep(
+        &st_upsert_cycle_, "INSERT OR REPLACE INTO cycles VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+    TALLY_RETURN_IF_ERROR(prep(
+        &st_invoices_,
+        "SELECT cycle_id, start_day, end_day, fee_minor, usage_minor, adjustment_minor, closed "
+        "FROM cycles WHERE subscriber_id = ? ORDER BY start_day"));
     constexpr std::string_view kRechargeCols =
-        "recharge_id, request_hash, subscriber_id, amount_minor, currency, channel, state, ts_us, balance_after, "
+        "recharge_id, request_hash, subscriber_id, amount_minor, currency, channel, state, ts_us, "
+        "balance_after, "
         "event_id, idempotency_key FROM recharges ";
-    TALLY_RETURN_IF_ERROR(prep(&st_find_recharge_, "SELECT " + std::string(kRechargeCols) + "WHERE idempotency_key = ?"));
-    TALLY_RETURN_IF_ERROR(prep(&st_recharge_by_id_, "SELECT " + std::string(kRechargeCols) + "WHERE recharge_id = ?"));
-    TALLY_RETURN_IF_ERROR(prep(&st_insert_recharge_, "INSERT INTO recharges VALUES (?,?,?,?,?,?,?,?,?,?,?)"));
-    TALLY_RETURN_IF_ERROR(prep(&st_set_recharge_state_, "UPDATE recharges SET state = ? WHERE recharge_id = ?"));
+    TALLY_RETURN_IF_ERROR(prep(
+        &st_find_recharge_, "SELECT " + std::string(kRechargeCols) + "WHERE idempotency_key = ?"));
+    TALLY_RETURN_IF_ERROR(prep(&st_recharge_by_id_,
+                               "SELECT " + std::string(kRechargeCols) + "WHERE recharge_id = ?"));
+    TALLY_RETURN_IF_ERROR(
+        prep(&st_insert_recharge_, "INSERT INTO recharges VALUES (?,?,?,?,?,?,?,?,?,?,?)"));
+    TALLY_RETURN_IF_ERROR(
+        prep(&st_set_recharge_state_, "UPDATE recharges SET state = ? WHERE recharge_id = ?"));
     TALLY_RETURN_IF_ERROR(prep(&st_find_compensation_,
-                               "SELECT recharge_id, kind, balance_after, ts_us FROM compensations WHERE idempotency_key = ?"));
-    TALLY_RETURN_IF_ERROR(prep(&st_insert_compensation_, "INSERT INTO compensations VALUES (?, ?, ?, ?, ?)"));
-    TALLY_RETURN_IF_ERROR(prep(&st_journal_,
-                               "INSERT INTO journal (subscriber_id, ts_us, kind, amount_minor, balance_after, ref) "
-                               "VALUES (?, ?, ?, ?, ?, ?)"));
-    TALLY_RETURN_IF_ERROR(prep(&st_upsert_totals_,
-                               "INSERT INTO day_totals VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (day) DO UPDATE SET "
-                               "recharges = recharges + ?2, recharge_minor = recharge_minor + ?3, "
-                               "usage_charges = usage_charges + ?4, usage_charge_minor = usage_charge_minor + ?5, "
-                               "fee_minor = fee_minor + ?6, compensation_minor = compensation_minor + ?7"));
+                               "SELECT recharge_id, kind, balance_after, ts_us FROM compensations "
+                               "WHERE idempotency_key = ?"));
+    TALLY_RETURN_IF_ERROR(
+        prep(&st_insert_compensation_, "INSERT INTO compensations VALUES (?, ?, ?, ?, ?)"));
+    TALLY_RETURN_IF_ERROR(
+        prep(&st_journal_,
+             "INSERT INTO journal (subscriber_id, ts_us, kind, amount_minor, balance_after, ref) "
+             "VALUES (?, ?, ?, ?, ?, ?)"));
+    TALLY_RETURN_IF_ERROR(
+        prep(&st_upsert_totals_,
+             "INSERT INTO day_totals VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (day) DO "
+             "UPDATE SET "
+             "recharges = recharges + ?2, recharge_minor = recharge_minor + ?3, "
+             "usage_charges = usage_charges + ?4, usage_charge_minor = usage_charge_minor + ?5, "
+             "fee_minor = fee_minor + ?6, compensation_minor = compensation_minor + ?7"));
     TALLY_RETURN_IF_ERROR(prep(&st_insert_rated_, "INSERT INTO rated_batches VALUES (?, ?, ?)"));
-    TALLY_RETURN_IF_ERROR(prep(&st_insert_outbox_, "INSERT INTO outbox (table_name, body, rows) VALUES (?, ?, ?)"));
-    TALLY_RETURN_IF_ERROR(prep(&st_pending_, "SELECT seq, table_name, body, rows FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?"));
+    TALLY_RETURN_IF_ERROR(
+        prep(&st_insert_outbox_, "INSERT INTO outbox (table_name, body, rows) VALUES (?, ?, ?)"));
+    TALLY_RETURN_IF_ERROR(
+        prep(&st_pending_,
+             "SELECT seq, table_name, body, rows FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?"));
     TALLY_RETURN_IF_ERROR(prep(&st_delete_outbox_, "DELETE FROM outbox WHERE seq <= ?"));
     TALLY_RETURN_IF_ERROR(prep(&st_meta_, "INSERT OR REPLACE INTO meta VALUES (?, ?)"));
     return Status::Ok();
@@ -1151,7 +1234,8 @@ class SqliteLedger final : public Ledger {
       TALLY_ASSIGN_OR_RETURN(Partner p, partner_reader.Parse(Chomp(s.Text(0))));
       partners_[p.partner_id.value()] = p;
     }
-    TALLY_ASSIGN_OR_RETURN(s, db_->Prepare("SELECT row FROM plan_versions ORDER BY plan_id, region, version"));
+    TALLY_ASSIGN_OR_RETURN(
+        s, db_->Prepare("SELECT row FROM plan_versions ORDER BY plan_id, region, version"));
     JsonRecordReader<PlanVersion> plan_reader;
     for (;;) {
       TALLY_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -1160,12 +1244,14 @@ class SqliteLedger final : public Ledger {
       plans_[{v.plan_id.value(), static_cast<int>(v.region)}].push_back(v);
     }
     for (auto& [key, list] : plans_) {
-      std::sort(list.begin(), list.end(),
-                [](const PlanVersion& a, const PlanVersion& b) { return a.effective_from < b.effective_from; });
+      std::sort(list.begin(), list.end(), [](const PlanVersion& a, const PlanVersion& b) {
+        return a.effective_from < b.effective_from;
+      });
     }
-    TALLY_ASSIGN_OR_RETURN(s, db_->Prepare(
-        "SELECT subscriber_id, partner_id, region, billing_type, currency, status, status_day, activated_us, "
-        "cycle_day, balance_minor, profile FROM accounts"));
+    TALLY_ASSIGN_OR_RETURN(s,
+                           db_->Prepare("SELECT subscriber_id, partner_id, region, billing_type, "
+                                        "currency, status, status_day, activated_us, "
+                                        "cycle_day, balance_minor, profile FROM accounts"));
     for (;;) {
       TALLY_ASSIGN_OR_RETURN(bool row, s.Step());
       if (!row) break;
@@ -1183,7 +1269,8 @@ class SqliteLedger final : public Ledger {
       a.profile = std::string(s.Text(10));
       accounts_[a.id.value()] = std::move(a);
     }
-    TALLY_ASSIGN_OR_RETURN(s, db_->Prepare("SELECT subscriber_id, from_us, plan_id FROM plan_history ORDER BY subscriber_id, from_us"));
+    TALLY_ASSIGN_OR_RETURN(s, db_->Prepare("SELECT subscriber_id, from_us, plan_id FROM "
+                                           "plan_history ORDER BY subscriber_id, from_us"));
     for (;;) {
       TALLY_ASSIGN_OR_RETURN(bool row, s.Step());
       if (!row) break;
@@ -1191,14 +1278,18 @@ class SqliteLedger final : public Ledger {
       if (it != accounts_.end()) it->second.plans.push_back({s.Int(1), PlanId(s.Int(2))});
     }
     for (auto& [id, a] : accounts_) {
-      if (a.plans.empty()) return Status::Corruption("ledger: account " + std::to_string(id) + " has no plan history");
+      if (a.plans.empty())
+        return Status::Corruption("ledger: account " + std::to_string(id) + " has no plan history");
     }
     // The last three cycles of every account (older ones only matter to invoices, read from SQL).
-    TALLY_ASSIGN_OR_RETURN(s, db_->Prepare(
-        "SELECT cycle_id, subscriber_id, start_day, end_day, plan_id, plan_version, plan_price, data_mb_left, "
-        "voice_min_left, sms_left, fee_minor, usage_minor, adjustment_minor, closed FROM ("
-        "SELECT *, row_number() OVER (PARTITION BY subscriber_id ORDER BY start_day DESC) AS rn FROM cycles) "
-        "WHERE rn <= 3"));
+    TALLY_ASSIGN_OR_RETURN(
+        s, db_->Prepare(
+               "SELECT cycle_id, subscriber_id, start_day, end_day, plan_id, plan_version, "
+               "plan_price, data_mb_left, "
+               "voice_min_left, sms_left, fee_minor, usage_minor, adjustment_minor, closed FROM ("
+               "SELECT *, row_number() OVER (PARTITION BY subscriber_id ORDER BY start_day DESC) "
+               "AS rn FROM cycles) "
+               "WHERE rn <= 3"));
     for (;;) {
       TALLY_ASSIGN_OR_RETURN(bool row, s.Step());
       if (!row) break;
@@ -1225,15 +1316,19 @@ class SqliteLedger final : public Ledger {
     TALLY_ASSIGN_OR_RETURN(next_batch_id_, ScalarInt("SELECT max(batch_id) FROM rated_batches"));
     ++next_batch_id_;
     TALLY_ASSIGN_OR_RETURN(newest_day_, ScalarInt("SELECT max(day) FROM rated_batches"));
-    TALLY_ASSIGN_OR_RETURN(delivered_seq_, ScalarInt("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'delivered_seq'"));
+    TALLY_ASSIGN_OR_RETURN(
+        delivered_seq_,
+        ScalarInt("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'delivered_seq'"));
     // The rated ids inside the window.
-    TALLY_ASSIGN_OR_RETURN(s, db_->Prepare("SELECT day, fingerprints FROM rated_batches WHERE day >= ?"));
+    TALLY_ASSIGN_OR_RETURN(
+        s, db_->Prepare("SELECT day, fingerprints FROM rated_batches WHERE day >= ?"));
     s.Bind(newest_day_ - options_.rated_window_days);
     for (;;) {
       TALLY_ASSIGN_OR_RETURN(bool row, s.Step());
       if (!row) break;
       std::string_view blob = s.Blob(1);
-      if (blob.size() % sizeof(Fingerprint) != 0) return Status::Corruption("ledger: a rated batch is truncated");
+      if (blob.size() % sizeof(Fingerprint) != 0)
+        return Status::Corruption("ledger: a rated batch is truncated");
       FingerprintSet& set = rated_[static_cast<int32_t>(s.Int(0))];
       for (size_t i = 0; i < blob.size(); i += sizeof(Fingerprint)) {
         Fingerprint f;
@@ -1272,10 +1367,11 @@ class SqliteLedger final : public Ledger {
   int64_t delivered_seq_ = 0;
   std::atomic<int64_t> account_count_{0};
 
-  SqliteStmt st_upsert_partner_, st_insert_plan_, st_upsert_account_, st_update_balance_, st_insert_plan_history_,
-      st_upsert_cycle_, st_invoices_, st_find_recharge_, st_recharge_by_id_, st_insert_recharge_,
-      st_set_recharge_state_, st_find_compensation_, st_insert_compensation_, st_journal_, st_upsert_totals_,
-      st_insert_rated_, st_insert_outbox_, st_pending_, st_delete_outbox_, st_meta_;
+  SqliteStmt st_upsert_partner_, st_insert_plan_, st_upsert_account_, st_update_balance_,
+      st_insert_plan_history_, st_upsert_cycle_, st_invoices_, st_find_recharge_,
+      st_recharge_by_id_, st_insert_recharge_, st_set_recharge_state_, st_find_compensation_,
+      st_insert_compensation_, st_journal_, st_upsert_totals_, st_insert_rated_, st_insert_outbox_,
+      st_pending_, st_delete_outbox_, st_meta_;
 
   std::mutex mu_;
   std::condition_variable cv_;
@@ -1286,7 +1382,8 @@ class SqliteLedger final : public Ledger {
 
 }  // namespace
 
-Result<std::unique_ptr<Ledger>> OpenSqliteLedger(const std::string& data_dir, SqliteLedgerOptions options) {
+Result<std::unique_ptr<Ledger>> OpenSqliteLedger(const std::string& data_dir,
+                                                 SqliteLedgerOptions options) {
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
   if (ec) return Status::IOError("cannot create " + data_dir + ": " + ec.message());
@@ -1295,7 +1392,8 @@ Result<std::unique_ptr<Ledger>> OpenSqliteLedger(const std::string& data_dir, Sq
   if (fd < 0) return Status::IOError("cannot open " + lock_path + ": " + std::strerror(errno));
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     ::close(fd);
-    return Status::Unavailable(data_dir + ": the ledger is open in another tally process (is `tally serve` "
+    return Status::Unavailable(data_dir +
+                               ": the ledger is open in another tally process (is `tally serve` "
                                "running on this directory?)");
   }
   auto db = SqliteDb::Open(data_dir + "/ledger.sqlite");

@@ -263,7 +263,7 @@ struct ChargeEvent {
   ChargeEntry entry = ChargeEntry::kUsage;
   SubscriberId subscriber_id;
   PartnerId partner_id;
-  PlanId plan_id;
+  std::optional<PlanId> plan_id;  // empty for usage the ledger could not price (see ref)
   int32_t plan_version = 0;
   BillingType billing_type = BillingType::kPrepaid;
   int64_t amount_minor = 0;
@@ -287,7 +287,8 @@ struct ChargeEvent {
       F("entry", &ChargeEvent::entry, "", "What the entry is for."),
       F("subscriber_id", &ChargeEvent::subscriber_id, "", "Subscriber charged or credited."),
       F("partner_id", &ChargeEvent::partner_id, "", "Subscriber's partner brand."),
-      F("plan_id", &ChargeEvent::plan_id, "", "Plan whose terms priced the entry."),
+      F("plan_id", &ChargeEvent::plan_id, "",
+        "Plan whose terms priced the entry; empty for usage without an account or terms (see ref)."),
       F("plan_version", &ChargeEvent::plan_version, "",
         "Version of those terms (the one effective on the day of ts)."),
       F("billing_type", &ChargeEvent::billing_type, "",

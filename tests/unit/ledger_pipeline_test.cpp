@@ -6,23 +6,28 @@
 
 #include <filesystem>
 
+#include "ingest/file_loader.h"
 #include "ingest/pipeline.h"
 #include "ledger/ledger.h"
 #include "ledger/outbox_relay.h"
 #include "ledger/reconcile.h"
+#include "ledger/world_replay.h"
 #include "store/duckdb/duckdb_event_store.h"
 #include "world_fixture.h"
 
 namespace tally {
 namespace {
 
-Timestamp T(const char* text) { return *ParseTimestamp(text); }
+Timestamp T(const char* text) {
+  return *ParseTimestamp(text);
+}
 
 class LedgerPipelineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = testing::TempDir("ledger_pipeline_" +
-                            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    dir_ = testing::TempDir(
+        "ledger_pipeline_" +
+        std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     DuckDbStoreOptions so;
     so.data_dir = dir_;
     auto s = DuckDbEventStore::Open(so);
@@ -34,7 +39,9 @@ class LedgerPipelineTest : public ::testing::Test {
     PipelineOptions po;
     po.validation.max_future_micros = int64_t{1} << 60;
     Ledger* ledger = ledger_.get();
-    po.rate_usage = [ledger](const std::vector<UsageEvent>& usage) { return ledger->RateUsage(usage).status(); };
+    po.rate_usage = [ledger](const std::vector<UsageEvent>& usage) {
+      return ledger->RateUsage(usage).status();
+    };
     auto p = IngestPipeline::Start(store_.get(), store_->data_dir(), po);
     ASSERT_TRUE(p.ok()) << p.status().ToString();
     pipeline_ = std::move(*p);
@@ -91,10 +98,12 @@ class LedgerPipelineTest : public ::testing::Test {
     int64_t n = -1;
     EXPECT_TRUE(pipeline_
                     ->RunExclusive([&](EventStore& store) -> Status {
-                      TALLY_ASSIGN_OR_RETURN(EventRelation rel, store.Relation(EventFamily::kCharge,
-                                                                               {T("2000-01-01T00:00:00Z"),
-                                                                                T("2100-01-01T00:00:00Z")}));
-                      TALLY_ASSIGN_OR_RETURN(TextTable t, store.Query("SELECT " + sql + " FROM (" + rel.sql + ")"));
+                      TALLY_ASSIGN_OR_RETURN(
+                          EventRelation rel,
+                          store.Relation(EventFamily::kCharge,
+                                         {T("2000-01-01T00:00:00Z"), T("2100-01-01T00:00:00Z")}));
+                      TALLY_ASSIGN_OR_RETURN(
+                          TextTable t, store.Query("SELECT " + sql + " FROM (" + rel.sql + ")"));
                       n = t.rows.at(0).at(0) ? std::stoll(*t.rows[0][0]) : 0;
                       return Status::Ok();
                     })
@@ -109,8 +118,9 @@ class LedgerPipelineTest : public ::testing::Test {
   static std::string Calls(int first, int n, int64_t sub, bool roaming = false) {
     std::string body;
     for (int i = first; i < first + n; ++i) {
-      body += "{\"event_id\":\"u" + std::to_string(i) + "\",\"ts\":\"2024-01-11T10:" + (i % 60 < 10 ? "0" : "") +
-              std::to_string(i % 60) + ":00Z\",\"kind\":\"voice_call\",\"subscriber_id\":" + std::to_string(sub) +
+      body += "{\"event_id\":\"u" + std::to_string(i) +
+              "\",\"ts\":\"2024-01-11T10:" + (i % 60 < 10 ? "0" : "") + std::to_string(i % 60) +
+              ":00Z\",\"kind\":\"voice_call\",\"subscriber_id\":" + std::to_string(sub) +
               ",\"partner_id\":0,\"duration_s\":120,\"destination\":\"off_net\",\"roaming\":" +
               (roaming ? "true" : "false") + ",\"session_ref\":\"s" + std::to_string(i) + "\"}\n";
     }
@@ -165,9 +175,11 @@ TEST_F(LedgerPipelineTest, ABatchRatedBeforeACrashIsNotChargedAgainOnRetry) {
   }
   ASSERT_TRUE(ledger_->RateUsage(batch).ok());
   const int64_t balance = ledger_->Account(SubscriberId(3))->balance_minor;
-  IngestAck ack = Ingest(EventFamily::kUsage,
-                         "{\"event_id\":\"crashy\",\"ts\":\"2024-01-12T09:00:00Z\",\"kind\":\"voice_call\","
-                         "\"subscriber_id\":3,\"partner_id\":0,\"duration_s\":60,\"roaming\":true,\"session_ref\":\"x\"}\n");
+  IngestAck ack =
+      Ingest(EventFamily::kUsage,
+             "{\"event_id\":\"crashy\",\"ts\":\"2024-01-12T09:00:00Z\",\"kind\":\"voice_call\","
+             "\"subscriber_id\":3,\"partner_id\":0,\"duration_s\":60,\"roaming\":true,\"session_"
+             "ref\":\"x\"}\n");
   ASSERT_TRUE(ack.status.ok());
   EXPECT_EQ(ack.counts.accepted, 1);
   EXPECT_EQ(ledger_->Account(SubscriberId(3))->balance_minor, balance);
@@ -201,8 +213,10 @@ TEST_F(LedgerPipelineTest, ARedeliveredOutboxBatchIsCountedOnce) {
 TEST_F(LedgerPipelineTest, ReconcileNamesTheDayAndFigureThatDiffer) {
   // A recharge written to the store behind the ledger's back.
   ASSERT_TRUE(Ingest(EventFamily::kRecharge,
-                     "{\"event_id\":\"rogue\",\"ts\":\"2024-01-20T10:00:00Z\",\"subscriber_id\":1,\"partner_id\":0,"
-                     "\"amount_minor\":999,\"currency\":\"USD\",\"channel\":\"retail\",\"payment_status\":\"succeeded\"}\n")
+                     "{\"event_id\":\"rogue\",\"ts\":\"2024-01-20T10:00:00Z\",\"subscriber_id\":1,"
+                     "\"partner_id\":0,"
+                     "\"amount_minor\":999,\"currency\":\"USD\",\"channel\":\"retail\",\"payment_"
+                     "status\":\"succeeded\"}\n")
                   .status.ok());
   ReconcileReport rec = MustReconcile();
   ASSERT_FALSE(rec.ok());
@@ -212,7 +226,89 @@ TEST_F(LedgerPipelineTest, ReconcileNamesTheDayAndFigureThatDiffer) {
   EXPECT_EQ(rec.mismatches[1].figure, "recharge_minor");
   EXPECT_EQ(rec.mismatches[1].ledger, 0);
   EXPECT_EQ(rec.mismatches[1].store, 999);
-  EXPECT_NE(rec.ToText().find("2024-01-20 recharge_minor: ledger 0, store 999"), std::string::npos) << rec.ToText();
+  EXPECT_NE(rec.ToText().find("2024-01-20 recharge_minor: ledger 0, store 999"), std::string::npos)
+      << rec.ToText();
+}
+
+}  // namespace
+}  // namespace tally
+
+namespace tally {
+namespace {
+
+// A generated world replayed through the ledger (what `tally load --ledger` and `make demo` do):
+// every usage record is rated in time order, every recharge and lifecycle event reaches the store
+// once with the world's event id, and the ledger reconciles with the store.
+TEST(WorldReplay, AGeneratedWorldReplaysThroughTheLedgerAndReconciles) {
+  const std::string world = testing::TempDir("replay_world");
+  const std::string data = testing::TempDir("replay_data");
+  GeneratorOptions go = testing::SmallWorld(world);
+  go.subscribers = 120;
+  go.days = 45;
+  go.visitors_per_day = 60;
+  go.chunk_subscribers = 50;  // several parts; acquired subscribers come in a later part
+  GenerateReport gen = testing::MustGenerate(go);
+
+  DuckDbStoreOptions so;
+  so.data_dir = data;
+  auto store = DuckDbEventStore::Open(so);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto ledger = OpenSqliteLedger(data);
+  ASSERT_TRUE(ledger.ok()) << ledger.status().ToString();
+  PipelineOptions po;
+  po.validation.max_future_micros = int64_t{1} << 60;
+  auto pipeline = IngestPipeline::Start(store->get(), (*store)->data_dir(), po);
+  ASSERT_TRUE(pipeline.ok());
+
+  std::vector<std::string> files;
+  for (const auto& e : std::filesystem::directory_iterator(world)) {
+    const std::string name = e.path().filename().string();
+    if (name != "lifecycle" && name != "recharge" && name != "manifest.json")
+      files.push_back(e.path().string());
+  }
+  auto loaded = FileLoader(pipeline->get(), {}).Load(files);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+
+  auto replay = ReplayWorld(world, ledger->get());
+  ASSERT_TRUE(replay.ok()) << replay.status().ToString();
+  EXPECT_EQ(replay->failures, 0) << replay->ToText();
+  EXPECT_EQ(replay->rating.rated, gen.stats.family_rows[int(EventFamily::kUsage)])
+      << replay->ToText();
+  EXPECT_EQ(replay->rating.no_account, 0);
+  EXPECT_EQ(replay->rating.too_old, 0);
+  EXPECT_GT(replay->activations, 0);  // the acquired subscribers, from a later part
+  EXPECT_EQ(replay->recharges, gen.stats.family_rows[int(EventFamily::kRecharge)]);
+
+  auto relayed = OutboxRelay::DrainOnce(ledger->get(), pipeline->get());
+  ASSERT_TRUE(relayed.ok()) << relayed.status().ToString();
+  EXPECT_EQ(relayed->rejected, 0);
+  auto rec = Reconcile(ledger->get(), pipeline->get());
+  ASSERT_TRUE(rec.ok()) << rec.status().ToString();
+  EXPECT_TRUE(rec->ok()) << rec->ToText();
+  EXPECT_EQ(rec->unrated_usage, 0) << rec->ToText();
+  // The store holds exactly the world's recharge and lifecycle events (same ids, once each).
+  auto count = [&](EventFamily f) {
+    int64_t n = -1;
+    EXPECT_TRUE(
+        (*pipeline)
+            ->RunExclusive([&](EventStore& s) -> Status {
+              TALLY_ASSIGN_OR_RETURN(EventRelation rel,
+                                     s.Relation(f, {Timestamp{0}, Timestamp{int64_t{1} << 60}}));
+              TALLY_ASSIGN_OR_RETURN(
+                  TextTable t, s.Query("SELECT count(DISTINCT event_id) FROM (" + rel.sql + ")"));
+              n = std::stoll(*t.rows[0][0]);
+              return Status::Ok();
+            })
+            .ok());
+    return n;
+  };
+  EXPECT_EQ(count(EventFamily::kRecharge), gen.stats.family_rows[int(EventFamily::kRecharge)]);
+  EXPECT_EQ(count(EventFamily::kLifecycle), gen.stats.family_rows[int(EventFamily::kLifecycle)]);
+  pipeline->reset();
+  ledger->reset();
+  store->reset();
+  std::filesystem::remove_all(world);
+  std::filesystem::remove_all(data);
 }
 
 }  // namespace

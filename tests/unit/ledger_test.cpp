@@ -21,8 +21,12 @@
 namespace tally {
 namespace {
 
-Timestamp T(const char* text) { return *ParseTimestamp(text); }
-Date D(const char* text) { return *ParseDate(text); }
+Timestamp T(const char* text) {
+  return *ParseTimestamp(text);
+}
+Date D(const char* text) {
+  return *ParseDate(text);
+}
 
 PlanVersion Plan(int64_t id, int32_t version, BillingType billing, int64_t price, const char* from,
                  std::optional<const char*> to) {
@@ -50,7 +54,8 @@ PlanVersion Plan(int64_t id, int32_t version, BillingType billing, int64_t price
   return p;
 }
 
-UsageEvent Voice(const std::string& id, int64_t sub, const char* ts, int32_t seconds, bool roaming = false) {
+UsageEvent Voice(const std::string& id, int64_t sub, const char* ts, int32_t seconds,
+                 bool roaming = false) {
   UsageEvent u;
   u.event_id = id;
   u.ts = T(ts);
@@ -75,18 +80,20 @@ UsageEvent Sms(const std::string& id, int64_t sub, const char* ts, bool premium)
 class LedgerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = testing::TempDir("ledger_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    dir_ = testing::TempDir(
+        "ledger_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     Open();
     Partner p;
     p.partner_id = PartnerId(0);
     p.name = "Own";
     ASSERT_TRUE(ledger_->UpsertPartners({p}).ok());
-    ASSERT_TRUE(ledger_
-                    ->AddPlanVersions({Plan(1, 1, BillingType::kPrepaid, 2000, "2024-01-01", "2024-03-01"),
-                                       Plan(1, 2, BillingType::kPrepaid, 2500, "2024-03-01", std::nullopt),
-                                       Plan(2, 1, BillingType::kPostpaid, 3000, "2024-01-01", std::nullopt),
-                                       Plan(3, 1, BillingType::kPrepaid, 4000, "2024-01-01", std::nullopt)})
-                    .ok());
+    ASSERT_TRUE(
+        ledger_
+            ->AddPlanVersions({Plan(1, 1, BillingType::kPrepaid, 2000, "2024-01-01", "2024-03-01"),
+                               Plan(1, 2, BillingType::kPrepaid, 2500, "2024-03-01", std::nullopt),
+                               Plan(2, 1, BillingType::kPostpaid, 3000, "2024-01-01", std::nullopt),
+                               Plan(3, 1, BillingType::kPrepaid, 4000, "2024-01-01", std::nullopt)})
+            .ok());
   }
   void TearDown() override {
     ledger_.reset();
@@ -113,7 +120,8 @@ class LedgerTest : public ::testing::Test {
     EXPECT_TRUE(v.ok()) << v.status().ToString();
     return v.ok() ? *v : AccountView{};
   }
-  Result<RechargeResult> Recharge(const std::string& key, int64_t sub, int64_t amount, const char* ts,
+  Result<RechargeResult> Recharge(const std::string& key, int64_t sub, int64_t amount,
+                                  const char* ts,
                                   PaymentStatus status = PaymentStatus::kSucceeded) {
     RechargeRequest r;
     r.idempotency_key = key;
@@ -179,9 +187,12 @@ TEST_F(LedgerTest, ARetriedRechargeCreditsOnceAndReturnsTheOriginalResult) {
   auto conflict = Recharge("k1", 1, 9999, "2024-01-11T00:00:00Z");
   EXPECT_EQ(conflict.status().code(), Status::Code::kAlreadyExists);
   EXPECT_NE(conflict.status().message().find("different recharge"), std::string::npos);
-  EXPECT_EQ(Recharge("", 1, 10, "2024-01-11T00:00:00Z").status().code(), Status::Code::kInvalidArgument);
-  EXPECT_EQ(Recharge("k2", 1, 0, "2024-01-11T00:00:00Z").status().code(), Status::Code::kInvalidArgument);
-  EXPECT_EQ(Recharge("k3", 77, 10, "2024-01-11T00:00:00Z").status().code(), Status::Code::kNotFound);
+  EXPECT_EQ(Recharge("", 1, 10, "2024-01-11T00:00:00Z").status().code(),
+            Status::Code::kInvalidArgument);
+  EXPECT_EQ(Recharge("k2", 1, 0, "2024-01-11T00:00:00Z").status().code(),
+            Status::Code::kInvalidArgument);
+  EXPECT_EQ(Recharge("k3", 77, 10, "2024-01-11T00:00:00Z").status().code(),
+            Status::Code::kNotFound);
 }
 
 TEST_F(LedgerTest, FailedPaymentsAreAStateOfTheirOwnAndCreditNothing) {
@@ -204,18 +215,21 @@ TEST_F(LedgerTest, RefundsAndReversalsAreCompensatingEntries) {
   auto r1 = Recharge("a", 1, 1000, "2024-01-11T00:00:00Z");
   auto r2 = Recharge("b", 1, 700, "2024-01-11T01:00:00Z");
   ASSERT_TRUE(r1.ok() && r2.ok());
-  auto refund = ledger_->Compensate({"refund-a", r1->recharge_id, false, T("2024-01-12T00:00:00Z")});
+  auto refund =
+      ledger_->Compensate({"refund-a", r1->recharge_id, false, T("2024-01-12T00:00:00Z")});
   ASSERT_TRUE(refund.ok()) << refund.status().ToString();
   EXPECT_EQ(refund->state, RechargeState::kRefunded);
   EXPECT_EQ(refund->balance_minor, 700);
-  auto replay = ledger_->Compensate({"refund-a", r1->recharge_id, false, T("2024-01-12T00:00:00Z")});
+  auto replay =
+      ledger_->Compensate({"refund-a", r1->recharge_id, false, T("2024-01-12T00:00:00Z")});
   ASSERT_TRUE(replay.ok());
   EXPECT_TRUE(replay->replayed);
   EXPECT_EQ(replay->ts, refund->ts);  // the refund's time, not the recharge's
   EXPECT_EQ(replay->balance_minor, 700);
   EXPECT_EQ(Balance(1), 700);
-  EXPECT_EQ(ledger_->Compensate({"refund-a-again", r1->recharge_id, false, std::nullopt}).status().code(),
-            Status::Code::kInvalidArgument);
+  EXPECT_EQ(
+      ledger_->Compensate({"refund-a-again", r1->recharge_id, false, std::nullopt}).status().code(),
+      Status::Code::kInvalidArgument);
   auto reversal = ledger_->Compensate({"rev-b", r2->recharge_id, true, T("2024-01-12T00:00:00Z")});
   ASSERT_TRUE(reversal.ok());
   EXPECT_EQ(reversal->state, RechargeState::kReversed);
@@ -242,11 +256,11 @@ TEST_F(LedgerTest, RefundsAndReversalsAreCompensatingEntries) {
 TEST_F(LedgerTest, UsageIsRatedBundleFirstThenOverageRoamingAndPremium) {
   Activate(1, 1, "2024-01-10T00:00:00Z", 10000);  // balance 8000 after the fee
   std::vector<UsageEvent> usage = {
-      Voice("v1", 1, "2024-01-11T10:00:00Z", 90),      // 2 minutes from the bundle
-      Voice("v2", 1, "2024-01-11T11:00:00Z", 98 * 60),  // 98 minutes: the bundle's last
-      Voice("v3", 1, "2024-01-11T12:00:00Z", 61),      // 2 minutes overage at 10
+      Voice("v1", 1, "2024-01-11T10:00:00Z", 90),        // 2 minutes from the bundle
+      Voice("v2", 1, "2024-01-11T11:00:00Z", 98 * 60),   // 98 minutes: the bundle's last
+      Voice("v3", 1, "2024-01-11T12:00:00Z", 61),        // 2 minutes overage at 10
       Voice("v4", 1, "2024-01-11T13:00:00Z", 60, true),  // roaming: 1 minute at 100
-      Sms("s1", 1, "2024-01-11T14:00:00Z", true),       // premium: 200
+      Sms("s1", 1, "2024-01-11T14:00:00Z", true),        // premium: 200
   };
   auto s = ledger_->RateUsage(usage);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
@@ -263,7 +277,8 @@ TEST_F(LedgerTest, UsageIsRatedBundleFirstThenOverageRoamingAndPremium) {
   EXPECT_EQ(Balance(1), 8000 - 320);
   std::string charges = Outbox("charge");
   EXPECT_NE(charges.find("\"event_id\":\"c:v3\""), std::string::npos);
-  EXPECT_NE(charges.find("\"kind\":\"overage\",\"units\":2,\"bundle_units\":0"), std::string::npos) << charges;
+  EXPECT_NE(charges.find("\"kind\":\"overage\",\"units\":2,\"bundle_units\":0"), std::string::npos)
+      << charges;
   EXPECT_NE(charges.find("\"kind\":\"premium_sms\""), std::string::npos);
 }
 
@@ -271,11 +286,13 @@ TEST_F(LedgerTest, UsageIsRatedOnThePlanVersionOfItsDay) {
   Activate(1, 1, "2024-02-20T00:00:00Z", 100000);
   // Use up the voice bundle, then overage before and after the 2024-03-01 price change.
   ASSERT_TRUE(ledger_->RateUsage({Voice("all", 1, "2024-02-20T10:00:00Z", 100 * 60)}).ok());
-  auto s = ledger_->RateUsage({Voice("feb", 1, "2024-02-29T10:00:00Z", 60), Voice("mar", 1, "2024-03-02T10:00:00Z", 60)});
+  auto s = ledger_->RateUsage(
+      {Voice("feb", 1, "2024-02-29T10:00:00Z", 60), Voice("mar", 1, "2024-03-02T10:00:00Z", 60)});
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(s->charged_minor, 10 + 20);  // version 1 rate, then version 2 rate
   std::string charges = Outbox("charge");
-  EXPECT_NE(charges.find("\"event_id\":\"c:mar\",\"ts\":\"2024-03-02T10:00:00Z\",\"entry\":\"usage\",\"subscriber_id\":1,"
+  EXPECT_NE(charges.find("\"event_id\":\"c:mar\",\"ts\":\"2024-03-02T10:00:00Z\",\"entry\":"
+                         "\"usage\",\"subscriber_id\":1,"
                          "\"partner_id\":0,\"plan_id\":1,\"plan_version\":2"),
             std::string::npos)
       << charges;
@@ -288,7 +305,8 @@ TEST_F(LedgerTest, AShortBalanceIsFlaggedNotDropped) {
   EXPECT_EQ(s->rated, 1);
   EXPECT_EQ(s->insufficient, 1);
   EXPECT_EQ(Balance(1), -200);
-  EXPECT_NE(Outbox("charge").find("\"insufficient_balance\":true,\"balance_minor\":-200"), std::string::npos);
+  EXPECT_NE(Outbox("charge").find("\"insufficient_balance\":true,\"balance_minor\":-200"),
+            std::string::npos);
   // Unknown subscribers are recorded at zero and counted, not dropped.
   auto unknown = ledger_->RateUsage({Voice("ghost", 42, "2024-01-11T10:00:00Z", 60)});
   ASSERT_TRUE(unknown.ok());
@@ -298,7 +316,8 @@ TEST_F(LedgerTest, AShortBalanceIsFlaggedNotDropped) {
 
 TEST_F(LedgerTest, PostpaidChargesAccumulateOnTheInvoiceAndCyclesClose) {
   Activate(5, 2, "2024-01-05T00:00:00Z");
-  ASSERT_TRUE(ledger_->RateUsage({Voice("p1", 5, "2024-01-06T00:00:00Z", 101 * 60)}).ok());  // 1 min overage
+  ASSERT_TRUE(ledger_->RateUsage({Voice("p1", 5, "2024-01-06T00:00:00Z", 101 * 60)})
+                  .ok());  // 1 min overage
   auto a = ledger_->Account(SubscriberId(5));
   ASSERT_TRUE(a.ok());
   EXPECT_EQ(a->balance_minor, 0);
@@ -315,7 +334,8 @@ TEST_F(LedgerTest, PostpaidChargesAccumulateOnTheInvoiceAndCyclesClose) {
   EXPECT_EQ((*invoices)[1].total_minor, 3000);
   EXPECT_FALSE((*invoices)[2].closed);
   EXPECT_EQ((*invoices)[2].period_start, D("2024-03-05"));
-  EXPECT_EQ(Recharge("pp", 5, 100, "2024-03-06T00:00:00Z").status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(Recharge("pp", 5, 100, "2024-03-06T00:00:00Z").status().code(),
+            Status::Code::kInvalidArgument);
 }
 
 TEST_F(LedgerTest, PlanChangesAreProratedByRemainingDays) {
@@ -329,8 +349,9 @@ TEST_F(LedgerTest, PlanChangesAreProratedByRemainingDays) {
   auto a = ledger_->Account(SubscriberId(1));
   EXPECT_EQ(a->plan_id, PlanId(3));
   EXPECT_EQ(a->voice_min_left, 100 * 11 / 31);
-  EXPECT_EQ(ledger_->ChangePlan(SubscriberId(1), PlanId(2), T("2024-01-22T00:00:00Z")).status().code(),
-            Status::Code::kInvalidArgument);  // prepaid to postpaid
+  EXPECT_EQ(
+      ledger_->ChangePlan(SubscriberId(1), PlanId(2), T("2024-01-22T00:00:00Z")).status().code(),
+      Status::Code::kInvalidArgument);  // prepaid to postpaid
   // The next cycle charges the new plan's full fee.
   const int64_t before = Balance(1);
   ASSERT_TRUE(ledger_->AdvanceTo(T("2024-02-01T00:00:00Z")).ok());
@@ -455,14 +476,16 @@ TEST_F(LedgerTest, KillNineLosesNoAcknowledgedRechargeAndNeverCreditsTwice) {
   Open();
   // Every acknowledged key is stored: a retry is a replay.
   for (int key : acked) {
-    auto r = Recharge("crash-" + std::to_string(key), 1 + key % kAccounts, 10 + key % 3, "2024-01-02T00:00:00Z");
+    auto r = Recharge("crash-" + std::to_string(key), 1 + key % kAccounts, 10 + key % 3,
+                      "2024-01-02T00:00:00Z");
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     ASSERT_TRUE(r->replayed) << "acknowledged key " << key << " was lost";
   }
   // Retry every key that may have been sent; each credits once.
   std::map<int64_t, int64_t> expected;
   for (int key = 0; key < next_key; ++key) {
-    auto r = Recharge("crash-" + std::to_string(key), 1 + key % kAccounts, 10 + key % 3, "2024-01-02T00:00:00Z");
+    auto r = Recharge("crash-" + std::to_string(key), 1 + key % kAccounts, 10 + key % 3,
+                      "2024-01-02T00:00:00Z");
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     expected[1 + key % kAccounts] += 10 + key % 3;
   }
