@@ -287,16 +287,8 @@ class SqliteLedger final : public Ledger {
       }
       TALLY_RETURN_IF_ERROR(EnsureCycle(op, acc, ts).status());
       if (!r.existing) {
-        LifecycleEvent le;
-        le.event_id =
-            r.event_id.value_or("ledger-l" + std::to_string(acc.id.value()) + "-activation");
-        le.ts = ts;
-        le.kind = LifecycleKind::kActivation;
-        le.subscriber_id = acc.id;
-        le.partner_id = acc.partner;
-        le.plan_id = r.plan_id;
-        le.reason = LifecycleReason::kNew;
-        Emit(op, le);
+        EmitLifecycle(op, acc, LifecycleKind::kActivation, LifecycleReason::kNew, ts, r.plan_id,
+                      std::nullopt, r.event_id, "activation");
       }
       TALLY_RETURN_IF_ERROR(SaveAccount(op, acc));
       view = View(acc);
@@ -311,12 +303,8 @@ class SqliteLedger final : public Ledger {
     const std::optional<Timestamp> when = request.ts;
     AccountView view;
     TALLY_RETURN_IF_ERROR(Run([&](Op& op) -> Status {
-      TALLY_ASSIGN_OR_RETURN(struct Account * acc, Find(op, id));
+      TALLY_ASSIGN_OR_RETURN(struct Account * acc, FindActive(op, id));
       const Timestamp ts = when.value_or(WallClock());
-      if (acc->status == SubscriberStatus::kChurned) {
-        return Status::InvalidArgument("subscriber " + std::to_string(id.value()) +
-                                       " is deactivated");
-      }
       TALLY_RETURN_IF_ERROR(EnsureCycle(op, *acc, ts).status());
       switch (action) {
         case AccountAction::kSuspend:
@@ -334,16 +322,8 @@ class SqliteLedger final : public Ledger {
               TALLY_RETURN_IF_ERROR(SaveCycle(*acc, c));
             }
           }
-          LifecycleEvent le;
-          le.event_id =
-              request.event_id.value_or("ledger-l" + std::to_string(id.value()) + "-deactivation");
-          le.ts = ts;
-          le.kind = LifecycleKind::kDeactivation;
-          le.subscriber_id = id;
-          le.partner_id = acc->partner;
-          le.plan_id = acc->PlanAt(ts);
-          le.reason = request.reason;
-          Emit(op, le);
+          EmitLifecycle(op, *acc, LifecycleKind::kDeactivation, request.reason, ts, acc->PlanAt(ts),
+                        std::nullopt, request.event_id, "deactivation");
           break;
         }
       }
@@ -361,11 +341,7 @@ class SqliteLedger final : public Ledger {
     const std::optional<Timestamp> when = request.ts;
     PlanChangeResult out;
     TALLY_RETURN_IF_ERROR(Run([&](Op& op) -> Status {
-      TALLY_ASSIGN_OR_RETURN(struct Account * acc, Find(op, id));
-      if (acc->status == SubscriberStatus::kChurned) {
-        return Status::InvalidArgument("subscriber " + std::to_string(id.value()) +
-                                       " is deactivated");
-      }
+      TALLY_ASSIGN_OR_RETURN(struct Account * acc, FindActive(op, id));
       const Timestamp ts = when.value_or(WallClock());
       if (ts.micros < acc->plans.back().first) {
         return Status::InvalidArgument("a plan change must not be earlier than the last one (" +
@@ -414,19 +390,11 @@ class SqliteLedger final : public Ledger {
       TALLY_RETURN_IF_ERROR(
           st_insert_plan_history_.Bind(id.value(), ts.micros, plan.value()).Run());
       TALLY_RETURN_IF_ERROR(SaveCycle(*acc, *c));
-      LifecycleEvent le;
-      le.event_id =
-          request.event_id.value_or("ledger-l" + std::to_string(id.value()) + "-plan-" + at);
-      le.ts = ts;
-      le.kind = LifecycleKind::kPlanChange;
-      le.subscriber_id = id;
-      le.partner_id = acc->partner;
-      le.plan_id = plan;
-      le.from_plan_id = from;
       const PlanVersion* old = PlanOn(from, acc->region, ts.date());
-      le.reason =
-          old && to->tier < old->tier ? LifecycleReason::kDowngrade : LifecycleReason::kUpgrade;
-      Emit(op, le);
+      EmitLifecycle(
+          op, *acc, LifecycleKind::kPlanChange,
+          old && to->tier < old->tier ? LifecycleReason::kDowngrade : LifecycleReason::kUpgrade, ts,
+          plan, from, request.event_id, "plan-" + at);
       TALLY_RETURN_IF_ERROR(SaveAccount(op, *acc));
       out.balance_minor = acc->balance;
       return Status::Ok();
@@ -685,6 +653,32 @@ class SqliteLedger final : public Ledger {
     return &it->second;
   }
 
+  // Find, for a change a deactivated account must not take.
+  Result<struct Account*> FindActive(Op& op, SubscriberId id) {
+    TALLY_ASSIGN_OR_RETURN(struct Account * acc, Find(op, id));
+    if (acc->status == SubscriberStatus::kChurned) {
+      return Status::InvalidArgument("subscriber " + std::to_string(id.value()) +
+                                     " is deactivated");
+    }
+    return acc;
+  }
+
+  // A lifecycle event into the outbox; its id is the caller's, or "ledger-l<subscriber>-<suffix>".
+  void EmitLifecycle(Op& op, const struct Account& acc, LifecycleKind kind, LifecycleReason reason,
+                     Timestamp ts, PlanId plan, std::optional<PlanId> from,
+                     const std::optional<std::string>& event_id, const std::string& suffix) {
+    LifecycleEvent le;
+    le.event_id = event_id.value_or("ledger-l" + std::to_string(acc.id.value()) + "-" + suffix);
+    le.ts = ts;
+    le.kind = kind;
+    le.subscriber_id = acc.id;
+    le.partner_id = acc.partner;
+    le.plan_id = plan;
+    le.from_plan_id = from;
+    le.reason = reason;
+    Emit(op, le);
+  }
+
   template <typename Rec>
   void Emit(Op& op, const Rec& rec) {
     TextBuffer line(512);
@@ -888,11 +882,7 @@ class SqliteLedger final : public Ledger {
       out->replayed = true;
       return Status::Ok();
     }
-    TALLY_ASSIGN_OR_RETURN(struct Account * acc, Find(op, r.subscriber_id));
-    if (acc->status == SubscriberStatus::kChurned) {
-      return Status::InvalidArgument("subscriber " + std::to_string(acc->id.value()) +
-                                     " is deactivated");
-    }
+    TALLY_ASSIGN_OR_RETURN(struct Account * acc, FindActive(op, r.subscriber_id));
     if (acc->billing != BillingType::kPrepaid) {
       return Status::InvalidArgument("subscriber " + std::to_string(acc->id.value()) +
                                      " is postpaid: recharges are for prepaid balances");
