@@ -15,21 +15,9 @@
 namespace tally {
 namespace {
 
-struct CliRun {
-  int code;
-  std::string out;  // stdout and stderr together
-};
+using CliRun = testing::TallyRun;
 
-CliRun Tally(const std::string& args, const std::string& env = "") {
-  std::string cmd = env + " " + TALLY_BINARY + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+CliRun Tally(const std::string& args, const std::string& env = "") { return testing::RunTally(args, env); }
 
 TEST(Cli, HelpListsSubcommandsAndFlags) {
   CliRun r = Tally("--help");

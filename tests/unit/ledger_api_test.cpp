@@ -543,21 +543,9 @@ TEST_F(LedgerApiTest, HostileBodiesGetA4xxAndNeverACrash) {
 
 // ---- `tally ledger` ---------------------------------------------------------------------
 
-struct CliRun {
-  int code;
-  std::string out;  // stdout and stderr together
-};
+using CliRun = testing::TallyRun;
 
-CliRun Tally(const std::string& args) {
-  std::string cmd = std::string(TALLY_BINARY) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+CliRun Tally(const std::string& args, const std::string& env = "") { return testing::RunTally(args, env); }
 
 // Data rows of a CSV file: its non-empty lines after the header.
 int64_t CsvRows(const std::string& path) {

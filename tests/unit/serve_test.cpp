@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <climits>
+#include <map>
 #include <filesystem>
 #include <random>
 #include <thread>
@@ -188,6 +190,93 @@ TEST(Serve, AcknowledgedBatchesSurviveKillMinus9AndRetriesNeverDoubleCount) {
   EXPECT_EQ(s.Rows(EventFamily::kUsage), int64_t{kBatches} * kPerBatch);
   EXPECT_EQ(s.DistinctIds(EventFamily::kUsage), int64_t{kBatches} * kPerBatch);
   fs::remove_all(dir);
+  fs::remove(dir + ".log");
+}
+
+int64_t JsonInt(const std::string& body, const std::string& key) {
+  size_t at = body.find("\"" + key + "\":");
+  if (at == std::string::npos) return INT64_MIN;
+  return std::stoll(body.substr(at + key.size() + 3));
+}
+
+// Recharges through the ledger's HTTP endpoint, retried until acknowledged, while the server is
+// killed with SIGKILL and restarted: no acknowledged recharge is lost, none credits twice, and the
+// outbox catches up, so the store holds each recharge once and reconciles with the ledger.
+TEST(Serve, LedgerRechargesSurviveKillMinus9AndTheOutboxCatchesUp) {
+  const std::string dir = TempDir("serve_ledger_kill");
+  const std::string world = TempDir("serve_ledger_world");
+  ASSERT_EQ(RunTally("generate --out " + world + " --subscribers 20 --days 3 --quiet").code, 0);
+  ASSERT_EQ(RunTally("ledger --data " + dir + " import-partners " + world + "/partners.csv").code, 0);
+  ASSERT_EQ(RunTally("ledger --data " + dir + " import-plans " + world + "/plans.csv").code, 0);
+  Server server(dir, FreePort());
+  server.Start();
+  constexpr int kAccounts = 4, kRecharges = 800;
+  std::map<int, int64_t> expected;  // subscriber -> balance after activation, plus its recharges
+  {
+    HttpClient c("127.0.0.1", server.port(), 5s);
+    for (int sub = 1; sub <= kAccounts; ++sub) {
+      auto r = c.Post("/v1/subscribers",
+                      "{\"subscriber_id\":" + std::to_string(sub) +
+                          ",\"partner_id\":0,\"plan_id\":1,\"region\":\"North America\"}",
+                      "application/json");
+      ASSERT_TRUE(r.ok());
+      ASSERT_EQ(r->status, 201) << r->body;
+      expected[sub] = JsonInt(r->body, "balance_minor");
+    }
+  }
+  for (int k = 0; k < kRecharges; ++k) expected[1 + k % kAccounts] += 100 + k % 9;
+  std::atomic<int> failures{0};
+  std::atomic<bool> done{false};
+  std::thread client([&] {
+    HttpClient c("127.0.0.1", server.port(), 5s);
+    for (int k = 0; k < kRecharges; ++k) {
+      const std::string body = "{\"subscriber_id\":" + std::to_string(1 + k % kAccounts) +
+                               ",\"amount_minor\":" + std::to_string(100 + k % 9) + "}";
+      for (;;) {
+        auto r = c.Post("/v1/recharges", body, "application/json",
+                        {{"Idempotency-Key", "pay-" + std::to_string(k)}});
+        if (r.ok() && (r->status == 201 || r->status == 200)) break;
+        ++failures;
+        std::this_thread::sleep_for(20ms);
+      }
+    }
+    done = true;
+  });
+  std::mt19937 rng(5);
+  for (int kill = 0; kill < 3 && !done; ++kill) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200 + rng() % 400));
+    server.Kill(SIGKILL);
+    std::this_thread::sleep_for(100ms);
+    server.Start();
+  }
+  client.join();
+  EXPECT_GT(failures.load(), 0) << "the kills should have interrupted some requests";
+  HttpClient c("127.0.0.1", server.port(), 5s);
+  // Every recharge is stored once: sending it again replays it.
+  for (int k = 0; k < kRecharges; k += 7) {
+    auto r = c.Post("/v1/recharges",
+                    "{\"subscriber_id\":" + std::to_string(1 + k % kAccounts) +
+                        ",\"amount_minor\":" + std::to_string(100 + k % 9) + "}",
+                    "application/json", {{"Idempotency-Key", "pay-" + std::to_string(k)}});
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->status, 200) << r->body;
+  }
+  for (const auto& [sub, balance] : expected) {
+    auto r = c.Get("/v1/subscribers/" + std::to_string(sub) + "/balance");
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(JsonInt(r->body, "balance_minor"), balance) << "subscriber " << sub << ": " << r->body;
+  }
+  EXPECT_EQ(WEXITSTATUS(server.Kill(SIGTERM)), 0);
+  // The outbox caught up: the store has every recharge once, and the totals reconcile.
+  {
+    StoreFixture s(dir);
+    EXPECT_EQ(s.Rows(EventFamily::kRecharge), kRecharges);
+    EXPECT_EQ(s.DistinctIds(EventFamily::kRecharge), kRecharges);
+  }
+  auto rec = RunTally("reconcile --data " + dir);
+  EXPECT_EQ(rec.code, 0) << rec.out;
+  fs::remove_all(dir);
+  fs::remove_all(world);
   fs::remove(dir + ".log");
 }
 

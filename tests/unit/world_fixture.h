@@ -2,7 +2,11 @@
 // Helpers for tests that generate a world and inspect its files with DuckDB.
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <array>
+#include <cstdio>
 
 #include <filesystem>
 #include <fstream>
@@ -13,6 +17,24 @@
 #include "store/duckdb/duckdb_handle.h"
 
 namespace tally::testing {
+
+//! What a run of the tally binary printed (stdout and stderr together) and its exit status.
+struct TallyRun {
+  int code;
+  std::string out;
+};
+
+//! Runs the built tally binary with `args` (shell words), with `env` assignments before it.
+inline TallyRun RunTally(const std::string& args, const std::string& env = "") {
+  std::string cmd = env + " " + TALLY_BINARY + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
 
 inline std::string TempDir(const std::string& name) {
   auto p = std::filesystem::temp_directory_path() / ("tally_test_" + std::to_string(::getpid()) + "_" + name);
