@@ -48,6 +48,7 @@ demo: build
 bench: build
 	@./$(BUILD)/generate_bench --out bench/results/generate.json
 	@./$(BUILD)/ingest_bench --out bench/results/ingest.json
+	@./$(BUILD)/ledger_bench --out bench/results/ledger.json
 	@$(MAKE) --no-print-directory fuzz
 
 # libFuzzer harnesses for the decoders and gzip, built with clang in build-fuzz/ (docs/fuzzing.md).

@@ -169,11 +169,16 @@ struct LedgerDayTotals {
   int64_t compensation_minor = 0;  // refunds and reversals (negative)
 };
 
-//! A pending outbox batch: one family's rows (or reference rows) as NDJSON.
+//! The outbox table of rated usage charges. A table name ending in ".csv" holds headerless CSV
+//! rows of the family before the suffix, in its column order (`tally schema`); any other name
+//! holds NDJSON. Rating writes one charge per usage record, so its rows take the compact form.
+inline constexpr std::string_view kRatedChargeTable = "charge.csv";
+
+//! A pending outbox batch: one family's rows (or reference rows).
 struct OutboxBatch {
   int64_t seq = 0;
-  std::string table;  // an event family name, or "subscribers"
-  std::string body;   // NDJSON
+  std::string table;  // an event family name, "subscribers", or a family name + ".csv"
+  std::string body;   // NDJSON, or headerless CSV when `table` ends in ".csv"
   int64_t rows = 0;
 };
 

@@ -1,6 +1,7 @@
 #include "ledger/outbox_relay.h"
 
 #include "model/families.h"
+#include "model/record_codec.h"
 
 namespace tally {
 
@@ -24,16 +25,29 @@ Result<RelayStats> OutboxRelay::DrainOnce(Ledger* ledger, IngestPipeline* pipeli
     for (OutboxBatch& b : batches) {
       const std::string source = "ledger-outbox:" + std::to_string(b.seq);
       std::future<IngestResult> done;
-      if (auto family = FamilyNamed(b.table)) {
+      std::string_view table = b.table;
+      const bool csv = table.size() > 4 && table.substr(table.size() - 4) == ".csv";
+      if (csv) table.remove_suffix(4);
+      if (auto family = FamilyNamed(table)) {
         IngestRequest r;
         r.family = *family;
-        r.format = BodyFormat::kNdjson;
-        r.body = std::move(b.body);
+        if (csv) {
+          // Headerless rows in the family's column order: the decoder gets the header in front.
+          TextBuffer header(256);
+          VisitFamily(*family, [&](auto t) { WriteCsvHeader<typename decltype(t)::type>(header); });
+          r.format = BodyFormat::kCsv;
+          r.body.reserve(header.view().size() + b.body.size());
+          r.body.append(header.view());
+          r.body.append(b.body);
+          b.body = std::string();
+        } else {
+          r.format = BodyFormat::kNdjson;
+          r.body = std::move(b.body);
+        }
         r.source = source;
         done = pipeline->Submit(std::move(r), {});
-      } else if (auto table = ReferenceTableNamed(b.table)) {
-        done =
-            pipeline->SubmitReference(*table, BodyFormat::kNdjson, std::move(b.body), source, {});
+      } else if (auto ref = csv ? std::nullopt : ReferenceTableNamed(b.table)) {
+        done = pipeline->SubmitReference(*ref, BodyFormat::kNdjson, std::move(b.body), source, {});
       } else {
         return Status::Corruption("ledger outbox batch " + std::to_string(b.seq) +
                                   " is for an unknown table '" + b.table + "'");

@@ -34,6 +34,12 @@ class SqliteStmt {
     if (s_) sqlite3_finalize(s_);
   }
 
+  //! Text bound without a copy: it must stay alive and unchanged until Run() returns. For large
+  //! bodies (an outbox batch), where SQLite's copy would cost as much as the write.
+  struct Borrowed {
+    std::string_view text;
+  };
+
   //! Binds parameters 1..n in order; resets the statement first.
   template <typename... Args>
   SqliteStmt& Bind(const Args&... args) {
@@ -45,7 +51,8 @@ class SqliteStmt {
   }
   //! Steps once: true when a row is available, false when done.
   Result<bool> Step();
-  //! Steps to completion (for statements without result rows).
+  //! Steps to completion (for statements without result rows), then resets the statement and
+  //! clears its bindings (so no Borrowed text outlives this call).
   Status Run();
 
   int64_t Int(int col) const { return sqlite3_column_int64(s_, col); }
@@ -67,6 +74,9 @@ class SqliteStmt {
     sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
   }
   void BindOne(int i, const std::string& v) { BindOne(i, std::string_view(v)); }
+  void BindOne(int i, Borrowed v) {
+    sqlite3_bind_text(s_, i, v.text.data(), static_cast<int>(v.text.size()), SQLITE_STATIC);
+  }
   void BindOne(int i, const char* v) { BindOne(i, std::string_view(v)); }
   void BindOne(int i, std::nullopt_t) { sqlite3_bind_null(s_, i); }
   template <typename T>

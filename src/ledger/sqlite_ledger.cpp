@@ -17,6 +17,7 @@
 #include <functional>
 #include <future>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -86,7 +87,9 @@ struct Account {
   int64_t balance = 0;
   std::vector<std::pair<int64_t, PlanId>> plans;  // (from ts micros, plan), ascending
   std::map<int32_t, Cycle> cycles;                // by start day; only recent ones
-  std::string profile;                            // the Subscriber row, NDJSON
+  // The Subscriber row, NDJSON. Shared and never changed in place (a change makes a new string),
+  // so the undo copy every operation takes of an account it touches does not copy it.
+  std::shared_ptr<const std::string> profile = std::make_shared<const std::string>();
 
   PlanId PlanAt(Timestamp ts) const {
     PlanId p = plans.front().second;
@@ -276,7 +279,7 @@ class SqliteLedger final : public Ledger {
       profile.status_date.reset();
       TextBuffer row(512);
       WriteJsonRow(row, profile);
-      a.profile = std::string(row.view());
+      a.profile = std::make_shared<const std::string>(row.view());
       op.Created(a.id.value());
       struct Account& acc = accounts_[a.id.value()] = std::move(a);
       TALLY_RETURN_IF_ERROR(
@@ -573,10 +576,10 @@ class SqliteLedger final : public Ledger {
     std::map<std::string, int64_t> outbox_rows;
     std::map<int32_t, LedgerDayTotals> totals;
     for (auto& op : group) {
-      Status sp = db_->Exec("SAVEPOINT op");
+      Status sp = st_savepoint_.Bind().Run();  // prepared once: one per call adds up
       op->status = sp.ok() ? op->fn(*op) : sp;
       if (op->status.ok()) {
-        op->status = db_->Exec("RELEASE op");
+        op->status = st_release_.Bind().Run();
       }
       if (!op->status.ok()) {
         (void)db_->Exec("ROLLBACK TO op; RELEASE op");
@@ -584,13 +587,22 @@ class SqliteLedger final : public Ledger {
         continue;
       }
       for (auto& [id, before] : op->undo) group_undo.try_emplace(id, std::move(before));
-      for (auto& [table, text] : op->outbox) outbox[table] += text;
+      for (auto& [table, text] : op->outbox) {
+        std::string& into = outbox[table];
+        if (into.empty()) {
+          into = std::move(text);  // a rating batch is tens of megabytes: never copy it whole
+        } else {
+          into += text;
+        }
+      }
       for (auto& [table, n] : op->outbox_rows) outbox_rows[table] += n;
       for (auto& [day, t] : op->totals) Add(totals[day], t);
     }
     Status st = Status::Ok();
     for (auto& [table, text] : outbox) {
-      if (st.ok()) st = st_insert_outbox_.Bind(table, text, outbox_rows[table]).Run();
+      if (st.ok()) {
+        st = st_insert_outbox_.Bind(table, SqliteStmt::Borrowed{text}, outbox_rows[table]).Run();
+      }
     }
     for (auto& [day, t] : totals) {
       if (st.ok()) {
@@ -689,7 +701,7 @@ class SqliteLedger final : public Ledger {
   }
 
   void EmitSubscriberRow(Op& op, const struct Account& acc) {
-    op.outbox["subscribers"] += acc.profile;
+    op.outbox["subscribers"] += *acc.profile;
     ++op.outbox_rows["subscribers"];
   }
 
@@ -792,7 +804,7 @@ class SqliteLedger final : public Ledger {
     Subscriber profile;
     // The profile row follows the account: plan, status and status date.
     JsonRecordReader<Subscriber> reader;
-    auto parsed = reader.Parse(std::string_view(acc.profile).substr(0, acc.profile.size() - 1));
+    auto parsed = reader.Parse(std::string_view(*acc.profile).substr(0, acc.profile->size() - 1));
     if (parsed.ok()) {
       profile = *parsed;
       profile.plan_id = acc.plans.back().second;
@@ -800,8 +812,8 @@ class SqliteLedger final : public Ledger {
       profile.status_date = acc.status_date;
       TextBuffer row(512);
       WriteJsonRow(row, profile);
-      if (row.view() != acc.profile) {
-        const_cast<struct Account&>(acc).profile = std::string(row.view());
+      if (row.view() != *acc.profile) {
+        const_cast<struct Account&>(acc).profile = std::make_shared<const std::string>(row.view());
       }
     }
     EmitSubscriberRow(op, acc);
@@ -809,13 +821,21 @@ class SqliteLedger final : public Ledger {
         .Bind(acc.id.value(), acc.partner.value(), Name(acc.region), Name(acc.billing),
               acc.currency.code(), Name(acc.status),
               acc.status_date ? std::optional<int64_t>(acc.status_date->days) : std::nullopt,
-              acc.activated.micros, int64_t{acc.cycle_day}, acc.balance, acc.profile)
+              acc.activated.micros, int64_t{acc.cycle_day}, acc.balance, *acc.profile)
         .Run();
   }
 
   // Saves balance only (the rating hot path: no profile row, no outbox subscriber row).
   Status SaveBalance(const struct Account& acc) {
     return st_update_balance_.Bind(acc.balance, acc.id.value()).Run();
+  }
+
+  // What rating changes in a cycle that EnsureCycle has already saved: an UPDATE in place, not a
+  // replacement of the row and its index entries.
+  Status SaveCycleUsage(const Cycle& c) {
+    return st_update_cycle_usage_
+        .Bind(c.left.data_mb_left, c.left.voice_min_left, c.left.sms_left, c.usage, c.id)
+        .Run();
   }
 
   Status SaveCycle(const struct Account& acc, const Cycle& c) {
@@ -1028,14 +1048,24 @@ class SqliteLedger final : public Ledger {
 
   Status DoRate(Op& op, const std::vector<UsageEvent>& usage, RatingSummary* out) {
     op_rated_ = FingerprintSet();
-    std::unordered_map<int64_t, int64_t> charged;  // subscriber -> sum, for the journal
-    std::unordered_map<int64_t, std::vector<Cycle*>> touched;
+    // Per account rated: the sum charged (for the journal) and the cycles drawn from.
+    struct Touched {
+      int64_t charged = 0;
+      std::vector<Cycle*> cycles;
+    };
+    std::unordered_map<int64_t, Touched> touched;
+    touched.reserve(std::min<size_t>(usage.size(), accounts_.size()));
     std::map<int32_t, std::string> fingerprints;  // day -> packed fingerprints
     for (const UsageEvent& e : usage) {
       newest_day_ = std::max<int64_t>(newest_day_, e.ts.date().days);
     }
     const int64_t horizon = newest_day_ - options_.rated_window_days;
-    TextBuffer line(256);
+    // Rated charges go out as headerless CSV (see kRatedChargeTable): half the bytes of NDJSON
+    // to write, commit and decode, at rating's volume.
+    std::string& charge_rows = op.outbox[std::string(kRatedChargeTable)];
+    int64_t& charge_count = op.outbox_rows[std::string(kRatedChargeTable)];
+    charge_rows.reserve(charge_rows.size() + usage.size() * 200);  // a CSV charge is ~150 bytes
+    TextBuffer line(512);
     for (const UsageEvent& e : usage) {
       const int32_t day = e.ts.date().days;
       if (day < horizon) {
@@ -1075,9 +1105,9 @@ class SqliteLedger final : public Ledger {
           ce.billing_type = acc->billing;
         }
         line.Clear();
-        WriteJsonRow(line, ce);
-        op.outbox["charge"].append(line.view());
-        ++op.outbox_rows["charge"];
+        WriteCsvRow(line, ce);
+        charge_rows.append(line.view());
+        ++charge_count;
         continue;
       }
       const BundleState before = c->left;
@@ -1120,25 +1150,25 @@ class SqliteLedger final : public Ledger {
       }
       if (acc->status != SubscriberStatus::kActive)
         ce.ref = std::string("account ") + std::string(Name(acc->status));
-      charged[acc->id.value()] += charge.minor;
-      auto& tc = touched[acc->id.value()];
-      if (std::find(tc.begin(), tc.end(), c) == tc.end()) tc.push_back(c);
+      Touched& t = touched[acc->id.value()];
+      t.charged += charge.minor;
+      if (std::find(t.cycles.begin(), t.cycles.end(), c) == t.cycles.end()) t.cycles.push_back(c);
       ++out->rated;
       out->charged_minor += charge.minor;
-      auto& t = op.totals[day];
-      ++t.usage_charges;
-      t.usage_charge_minor += charge.minor;
+      auto& totals = op.totals[day];
+      ++totals.usage_charges;
+      totals.usage_charge_minor += charge.minor;
       line.Clear();
-      WriteJsonRow(line, ce);
-      op.outbox["charge"].append(line.view());
-      ++op.outbox_rows["charge"];
+      WriteCsvRow(line, ce);
+      charge_rows.append(line.view());
+      ++charge_count;
     }
     const Timestamp now = WallClock();
-    for (const auto& [id, cycles] : touched) {
+    for (const auto& [id, t] : touched) {
       struct Account& acc = accounts_.at(id);
-      for (Cycle* c : cycles) TALLY_RETURN_IF_ERROR(SaveCycle(acc, *c));
+      for (Cycle* c : t.cycles) TALLY_RETURN_IF_ERROR(SaveCycleUsage(*c));
       TALLY_RETURN_IF_ERROR(SaveBalance(acc));
-      TALLY_RETURN_IF_ERROR(Journal(acc, now, "usage", -charged[id], "rating batch"));
+      TALLY_RETURN_IF_ERROR(Journal(acc, now, "usage", -t.charged, "rating batch"));
     }
     for (const auto& [day, packed] : fingerprints) {
       st_insert_rated_.Bind(next_batch_id_++, int64_t{day});
@@ -1155,6 +1185,8 @@ class SqliteLedger final : public Ledger {
       TALLY_ASSIGN_OR_RETURN(*s, db_->Prepare(sql));
       return Status::Ok();
     };
+    TALLY_RETURN_IF_ERROR(prep(&st_savepoint_, "SAVEPOINT op"));
+    TALLY_RETURN_IF_ERROR(prep(&st_release_, "RELEASE op"));
     TALLY_RETURN_IF_ERROR(
         prep(&st_upsert_partner_, "INSERT OR REPLACE INTO partners VALUES (?, ?)"));
     TALLY_RETURN_IF_ERROR(prep(&st_insert_plan_, "INSERT INTO plan_versions VALUES (?, ?, ?, ?)"));
@@ -1166,6 +1198,10 @@ class SqliteLedger final : public Ledger {
         prep(&st_insert_plan_history_, "INSERT OR REPLACE INTO plan_history VALUES (?, ?, ?)"));
     TALLY_RETURN_IF_ERROR(prep(
         &st_upsert_cycle_, "INSERT OR REPLACE INTO cycles VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+    TALLY_RETURN_IF_ERROR(
+        prep(&st_update_cycle_usage_,
+             "UPDATE cycles SET data_mb_left = ?, voice_min_left = ?, sms_left = ?, "
+             "usage_minor = ? WHERE cycle_id = ?"));
     TALLY_RETURN_IF_ERROR(prep(
         &st_invoices_,
         "SELECT cycle_id, start_day, end_day, fee_minor, usage_minor, adjustment_minor, closed "
@@ -1256,7 +1292,7 @@ class SqliteLedger final : public Ledger {
       a.activated = Timestamp{s.Int(7)};
       a.cycle_day = static_cast<int>(s.Int(8));
       a.balance = s.Int(9);
-      a.profile = std::string(s.Text(10));
+      a.profile = std::make_shared<const std::string>(s.Text(10));
       accounts_[a.id.value()] = std::move(a);
     }
     TALLY_ASSIGN_OR_RETURN(s, db_->Prepare("SELECT subscriber_id, from_us, plan_id FROM "
@@ -1358,10 +1394,11 @@ class SqliteLedger final : public Ledger {
   std::atomic<int64_t> account_count_{0};
 
   SqliteStmt st_upsert_partner_, st_insert_plan_, st_upsert_account_, st_update_balance_,
-      st_insert_plan_history_, st_upsert_cycle_, st_invoices_, st_find_recharge_,
-      st_recharge_by_id_, st_insert_recharge_, st_set_recharge_state_, st_find_compensation_,
-      st_insert_compensation_, st_journal_, st_upsert_totals_, st_insert_rated_, st_insert_outbox_,
-      st_pending_, st_delete_outbox_, st_meta_;
+      st_insert_plan_history_, st_upsert_cycle_, st_update_cycle_usage_, st_savepoint_, st_release_,
+      st_invoices_, st_find_recharge_, st_recharge_by_id_, st_insert_recharge_,
+      st_set_recharge_state_, st_find_compensation_, st_insert_compensation_, st_journal_,
+      st_upsert_totals_, st_insert_rated_, st_insert_outbox_, st_pending_, st_delete_outbox_,
+      st_meta_;
 
   std::mutex mu_;
   std::condition_variable cv_;

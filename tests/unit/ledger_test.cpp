@@ -16,6 +16,8 @@
 #include <set>
 #include <thread>
 
+#include "ingest/batch_decoder.h"
+#include "model/record_codec.h"
 #include "world_fixture.h"
 
 namespace tally {
@@ -136,13 +138,29 @@ class LedgerTest : public ::testing::Test {
     EXPECT_TRUE(a.ok()) << a.status().ToString();
     return a.ok() ? a->balance_minor : 0;
   }
-  // Every pending outbox row of `table`, concatenated.
+  // Every pending outbox row of `table`, concatenated as NDJSON. Rated charges travel as
+  // headerless CSV ("charge.csv"); they are decoded here so tests read one form.
   std::string Outbox(const std::string& table) {
     auto batches = ledger_->PendingOutbox(100000);
     EXPECT_TRUE(batches.ok());
     std::string out;
     for (const auto& b : *batches) {
       if (b.table == table) out += b.body;
+      if (table == "charge" && b.table == kRatedChargeTable) {
+        TextBuffer csv(256);
+        WriteCsvHeader<ChargeEvent>(csv);
+        BatchDecoder<ChargeEvent> decoder;
+        DecodedBatch<ChargeEvent> rows;
+        EXPECT_TRUE(
+            decoder.Decode(BodyFormat::kCsv, std::string(csv.view()) + b.body, {}, &rows).ok());
+        EXPECT_TRUE(rows.rejects.empty()) << rows.rejects.front().reason;
+        EXPECT_EQ(static_cast<int64_t>(rows.rows.size()), b.rows);
+        for (const ChargeEvent& c : rows.rows) {
+          TextBuffer line(256);
+          WriteJsonRow(line, c);
+          out += line.view();
+        }
+      }
     }
     return out;
   }
