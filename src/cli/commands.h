@@ -26,5 +26,8 @@ CommandFn RegisterLoad(CLI::App& app, CliContext& ctx);
 CommandFn RegisterRetention(CLI::App& app, CliContext& ctx);
 CommandFn RegisterServe(CLI::App& app, CliContext& ctx);
 CommandFn RegisterReconcile(CLI::App& app, CliContext& ctx);
+// `tally query` and `tally metrics`: the metrics layer (src/cli/cmd_query.cpp, docs/metrics.md).
+CommandFn RegisterQuery(CLI::App& app, CliContext& ctx);
+CommandFn RegisterMetrics(CLI::App& app, CliContext& ctx);
 
 }  // namespace tally

@@ -32,6 +32,9 @@ int main(int argc, char** argv) {
   add("ledger", "Accounts, recharges, plans and partners in the ledger (docs/ledger-api.md)",
       tally::RegisterLedger);
   add("reconcile", "Check that the ledger's totals equal the event store's, day by day", tally::RegisterReconcile);
+  add("query", "Run a semantic query (measures, dimensions, filters) on a data directory (docs/metrics.md)",
+      tally::RegisterQuery);
+  add("metrics", "Print the metric catalogue: every measure and dimension, as JSON", tally::RegisterMetrics);
 
   try {
     app.parse(argc, argv);

@@ -187,7 +187,11 @@ Status IngestPipeline::StoreReport(const QualityReport& report) {
 }
 
 Status IngestPipeline::ImportCsvTable(const std::string& table, const std::vector<std::string>& csv_paths) {
-  return RunExclusive([&](EventStore& store) { return store.ImportCsvTable(table, csv_paths); });
+  return RunExclusive([&](EventStore& store) {
+    Status st = store.ImportCsvTable(table, csv_paths);
+    data_version_.fetch_add(1, std::memory_order_acq_rel);
+    return st;
+  });
 }
 
 Status IngestPipeline::Compact() {
@@ -204,7 +208,9 @@ Status IngestPipeline::Compact() {
 Result<RetentionReport> IngestPipeline::DropDaysBefore(Date cutoff) {
   RetentionReport report;
   TALLY_RETURN_IF_ERROR(RunExclusive([&](EventStore& store) -> Status {
-    TALLY_ASSIGN_OR_RETURN(report, store.DropDaysBefore(cutoff));
+    auto dropped = store.DropDaysBefore(cutoff);
+    data_version_.fetch_add(1, std::memory_order_acq_rel);
+    TALLY_ASSIGN_OR_RETURN(report, std::move(dropped));
     dedup_.Clear();
     return Status::Ok();
   }));
@@ -374,6 +380,7 @@ void IngestPipeline::CommitGroup(std::vector<std::unique_ptr<Job>>& group) {
   commit.rollups = rollups.Take();
   Status st = RateUsage(commit);
   if (st.ok()) st = store_->Commit(commit);
+  if (st.ok()) data_version_.fetch_add(1, std::memory_order_acq_rel);
   if (st.ok()) {
     const std::optional<Timestamp> watermark = store_->Watermark();
     std::unique_lock<std::shared_mutex> lock(subscribers_mu_);

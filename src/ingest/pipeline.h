@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <atomic>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -98,9 +99,13 @@ class IngestPipeline final : public IngestSink {
 
   std::optional<Timestamp> watermark() const;
   size_t dedup_memory_bytes() const;
+  //! Grows whenever stored rows change (a commit, a reference import, retention): caches of
+  //! query results compare it to know they are stale.
+  uint64_t data_version() const { return data_version_.load(std::memory_order_acquire); }
 
  private:
   struct Job;
+  std::atomic<uint64_t> data_version_{0};
   IngestPipeline(EventStore* store, std::string data_dir, PipelineOptions options);
   template <typename Rec>
   void Prepare(Job& job, const IngestRequest& request, const SubmitOptions& options);

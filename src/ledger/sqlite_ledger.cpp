@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <functional>
 #include <future>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -1048,10 +1049,18 @@ class SqliteLedger final : public Ledger {
 
   Status DoRate(Op& op, const std::vector<UsageEvent>& usage, RatingSummary* out) {
     op_rated_ = FingerprintSet();
-    // Per account rated: the sum charged (for the journal) and the cycles drawn from.
+    // Per subscriber seen in this batch: its account (null without one, or before the first
+    // record that needs it), the sum charged (for the journal), the cycles drawn from, and the
+    // last cycle and plan terms used, which the next record of the same day usually reuses.
     struct Touched {
+      struct Account* acc = nullptr;
+      bool looked_up = false;
       int64_t charged = 0;
       std::vector<Cycle*> cycles;
+      Cycle* last_cycle = nullptr;
+      int32_t last_day = 0;
+      PlanId last_plan;
+      const PlanVersion* last_terms = nullptr;
     };
     std::unordered_map<int64_t, Touched> touched;
     touched.reserve(std::min<size_t>(usage.size(), accounts_.size()));
@@ -1066,6 +1075,10 @@ class SqliteLedger final : public Ledger {
     int64_t& charge_count = op.outbox_rows[std::string(kRatedChargeTable)];
     charge_rows.reserve(charge_rows.size() + usage.size() * 200);  // a CSV charge is ~150 bytes
     TextBuffer line(512);
+    // Records come in time order, so the day's fingerprints and totals are looked up once a day.
+    int32_t current_day = std::numeric_limits<int32_t>::min();
+    std::string* day_fingerprints = nullptr;
+    LedgerDayTotals* day_totals = nullptr;
     for (const UsageEvent& e : usage) {
       const int32_t day = e.ts.date().days;
       if (day < horizon) {
@@ -1079,7 +1092,12 @@ class SqliteLedger final : public Ledger {
       }
       op_rated_.Insert(f);
       op.rated.push_back({day, f});
-      fingerprints[day].append(reinterpret_cast<const char*>(&f), sizeof f);
+      if (day != current_day) {
+        current_day = day;
+        day_fingerprints = &fingerprints[day];
+        day_totals = &op.totals[day];
+      }
+      day_fingerprints->append(reinterpret_cast<const char*>(&f), sizeof f);
       ChargeEvent ce;
       ce.event_id = ChargeIdFor(e.event_id);
       ce.ts = e.ts;
@@ -1087,15 +1105,38 @@ class SqliteLedger final : public Ledger {
       ce.subscriber_id = e.subscriber_id;
       ce.partner_id = e.partner_id;
       ce.usage_event_id = e.event_id;
-      auto it = accounts_.find(e.subscriber_id.value());
-      Cycle* c = nullptr;
-      struct Account* acc = nullptr;
-      if (it != accounts_.end()) {
-        TALLY_ASSIGN_OR_RETURN(acc, Find(op, e.subscriber_id));
-        TALLY_ASSIGN_OR_RETURN(c, EnsureCycle(op, *acc, e.ts));
+      Touched& t = touched[e.subscriber_id.value()];
+      if (!t.looked_up) {
+        t.looked_up = true;
+        if (accounts_.count(e.subscriber_id.value())) {
+          TALLY_ASSIGN_OR_RETURN(t.acc, Find(op, e.subscriber_id));
+        }
       }
+      struct Account* acc = t.acc;
+      Cycle* c = nullptr;
       const PlanVersion* pv = nullptr;
-      if (c) pv = PlanOn(acc->PlanAt(e.ts), acc->region, e.ts.date());
+      if (acc) {
+        // The cycle holding the record's day: the last one used when it still does (no cycle
+        // opens or closes inside it), else EnsureCycle rolls the account forward.
+        const int32_t d = std::max(day, acc->activated.date().days);
+        if (t.last_cycle && t.last_cycle->start.days <= d && d < t.last_cycle->end.days) {
+          c = t.last_cycle;
+        } else {
+          TALLY_ASSIGN_OR_RETURN(c, EnsureCycle(op, *acc, e.ts));
+          t.last_cycle = c;
+        }
+      }
+      if (c) {
+        const PlanId plan = acc->PlanAt(e.ts);
+        if (t.last_terms && t.last_day == day && t.last_plan == plan) {
+          pv = t.last_terms;
+        } else {
+          pv = PlanOn(plan, acc->region, e.ts.date());
+          t.last_day = day;
+          t.last_plan = plan;
+          t.last_terms = pv;
+        }
+      }
       if (!pv) {
         // No account (or no terms): recorded at zero and flagged, never dropped.
         ++out->no_account;
@@ -1150,14 +1191,12 @@ class SqliteLedger final : public Ledger {
       }
       if (acc->status != SubscriberStatus::kActive)
         ce.ref = std::string("account ") + std::string(Name(acc->status));
-      Touched& t = touched[acc->id.value()];
       t.charged += charge.minor;
       if (std::find(t.cycles.begin(), t.cycles.end(), c) == t.cycles.end()) t.cycles.push_back(c);
       ++out->rated;
       out->charged_minor += charge.minor;
-      auto& totals = op.totals[day];
-      ++totals.usage_charges;
-      totals.usage_charge_minor += charge.minor;
+      ++day_totals->usage_charges;
+      day_totals->usage_charge_minor += charge.minor;
       line.Clear();
       WriteCsvRow(line, ce);
       charge_rows.append(line.view());
@@ -1165,7 +1204,8 @@ class SqliteLedger final : public Ledger {
     }
     const Timestamp now = WallClock();
     for (const auto& [id, t] : touched) {
-      struct Account& acc = accounts_.at(id);
+      if (t.cycles.empty()) continue;  // no account, or nothing rated on it
+      struct Account& acc = *t.acc;
       for (Cycle* c : t.cycles) TALLY_RETURN_IF_ERROR(SaveCycleUsage(*c));
       TALLY_RETURN_IF_ERROR(SaveBalance(acc));
       TALLY_RETURN_IF_ERROR(Journal(acc, now, "usage", -t.charged, "rating batch"));

@@ -98,6 +98,8 @@ class EventStore {
 
   //! Runs a read-only query in the backend's dialect.
   virtual Result<TextTable> Query(const std::string& sql) = 0;
+  //! The same with values bound to its `?` placeholders, in order (the metrics layer's queries).
+  virtual Result<TextTable> Query(const std::string& sql, const std::vector<SqlParam>& params) = 0;
 
   //! Moves rows staged by recent commits into their day partitions and merges rollup partial
   //! rows. Readers see the same rows before and after.

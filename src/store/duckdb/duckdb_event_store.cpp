@@ -428,6 +428,11 @@ Result<std::vector<std::string>> DuckDbEventStore::FindStoredIds(EventFamily fam
 
 Result<TextTable> DuckDbEventStore::Query(const std::string& sql) { return db_.Query(sql); }
 
+Result<TextTable> DuckDbEventStore::Query(const std::string& sql,
+                                          const std::vector<SqlParam>& params) {
+  return db_.Query(sql, params);
+}
+
 Status DuckDbEventStore::Compact() {
   for (int i = 0; i < kEventFamilyCount; ++i) TALLY_RETURN_IF_ERROR(CompactFamily(static_cast<EventFamily>(i)));
   return MergeRollups();

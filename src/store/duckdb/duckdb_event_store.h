@@ -46,6 +46,7 @@ class DuckDbEventStore final : public EventStore {
                                                  const std::vector<std::string>& candidates) override;
   Result<EventRelation> Relation(EventFamily family, TimeRange range) override;
   Result<TextTable> Query(const std::string& sql) override;
+  Result<TextTable> Query(const std::string& sql, const std::vector<SqlParam>& params) override;
   Status Compact() override;
   Result<RetentionReport> DropDaysBefore(Date cutoff) override;
   Result<std::vector<PartitionInfo>> Partitions() override;

@@ -1,12 +1,14 @@
 #include "store/duckdb/duckdb_handle.h"
 
+#include <type_traits>
 #include <utility>
 
 namespace tally {
 
 Result<DuckDb> DuckDb::Open(const std::string& path) {
   duckdb_config config = nullptr;
-  if (duckdb_create_config(&config) == DuckDBError) return Status::Internal("duckdb_create_config failed");
+  if (duckdb_create_config(&config) == DuckDBError)
+    return Status::Internal("duckdb_create_config failed");
   duckdb_set_config(config, "autoinstall_known_extensions", "false");
   duckdb_set_config(config, "autoload_known_extensions", "false");
   DuckDb out;
@@ -37,7 +39,9 @@ DuckDb& DuckDb::operator=(DuckDb&& other) noexcept {
   return *this;
 }
 
-DuckDb::~DuckDb() { Close(); }
+DuckDb::~DuckDb() {
+  Close();
+}
 
 void DuckDb::Close() {
   if (conn_) duckdb_disconnect(&conn_);
@@ -57,6 +61,30 @@ Status DuckDb::Execute(const std::string& sql) {
   return Status::Ok();
 }
 
+namespace {
+
+// Every row of a result as text; destroys the result.
+TextTable ToTextTable(duckdb_result* res) {
+  TextTable t;
+  idx_t cols = duckdb_column_count(res);
+  idx_t rows = duckdb_row_count(res);
+  for (idx_t c = 0; c < cols; ++c) t.columns.emplace_back(duckdb_column_name(res, c));
+  t.rows.resize(rows);
+  for (idx_t r = 0; r < rows; ++r) {
+    t.rows[r].resize(cols);
+    for (idx_t c = 0; c < cols; ++c) {
+      if (duckdb_value_is_null(res, c, r)) continue;
+      char* v = duckdb_value_varchar(res, c, r);
+      t.rows[r][c] = std::string(v ? v : "");
+      if (v) duckdb_free(v);
+    }
+  }
+  duckdb_destroy_result(res);
+  return t;
+}
+
+}  // namespace
+
 Result<TextTable> DuckDb::Query(const std::string& sql) {
   duckdb_result res;
   if (duckdb_query(conn_, sql.c_str(), &res) == DuckDBError) {
@@ -64,22 +92,55 @@ Result<TextTable> DuckDb::Query(const std::string& sql) {
     duckdb_destroy_result(&res);
     return Status::InvalidArgument("DuckDB: " + msg);
   }
-  TextTable t;
-  idx_t cols = duckdb_column_count(&res);
-  idx_t rows = duckdb_row_count(&res);
-  for (idx_t c = 0; c < cols; ++c) t.columns.emplace_back(duckdb_column_name(&res, c));
-  t.rows.resize(rows);
-  for (idx_t r = 0; r < rows; ++r) {
-    t.rows[r].resize(cols);
-    for (idx_t c = 0; c < cols; ++c) {
-      if (duckdb_value_is_null(&res, c, r)) continue;
-      char* v = duckdb_value_varchar(&res, c, r);
-      t.rows[r][c] = std::string(v ? v : "");
-      if (v) duckdb_free(v);
+  return ToTextTable(&res);
+}
+
+Result<TextTable> DuckDb::Query(const std::string& sql, const std::vector<SqlParam>& params) {
+  duckdb_prepared_statement stmt = nullptr;
+  if (duckdb_prepare(conn_, sql.c_str(), &stmt) == DuckDBError) {
+    std::string msg = stmt && duckdb_prepare_error(stmt) ? duckdb_prepare_error(stmt) : "unknown";
+    duckdb_destroy_prepare(&stmt);
+    return Status::InvalidArgument("DuckDB: " + msg);
+  }
+  if (duckdb_nparams(stmt) != params.size()) {
+    const std::string msg = "DuckDB: the statement has " + std::to_string(duckdb_nparams(stmt)) +
+                            " placeholders but " + std::to_string(params.size()) +
+                            " values were given";
+    duckdb_destroy_prepare(&stmt);
+    return Status::Internal(msg);
+  }
+  for (size_t i = 0; i < params.size(); ++i) {
+    const idx_t at = i + 1;
+    duckdb_state st = std::visit(
+        [&](const auto& v) -> duckdb_state {
+          using T = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<T, int64_t>) {
+            return duckdb_bind_int64(stmt, at, v);
+          } else if constexpr (std::is_same_v<T, double>) {
+            return duckdb_bind_double(stmt, at, v);
+          } else if constexpr (std::is_same_v<T, std::string>) {
+            return duckdb_bind_varchar_length(stmt, at, v.data(), v.size());
+          } else if constexpr (std::is_same_v<T, Timestamp>) {
+            return duckdb_bind_timestamp(stmt, at, duckdb_timestamp{v.micros});
+          } else {
+            return duckdb_bind_date(stmt, at, duckdb_date{v.days});
+          }
+        },
+        params[i]);
+    if (st == DuckDBError) {
+      duckdb_destroy_prepare(&stmt);
+      return Status::InvalidArgument("DuckDB: cannot bind value " + std::to_string(at));
     }
   }
-  duckdb_destroy_result(&res);
-  return t;
+  duckdb_result res;
+  if (duckdb_execute_prepared(stmt, &res) == DuckDBError) {
+    std::string msg = duckdb_result_error(&res) ? duckdb_result_error(&res) : "unknown error";
+    duckdb_destroy_result(&res);
+    duckdb_destroy_prepare(&stmt);
+    return Status::InvalidArgument("DuckDB: " + msg);
+  }
+  duckdb_destroy_prepare(&stmt);
+  return ToTextTable(&res);
 }
 
 Result<std::string> DuckDb::QueryScalar(const std::string& sql) {

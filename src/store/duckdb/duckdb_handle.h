@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/sql_param.h"
 #include "core/status.h"
 
 namespace tally {
@@ -36,6 +37,8 @@ class DuckDb {
   Status Execute(const std::string& sql);
   //! Runs a query and returns its rows as text.
   Result<TextTable> Query(const std::string& sql);
+  //! The same with values bound to its `?` placeholders, in order (a prepared statement).
+  Result<TextTable> Query(const std::string& sql, const std::vector<SqlParam>& params);
   //! The single value of a one-row, one-column query as text (error if NULL or not 1x1).
   Result<std::string> QueryScalar(const std::string& sql);
   //! The first column of a query whose first column is VARCHAR, read chunk by chunk (fast for

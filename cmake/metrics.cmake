@@ -1,0 +1,15 @@
+# The metrics layer: the catalogue (src/metrics/catalogue.toml, compiled into the binary), semantic
+# queries compiled to SQL with bound values, row-level security and the result cache.
+file(READ ${CMAKE_SOURCE_DIR}/src/metrics/catalogue.toml TALLY_CATALOGUE_TEXT)
+configure_file(${CMAKE_SOURCE_DIR}/src/metrics/catalogue_text.cpp.in
+               ${CMAKE_BINARY_DIR}/generated/catalogue_text.cpp @ONLY)
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
+             ${CMAKE_SOURCE_DIR}/src/metrics/catalogue.toml)
+add_library(tally_metrics STATIC
+  ${CMAKE_BINARY_DIR}/generated/catalogue_text.cpp
+  src/metrics/catalogue.cpp
+  src/metrics/semantic_query.cpp
+  src/metrics/compiler.cpp
+  src/metrics/metrics_engine.cpp
+)
+target_link_libraries(tally_metrics PUBLIC tally_ingest tally_core)

@@ -1,0 +1,484 @@
+#include "metrics/compiler.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstdlib>
+
+#include "model/families.h"
+#include "model/record_codec.h"
+#include "store/rollup.h"
+
+namespace tally {
+
+namespace {
+
+class DuckDialect final : public SqlDialect {
+ public:
+  std::string TimeBucket(Granularity g, const std::string& ts) const override {
+    const std::string t = "CAST(" + ts + " AS TIMESTAMP)";
+    switch (g) {
+      case Granularity::kFiveMinutes:
+        return "time_bucket(INTERVAL '5 minutes', " + t + ")";
+      case Granularity::kMinute:
+      case Granularity::kHour:
+      case Granularity::kDay:
+      case Granularity::kWeek:  // ISO weeks, from Monday
+      case Granularity::kMonth:
+      case Granularity::kYear:
+        break;
+    }
+    return "CAST(date_trunc('" + std::string(Name(g)) + "', " + t + ") AS TIMESTAMP)";
+  }
+  std::string AnyValue(const std::string& expr) const override { return "any_value(" + expr + ")"; }
+  std::string Ratio(const std::string& num, const std::string& den) const override {
+    return "CAST(" + num + " AS DOUBLE) / NULLIF(" + den + ", 0)";
+  }
+};
+
+std::string Quote(std::string_view name) {
+  return "\"" + std::string(name) + "\"";
+}
+
+// Whether `expr` refers to table alias `alias` ("s." not preceded by an identifier character).
+bool Uses(const std::string& expr, char alias) {
+  for (size_t i = 0; i + 1 < expr.size(); ++i) {
+    if (expr[i] != alias || expr[i + 1] != '.') continue;
+    if (i == 0) return true;
+    const char prev = expr[i - 1];
+    if (!std::isalnum(static_cast<unsigned char>(prev)) && prev != '_' && prev != '.') return true;
+  }
+  return false;
+}
+
+bool FamilyHasColumn(EventFamily family, std::string_view column) {
+  return VisitFamily(family, [&](auto t) {
+    bool has = false;
+    ForEachField<typename decltype(t)::type>([&](const auto& f) {
+      if (f.name == column) has = true;
+    });
+    return has;
+  });
+}
+
+// A dimension's expression on rollup rows (no family), or on one family's raw events.
+std::string ExprOf(const DimensionDef& d, std::optional<EventFamily> family) {
+  if (!family) return d.rollup;
+  for (const auto& [f, expr] : d.raw_when) {
+    if (f == *family) return expr;
+  }
+  return d.raw;
+}
+
+int64_t GrainMicros(Granularity g) {
+  switch (g) {
+    case Granularity::kMinute:
+      return kMicrosPerMinute;
+    case Granularity::kFiveMinutes:
+      return kFiveMinutes;
+    case Granularity::kHour:
+      return kMicrosPerHour;
+    default:
+      return kMicrosPerDay;  // day and coarser: a whole number of days
+  }
+}
+
+int64_t Mod(int64_t a, int64_t b) {
+  return ((a % b) + b) % b;
+}
+
+// The resolved query: every name looked up once.
+struct Resolved {
+  std::vector<const MeasureDef*> output;  // requested, in order
+  std::vector<const MeasureDef*> base;    // non-ratio measures to compute (unique)
+  std::vector<const DimensionDef*> dims;  // grouped by, in order
+  struct Filter {
+    const DimensionDef* dim;
+    const QueryFilter* filter;
+    size_t index;
+  };
+  std::vector<Filter> filters;
+};
+
+Result<Resolved> Resolve(const MetricCatalogue& c, const SemanticQuery& q) {
+  Resolved r;
+  auto add_base = [&](const MeasureDef* m) {
+    if (std::find(r.base.begin(), r.base.end(), m) == r.base.end()) r.base.push_back(m);
+  };
+  for (size_t i = 0; i < q.measures.size(); ++i) {
+    const MeasureDef* m = c.FindMeasure(q.measures[i]);
+    if (!m) {
+      return Status::InvalidArgument("query: measures[" + std::to_string(i) +
+                                     "]: unknown measure '" + q.measures[i] +
+                                     "' (GET /v1/metrics lists them)");
+    }
+    if (std::find(r.output.begin(), r.output.end(), m) != r.output.end()) {
+      return Status::InvalidArgument("query: measures[" + std::to_string(i) + "]: '" + m->name +
+                                     "' is asked for twice");
+    }
+    r.output.push_back(m);
+    if (m->is_ratio()) {
+      for (const std::string& part : m->ratio) add_base(c.FindMeasure(part));
+    } else {
+      add_base(m);
+    }
+  }
+  for (size_t i = 0; i < q.dimensions.size(); ++i) {
+    const std::string field = "query: dimensions[" + std::to_string(i) + "]: ";
+    if (q.dimensions[i] == "time") {
+      return Status::InvalidArgument(field + "group by time with timeDimensions[0].granularity");
+    }
+    const DimensionDef* d = c.FindDimension(q.dimensions[i]);
+    if (!d) {
+      return Status::InvalidArgument(field + "unknown dimension '" + q.dimensions[i] + "'");
+    }
+    if (std::find(r.dims.begin(), r.dims.end(), d) != r.dims.end()) {
+      return Status::InvalidArgument(field + "'" + d->name + "' is asked for twice");
+    }
+    if (c.FindMeasure(d->name)) {
+      return Status::InvalidArgument(field + "'" + d->name + "' is also a measure name");
+    }
+    r.dims.push_back(d);
+  }
+  for (size_t i = 0; i < q.filters.size(); ++i) {
+    const QueryFilter& f = q.filters[i];
+    const std::string field = "query: filters[" + std::to_string(i) + "].member: ";
+    if (c.FindMeasure(f.member)) {
+      return Status::InvalidArgument(field + "filters on measures ('" + f.member +
+                                     "') are not supported; filter on dimensions");
+    }
+    if (f.member == "time") {
+      return Status::InvalidArgument(field + "filter time with timeDimensions[0].dateRange");
+    }
+    const DimensionDef* d = c.FindDimension(f.member);
+    if (!d) return Status::InvalidArgument(field + "unknown dimension '" + f.member + "'");
+    r.filters.push_back({d, &f, i});
+  }
+  return r;
+}
+
+std::optional<RollupTable> ChooseRollup(const Resolved& r, const SemanticQuery& q,
+                                        const SecurityScope& scope) {
+  for (RollupTable t :
+       {RollupTable::kSegmentDay, RollupTable::kSegment5m, RollupTable::kSubscriberDay}) {
+    if (scope.subscriber && t != RollupTable::kSubscriberDay) continue;
+    const int64_t grain = t == RollupTable::kSegment5m ? kFiveMinutes : kMicrosPerDay;
+    if (q.granularity && GrainMicros(*q.granularity) < grain) continue;
+    if (Mod(q.from.micros, grain) != 0 || Mod(q.to.micros, grain) != 0) continue;
+    bool ok = true;
+    for (const MeasureDef* m : r.base) ok = ok && m->OnRollup(t);
+    for (const DimensionDef* d : r.dims) ok = ok && d->OnRollup(t);
+    for (const auto& f : r.filters) ok = ok && f.dim->OnRollup(t);
+    if (ok) return t;
+  }
+  return std::nullopt;
+}
+
+// One SELECT ... GROUP BY over one source, with its own parameters.
+struct Part {
+  std::string sql;
+  std::vector<SqlParam> params;
+};
+
+Result<SqlParam> FilterValue(const DimensionDef& d, const std::string& v,
+                             const std::string& field) {
+  if (!d.numeric) return SqlParam(v);
+  int64_t i = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), i);
+  if (ec == std::errc() && p == v.data() + v.size()) return SqlParam(i);
+  char* end = nullptr;
+  const double x = std::strtod(v.c_str(), &end);
+  if (!v.empty() && end == v.c_str() + v.size() && std::isfinite(x)) return SqlParam(x);
+  return Status::InvalidArgument(field + ": '" + v.substr(0, 64) + "' is not a number (" + d.name +
+                                 " is a number)");
+}
+
+Status AddFilters(const Resolved& r, std::optional<EventFamily> family, std::string* where,
+                  std::vector<SqlParam>* params) {
+  for (const auto& f : r.filters) {
+    const std::string expr = ExprOf(*f.dim, family);
+    const std::string field = "query: filters[" + std::to_string(f.index) + "].values";
+    std::string cond;
+    switch (f.filter->op) {
+      case FilterOp::kSet:
+        cond = expr + " IS NOT NULL";
+        break;
+      case FilterOp::kNotSet:
+        cond = expr + " IS NULL";
+        break;
+      case FilterOp::kEquals:
+      case FilterOp::kNotEquals: {
+        cond = expr + (f.filter->op == FilterOp::kEquals ? " IN (" : " NOT IN (");
+        for (size_t j = 0; j < f.filter->values.size(); ++j) {
+          TALLY_ASSIGN_OR_RETURN(SqlParam v, FilterValue(*f.dim, f.filter->values[j],
+                                                         field + "[" + std::to_string(j) + "]"));
+          params->push_back(std::move(v));
+          cond += j ? ", ?" : "?";
+        }
+        cond += ")";
+        break;
+      }
+      case FilterOp::kGt:
+      case FilterOp::kGte:
+      case FilterOp::kLt:
+      case FilterOp::kLte: {
+        static constexpr const char* kOps[] = {">", ">=", "<", "<="};
+        const int k = static_cast<int>(f.filter->op) - static_cast<int>(FilterOp::kGt);
+        TALLY_ASSIGN_OR_RETURN(SqlParam v, FilterValue(*f.dim, f.filter->values[0], field + "[0]"));
+        params->push_back(std::move(v));
+        cond = expr + " " + kOps[k] + " ?";
+        break;
+      }
+    }
+    *where += " AND (" + cond + ")";
+  }
+  return Status::Ok();
+}
+
+// The plans' attributes, one row per plan id (a plan's tier and billing type do not change with
+// its versions or regions).
+std::string PlanJoin(const SqlDialect& dialect, const std::string& on) {
+  return " LEFT JOIN (SELECT plan_id, " + dialect.AnyValue("tier") + " AS tier, " +
+         dialect.AnyValue("billing_type") +
+         " AS billing_type FROM plans GROUP BY plan_id) p ON p.plan_id = " + on;
+}
+
+// The plan whose attributes `p.` reads: the one the `plan` dimension gives the row.
+Result<std::string> PlanKey(const MetricCatalogue& catalogue, std::optional<EventFamily> family) {
+  const DimensionDef* plan = catalogue.FindDimension("plan");
+  if (!plan) return Status::Internal("the catalogue uses p. without a 'plan' dimension");
+  return ExprOf(*plan, family);
+}
+
+// The SELECT list and GROUP BY of one part: time bucket, dimensions, then aggregates.
+void SelectAndGroup(const SemanticQuery& q, const Resolved& r, const SqlDialect& dialect,
+                    const std::string& ts, std::optional<EventFamily> family,
+                    const std::vector<std::pair<const MeasureDef*, std::string>>& aggs,
+                    std::string* select, std::string* group) {
+  std::vector<std::string> keys;
+  if (q.granularity) {
+    const std::string bucket = dialect.TimeBucket(*q.granularity, ts);
+    keys.push_back(bucket);
+    *select += bucket + " AS \"time\"";
+  }
+  for (const DimensionDef* d : r.dims) {
+    const std::string expr = ExprOf(*d, family);
+    keys.push_back(expr);
+    if (!select->empty()) *select += ", ";
+    *select += expr + " AS " + Quote(d->name);
+  }
+  for (const auto& [m, agg] : aggs) {
+    if (!select->empty()) *select += ", ";
+    *select += agg + " AS " + Quote(m->name);
+  }
+  for (size_t i = 0; i < keys.size(); ++i) *group += (i ? ", " : " GROUP BY ") + keys[i];
+}
+
+Result<Part> RollupPart(const MetricCatalogue& catalogue, const SemanticQuery& q, const Resolved& r,
+                        const SecurityScope& scope, RollupTable t, const SqlDialect& dialect) {
+  Part part;
+  std::vector<std::pair<const MeasureDef*, std::string>> aggs;
+  for (const MeasureDef* m : r.base) aggs.emplace_back(m, m->rollup);
+  const bool day_table = t != RollupTable::kSegment5m;
+  const std::string ts = day_table ? "r.day" : "r.bucket";
+  std::string select, group;
+  SelectAndGroup(q, r, dialect, ts, std::nullopt, aggs, &select, &group);
+  bool needs_s = false, needs_p = false;
+  for (const DimensionDef* d : r.dims) {
+    needs_s = needs_s || Uses(d->rollup, 's');
+    needs_p = needs_p || Uses(d->rollup, 'p');
+  }
+  for (const auto& f : r.filters) {
+    needs_s = needs_s || Uses(f.dim->rollup, 's');
+    needs_p = needs_p || Uses(f.dim->rollup, 'p');
+  }
+  std::string from = " FROM " + std::string(StoreTable(t)) + " r";
+  if (needs_s) from += " LEFT JOIN subscribers s ON s.subscriber_id = r.subscriber_id";
+  if (needs_p) {
+    TALLY_ASSIGN_OR_RETURN(std::string plan, PlanKey(catalogue, std::nullopt));
+    from += PlanJoin(dialect, plan);
+  }
+  std::string where = " WHERE " + ts + " >= ? AND " + ts + " < ?";
+  if (day_table) {
+    part.params.push_back(q.from.date());
+    part.params.push_back(q.to.date());
+  } else {
+    part.params.push_back(q.from);
+    part.params.push_back(q.to);
+  }
+  if (scope.partner) {
+    where += " AND r.partner_id = ?";
+    part.params.push_back(*scope.partner);
+  }
+  if (scope.subscriber) {
+    where += " AND r.subscriber_id = ?";
+    part.params.push_back(*scope.subscriber);
+  }
+  TALLY_RETURN_IF_ERROR(AddFilters(r, std::nullopt, &where, &part.params));
+  part.sql = "SELECT " + select + from + where + group;
+  return part;
+}
+
+Result<Part> RawPart(const MetricCatalogue& catalogue, const SemanticQuery& q, const Resolved& r,
+                     const SecurityScope& scope, EventFamily family,
+                     const std::vector<const MeasureDef*>& measures, const RelationFn& relation,
+                     const SqlDialect& dialect) {
+  Part part;
+  const bool has_subscriber = FamilyHasColumn(family, "subscriber_id");
+  auto refuse = [&](const std::string& what) {
+    return Status::InvalidArgument("query: " + what + " (measure '" + measures.front()->name +
+                                   "' counts " + std::string(Name(family)) + " events)");
+  };
+  bool needs_s = false, needs_p = false;
+  auto check = [&](const DimensionDef* d) -> Status {
+    if (!d->OnFamily(family)) return refuse("dimension '" + d->name + "' does not apply");
+    const std::string expr = ExprOf(*d, family);
+    const bool s = Uses(expr, 's') || Uses(expr, 'p');
+    if (s && !has_subscriber) return refuse("dimension '" + d->name + "' needs a subscriber");
+    needs_s = needs_s || s;
+    needs_p = needs_p || Uses(expr, 'p');
+    return Status::Ok();
+  };
+  for (const DimensionDef* d : r.dims) TALLY_RETURN_IF_ERROR(check(d));
+  for (const auto& f : r.filters) TALLY_RETURN_IF_ERROR(check(f.dim));
+  if (scope.subscriber && !has_subscriber) {
+    return refuse("a subscriber's scope cannot see events that belong to no subscriber");
+  }
+  std::vector<std::pair<const MeasureDef*, std::string>> aggs;
+  for (const MeasureDef* m : measures) aggs.emplace_back(m, m->sql);
+  std::string select, group;
+  SelectAndGroup(q, r, dialect, "e.ts", family, aggs, &select, &group);
+  TALLY_ASSIGN_OR_RETURN(EventRelation rel, relation(family, TimeRange{q.from, q.to}));
+  std::string from = " FROM (" + rel.sql + ") e";
+  if (needs_s) from += " LEFT JOIN subscribers s ON s.subscriber_id = e.subscriber_id";
+  if (needs_p) {
+    TALLY_ASSIGN_OR_RETURN(std::string plan, PlanKey(catalogue, family));
+    from += PlanJoin(dialect, plan);
+  }
+  std::string where = " WHERE e.ts >= ? AND e.ts < ?";
+  part.params.push_back(q.from);
+  part.params.push_back(q.to);
+  if (scope.partner) {
+    where += " AND e.partner_id = ?";
+    part.params.push_back(*scope.partner);
+  }
+  if (scope.subscriber) {
+    where += " AND e.subscriber_id = ?";
+    part.params.push_back(*scope.subscriber);
+  }
+  TALLY_RETURN_IF_ERROR(AddFilters(r, family, &where, &part.params));
+  part.sql = "SELECT " + select + from + where + group;
+  return part;
+}
+
+}  // namespace
+
+const SqlDialect& DuckDbDialect() {
+  static const DuckDialect d;
+  return d;
+}
+
+Result<CompiledQuery> CompileQuery(const MetricCatalogue& catalogue, const SemanticQuery& query,
+                                   const SecurityScope& scope, const RelationFn& relation,
+                                   const SqlDialect& dialect, const CompileOptions& options) {
+  TALLY_ASSIGN_OR_RETURN(Resolved r, Resolve(catalogue, query));
+  CompiledQuery out;
+  out.has_time = query.granularity.has_value();
+  std::vector<Part> parts;
+  std::optional<RollupTable> rollup;
+  if (!options.force_raw) rollup = ChooseRollup(r, query, scope);
+  if (rollup) {
+    TALLY_ASSIGN_OR_RETURN(Part p, RollupPart(catalogue, query, r, scope, *rollup, dialect));
+    parts.push_back(std::move(p));
+    out.source = std::string(StoreTable(*rollup));
+    out.uses_rollup = true;
+  } else {
+    // One part per family, in the order the families first appear.
+    std::vector<std::pair<EventFamily, std::vector<const MeasureDef*>>> by_family;
+    for (const MeasureDef* m : r.base) {
+      auto it = std::find_if(by_family.begin(), by_family.end(),
+                             [&](const auto& f) { return f.first == *m->family; });
+      if (it == by_family.end()) {
+        by_family.push_back({*m->family, {m}});
+      } else {
+        it->second.push_back(m);
+      }
+    }
+    out.source = "events:";
+    for (const auto& [family, measures] : by_family) {
+      TALLY_ASSIGN_OR_RETURN(
+          Part p, RawPart(catalogue, query, r, scope, family, measures, relation, dialect));
+      parts.push_back(std::move(p));
+      if (out.source.back() != ':') out.source += ",";
+      out.source += Name(family);
+    }
+  }
+  // The parts joined on their keys (time and dimensions), then the outer SELECT: measures that
+  // a part did not produce for a key are 0, and ratios are divided last.
+  std::vector<std::string> keys;
+  if (out.has_time) keys.push_back("time");
+  for (const DimensionDef* d : r.dims) keys.push_back(d->name);
+  std::string from;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const std::string sub = "(" + parts[i].sql + ") q" + std::to_string(i);
+    if (i == 0) {
+      from = sub;
+    } else if (keys.empty()) {
+      from += " CROSS JOIN " + sub;
+    } else {
+      from += " FULL OUTER JOIN " + sub + " USING (";
+      for (size_t k = 0; k < keys.size(); ++k) from += (k ? ", " : "") + Quote(keys[k]);
+      from += ")";
+    }
+    out.params.insert(out.params.end(), std::make_move_iterator(parts[i].params.begin()),
+                      std::make_move_iterator(parts[i].params.end()));
+  }
+  std::string select;
+  for (const std::string& k : keys) {
+    select += (select.empty() ? "" : ", ") + Quote(k);
+    out.columns.push_back(k);
+  }
+  auto value = [](const MeasureDef* m) { return "coalesce(" + Quote(m->name) + ", 0)"; };
+  for (const MeasureDef* m : r.output) {
+    std::string expr;
+    if (m->is_ratio()) {
+      expr = dialect.Ratio(value(catalogue.FindMeasure(m->ratio[0])),
+                           value(catalogue.FindMeasure(m->ratio[1])));
+    } else {
+      expr = value(m);
+    }
+    select += (select.empty() ? "" : ", ") + expr + " AS " + Quote(m->name);
+    out.columns.push_back(m->name);
+  }
+  // Groups in which every measure is 0 are left out (a rollup row may hold only other families'
+  // counters; raw events of other families never reach the query): both sources agree.
+  std::string where;
+  if (!keys.empty()) {
+    for (const MeasureDef* m : r.base) {
+      where += (where.empty() ? " WHERE " : " OR ") + value(m) + " <> 0";
+    }
+  }
+  // Order: what the query asked, then time and dimensions so pages are stable.
+  std::string order;
+  std::vector<std::string> ordered;
+  for (size_t i = 0; i < query.order.size(); ++i) {
+    const QueryOrder& o = query.order[i];
+    if (std::find(out.columns.begin(), out.columns.end(), o.member) == out.columns.end()) {
+      return Status::InvalidArgument("query: order[" + std::to_string(i) + "]: '" + o.member +
+                                     "' is not a measure or dimension of this query");
+    }
+    order += (order.empty() ? " ORDER BY " : ", ") + Quote(o.member) +
+             (o.descending ? " DESC NULLS LAST" : " ASC NULLS LAST");
+    ordered.push_back(o.member);
+  }
+  for (const std::string& k : keys) {
+    if (std::find(ordered.begin(), ordered.end(), k) != ordered.end()) continue;
+    order += (order.empty() ? " ORDER BY " : ", ") + Quote(k) + " ASC NULLS LAST";
+  }
+  // The limit is a validated integer (1..kMaxQueryLimit), not caller text.
+  out.sql = "SELECT " + select + " FROM " + from + where + order + " LIMIT " +
+            std::to_string(query.limit);
+  return out;
+}
+
+}  // namespace tally

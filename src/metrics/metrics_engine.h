@@ -1,0 +1,73 @@
+#pragma once
+// Runs semantic queries: compiles them (compiler.h) under the caller's security scope, executes
+// them on the store between ingest commits, and caches results until the stored data changes.
+
+#include <chrono>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/status.h"
+#include "ingest/pipeline.h"
+#include "metrics/compiler.h"
+
+namespace tally {
+
+struct MetricsResult {
+  std::vector<std::string> columns;  // "time" (if grouped by time), dimensions, measures
+  std::vector<bool> numeric;         // per column: a number (measures, numeric dimensions)
+  std::vector<std::vector<std::optional<std::string>>> rows;  // as text; time as ISO 8601 UTC
+  std::string source;  // the rollup table or the event families read
+  bool uses_rollup = false;
+  bool cached = false;  // answered from the cache
+  double millis = 0;    // time to answer, cache included
+
+  //! {"columns": [...], "rows": [[...]], "source": ..., "cached": ...}; numbers stay numbers.
+  std::string ToJson() const;
+  //! CSV with a header row (RFC 4180 quoting).
+  std::string ToCsv() const;
+};
+
+struct MetricsEngineOptions {
+  size_t cache_entries = 4096;  // least recently used results are dropped beyond this
+};
+
+class MetricsEngine {
+ public:
+  MetricsEngine(const MetricCatalogue& catalogue, IngestPipeline* pipeline,
+                MetricsEngineOptions options = {});
+
+  //! Runs `query` as seen by `scope`. Errors name the query field at fault.
+  Result<MetricsResult> Run(const SemanticQuery& query, const SecurityScope& scope,
+                            const CompileOptions& options = {});
+  //! The SQL and values `query` compiles to, without running it.
+  Result<CompiledQuery> Explain(const SemanticQuery& query, const SecurityScope& scope,
+                                const CompileOptions& options = {});
+
+  const MetricCatalogue& catalogue() const { return catalogue_; }
+  int64_t cache_hits() const;
+  int64_t cache_misses() const;
+
+ private:
+  struct Entry {
+    std::string key;
+    uint64_t version = 0;
+    std::shared_ptr<const MetricsResult> result;
+  };
+  Result<CompiledQuery> Compile(EventStore& store, const SemanticQuery& query,
+                                const SecurityScope& scope, const CompileOptions& options);
+
+  const MetricCatalogue& catalogue_;
+  IngestPipeline* pipeline_;
+  MetricsEngineOptions options_;
+  mutable std::mutex mu_;
+  std::list<Entry> lru_;  // most recent first
+  std::unordered_map<std::string, std::list<Entry>::iterator> index_;
+  int64_t hits_ = 0, misses_ = 0;
+};
+
+}  // namespace tally
