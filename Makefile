@@ -43,6 +43,9 @@ demo: build
 	@rm -rf $(DEMO_DIR)/store
 	@./$(BUILD)/tally load --data $(DEMO_DIR)/store $(DEMO_DIR)/world --ledger --quiet
 	@./$(BUILD)/tally reconcile --data $(DEMO_DIR)/store
+	@echo "== revenue, ARPU and data by region and month, from the metrics layer (docs/metrics.md)"
+	@./$(BUILD)/tally query --data $(DEMO_DIR)/store --format csv \
+	  '{"measures": ["revenue", "arpu", "active_subscribers", "data_gb"], "dimensions": ["region"], "timeDimensions": [{"dimension": "time", "granularity": "month", "dateRange": ["2024-07-01", "2024-10-28"]}]}'
 	@echo "== done: ./$(BUILD)/tally serve --data $(DEMO_DIR)/store serves it on http://127.0.0.1:8080"
 
 bench: build
