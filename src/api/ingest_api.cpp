@@ -1,5 +1,6 @@
 #include "api/ingest_api.h"
 
+#include "api/responses.h"
 #include "core/text_buffer.h"
 #include "core/utf8.h"
 
@@ -12,24 +13,16 @@ constexpr std::string_view kIngestPrefix = "/v1/ingest/";
 // The HTTP status for a failed batch: the client's fault (4xx) or ours, worth a retry (503).
 int StatusFor(const Status& st) {
   switch (st.code()) {
-    case Status::Code::kInvalidArgument: return 400;
-    case Status::Code::kNotFound: return 404;
-    default: return 503;
+    case Status::Code::kInvalidArgument:
+      return 400;
+    case Status::Code::kNotFound:
+      return 404;
+    default:
+      return 503;
   }
 }
 
 }  // namespace
-
-HttpResponse JsonError(int status, const std::string& message) {
-  TextBuffer out(256);
-  out.Put("{\"error\":");
-  out.PutJsonString(ValidUtf8OrEscaped(message));
-  out.Put("}");
-  HttpResponse r;
-  r.status = status;
-  r.body = std::string(out.view());
-  return r;
-}
 
 std::optional<HttpResponse> IngestApi::Handle(const HttpRequest& request) {
   const std::string& path = request.path;
@@ -73,7 +66,8 @@ HttpResponse IngestApi::Ingest(const HttpRequest& request, std::string_view name
   if (family.ok() && *family == EventFamily::kCharge) {
     // Charges are the ledger's: they reach the store only through its outbox, so the ledger and the
     // store always reconcile. Usage goes to /v1/ingest/usage and is rated there.
-    return JsonError(403, "the charge family is written only by the ledger; post usage to /v1/ingest/usage");
+    return JsonError(
+        403, "the charge family is written only by the ledger; post usage to /v1/ingest/usage");
   }
   if (family.ok()) {
     IngestRequest req;
@@ -85,10 +79,12 @@ HttpResponse IngestApi::Ingest(const HttpRequest& request, std::string_view name
   } else if (auto table = ReferenceTableNamed(name)) {
     pending = pipeline_->SubmitReference(*table, format, request.body, source, {});
   } else {
-    return JsonError(404, "unknown event family or table '" + std::string(name.substr(0, 64)) + "'");
+    return JsonError(404,
+                     "unknown event family or table '" + std::string(name.substr(0, 64)) + "'");
   }
   IngestResult result = pending.get();
-  if (!result.ack.status.ok()) return JsonError(StatusFor(result.ack.status), result.ack.status.message());
+  if (!result.ack.status.ok())
+    return JsonError(StatusFor(result.ack.status), result.ack.status.message());
   TextBuffer out(1024);
   out.Put("{\"report\":");
   out.Put(result.report.ToJson());

@@ -34,7 +34,4 @@ class IngestApi {
   IngestPipeline* pipeline_;
 };
 
-//! {"error": message} with `status`.
-HttpResponse JsonError(int status, const std::string& message);
-
 }  // namespace tally

@@ -6,6 +6,7 @@
 #include <initializer_list>
 #include <type_traits>
 
+#include "api/responses.h"
 #include "core/text_buffer.h"
 #include "core/utf8.h"
 #include "model/enums.h"
@@ -19,22 +20,6 @@ constexpr std::string_view kRecharges = "/v1/recharges";
 constexpr std::string_view kKeyHeader = "idempotency-key";
 
 // ---- Responses ----------------------------------------------------------------------------
-
-HttpResponse JsonResponse(int status, std::string body) {
-  HttpResponse r;
-  r.status = status;
-  r.body = std::move(body);
-  return r;
-}
-
-// {"error": message}. The message may quote input, so invalid UTF-8 in it is escaped.
-HttpResponse ErrorResponse(int status, std::string_view message) {
-  TextBuffer out(256);
-  out.Put("{\"error\":");
-  out.PutJsonString(ValidUtf8OrEscaped(message));
-  out.Put('}');
-  return JsonResponse(status, std::string(out.view()));
-}
 
 // The HTTP status of a ledger failure: the caller's fault (4xx), retry later (503), or ours.
 int HttpStatusOf(const Status& st) {
@@ -53,11 +38,11 @@ int HttpStatusOf(const Status& st) {
 }
 
 HttpResponse LedgerError(const Status& st) {
-  return ErrorResponse(HttpStatusOf(st), st.message());
+  return JsonError(HttpStatusOf(st), st.message());
 }
 
 HttpResponse MethodNotAllowed(std::string_view allowed, std::string_view path) {
-  HttpResponse r = ErrorResponse(405, "use " + std::string(allowed) + " for " + std::string(path));
+  HttpResponse r = JsonError(405, "use " + std::string(allowed) + " for " + std::string(path));
   r.headers.emplace_back("Allow", std::string(allowed));
   return r;
 }
@@ -478,25 +463,25 @@ std::optional<HttpResponse> LedgerApi::Handle(const HttpRequest& request) {
   const std::string_view rest = path.substr((subscribers ? kSubscribers : kRecharges).size() + 1);
   std::string_view id_text, action;
   if (!SplitIdAndAction(rest, &id_text, &action)) {
-    return ErrorResponse(404, "no route for " + request.method + " " + std::string(path));
+    return JsonError(404, "no route for " + request.method + " " + std::string(path));
   }
   const std::optional<int64_t> id = PathId(id_text);
   const char* what = subscribers ? "subscriber" : "recharge";
   if (subscribers) {
     const bool post = action == "plan" || action == "status";
     const bool get = action == "balance" || action == "invoices";
-    if (!post && !get) return ErrorResponse(404, "no route for " + std::string(path));
+    if (!post && !get) return JsonError(404, "no route for " + std::string(path));
     if (post && request.method != "POST") return MethodNotAllowed("POST", path);
     if (get && !IsRead(request)) return MethodNotAllowed("GET", path);
   } else {
     if (action != "refund" && action != "reversal") {
-      return ErrorResponse(404, "no route for " + std::string(path));
+      return JsonError(404, "no route for " + std::string(path));
     }
     if (request.method != "POST") return MethodNotAllowed("POST", path);
   }
   if (!id) {
-    return ErrorResponse(400, std::string(what) + " id '" + std::string(id_text.substr(0, 64)) +
-                                  "' in the path: expected a positive integer");
+    return JsonError(400, std::string(what) + " id '" + std::string(id_text.substr(0, 64)) +
+                              "' in the path: expected a positive integer");
   }
   if (recharges) return Compensate(request, *id, action == "reversal");
   const SubscriberId subscriber(*id);

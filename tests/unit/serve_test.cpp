@@ -2,16 +2,16 @@
 // and an acknowledged batch survives kill -9.
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <netinet/in.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <climits>
-#include <map>
 #include <filesystem>
+#include <map>
 #include <random>
 #include <thread>
 
@@ -52,7 +52,8 @@ class Server {
       (void)f;
       ::dup2(::fileno(stdout), 2);
       const std::string port = std::to_string(port_);
-      ::execl(TALLY_BINARY, TALLY_BINARY, "serve", "--data", dir_.c_str(), "--port", port.c_str(), nullptr);
+      ::execl(TALLY_BINARY, TALLY_BINARY, "serve", "--data", dir_.c_str(), "--port", port.c_str(),
+              nullptr);
       ::_exit(127);
     }
     HttpClient c("127.0.0.1", port_, 2s);
@@ -80,10 +81,11 @@ class Server {
 };
 
 std::string UsageLine(const std::string& id, int minute) {
-  return "{\"event_id\":\"" + id + "\",\"ts\":\"2024-07-0" + std::to_string(1 + minute % 5) + "T10:" +
-         (minute % 60 < 10 ? "0" : "") + std::to_string(minute % 60) +
+  return "{\"event_id\":\"" + id + "\",\"ts\":\"2024-07-0" + std::to_string(1 + minute % 5) +
+         "T10:" + (minute % 60 < 10 ? "0" : "") + std::to_string(minute % 60) +
          ":00Z\",\"kind\":\"data_session\",\"subscriber_id\":" + std::to_string(1 + minute % 50) +
-         ",\"partner_id\":0,\"duration_s\":30,\"bytes\":1000,\"roaming\":false,\"session_ref\":\"r\"}\n";
+         ",\"partner_id\":0,\"duration_s\":30,\"bytes\":1000,\"roaming\":false,\"session_ref\":"
+         "\"r\"}\n";
 }
 
 TEST(Serve, HttpIngestAcceptsNdjsonCsvAndGzipAndRetriesAreDuplicates) {
@@ -93,7 +95,8 @@ TEST(Serve, HttpIngestAcceptsNdjsonCsvAndGzipAndRetriesAreDuplicates) {
   HttpClient c("127.0.0.1", server.port());
   std::string body;
   for (int i = 0; i < 100; ++i) body += UsageLine("h" + std::to_string(i), i);
-  auto r = c.Post("/v1/ingest/usage", Gzip(body), "application/x-ndjson", {{"Content-Encoding", "gzip"}});
+  auto r = c.Post("/v1/ingest/usage", Gzip(body), "application/x-ndjson",
+                  {{"Content-Encoding", "gzip"}});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->status, 200) << r->body;
   EXPECT_NE(r->body.find("\"accepted\":100"), std::string::npos) << r->body;
@@ -111,12 +114,16 @@ TEST(Serve, HttpIngestAcceptsNdjsonCsvAndGzipAndRetriesAreDuplicates) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status, 200);
   EXPECT_NE(r->body.find("\"accepted\":1"), std::string::npos) << r->body;
-  EXPECT_NE(r->body.find("{\"line\":3,\"field\":\"amount_minor\",\"check\":\"range\""), std::string::npos) << r->body;
-  EXPECT_NE(r->body.find("{\"line\":4,\"field\":\"channel\",\"check\":\"accepted_values\""), std::string::npos)
+  EXPECT_NE(r->body.find("{\"line\":3,\"field\":\"amount_minor\",\"check\":\"range\""),
+            std::string::npos)
+      << r->body;
+  EXPECT_NE(r->body.find("{\"line\":4,\"field\":\"channel\",\"check\":\"accepted_values\""),
+            std::string::npos)
       << r->body;
   // Truncated gzip: 400 naming the problem, nothing stored.
   std::string gz = Gzip(UsageLine("t1", 1));
-  r = c.Post("/v1/ingest/usage", gz.substr(0, gz.size() / 2), "application/x-ndjson", {{"Content-Encoding", "gzip"}});
+  r = c.Post("/v1/ingest/usage", gz.substr(0, gz.size() / 2), "application/x-ndjson",
+             {{"Content-Encoding", "gzip"}});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status, 400);
   EXPECT_NE(r->body.find("truncated gzip"), std::string::npos) << r->body;
@@ -143,6 +150,49 @@ TEST(Serve, HttpIngestAcceptsNdjsonCsvAndGzipAndRetriesAreDuplicates) {
   fs::remove_all(dir);
 }
 
+TEST(Serve, MetricQueriesAnswerOverHttpAndSeeNewlyIngestedData) {
+  const std::string dir = TempDir("serve_metrics");
+  Server server(dir, FreePort());
+  server.Start();
+  HttpClient c("127.0.0.1", server.port());
+  std::string body;
+  for (int i = 0; i < 100; ++i) body += UsageLine("m" + std::to_string(i), i);
+  auto r = c.Post("/v1/ingest/usage", body, "application/x-ndjson");
+  ASSERT_TRUE(r.ok() && r->status == 200);
+  const std::string query =
+      R"({"measures": ["data_sessions", "data_gb"], "timeDimensions": [{"dimension": "time",
+          "dateRange": ["2024-07-01", "2024-07-05"]}]})";
+  r = c.Post("/v1/query", query, "application/json");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_NE(r->body.find("\"rows\":[[100,0.0001]]"), std::string::npos) << r->body;
+  EXPECT_EQ(r->headers["x-tally-source"], "rollup_segment_day");
+  EXPECT_EQ(r->headers["x-tally-cache"], "miss");
+  r = c.Post("/v1/query", query, "application/json");
+  EXPECT_EQ(r->headers["x-tally-cache"], "hit");
+  // New rows: the cached answer is not served.
+  std::string more;
+  for (int i = 100; i < 110; ++i) more += UsageLine("m" + std::to_string(i), i);
+  ASSERT_EQ(c.Post("/v1/ingest/usage", more, "application/x-ndjson")->status, 200);
+  r = c.Post("/v1/query", query, "application/json");
+  EXPECT_NE(r->body.find("\"rows\":[[110,"), std::string::npos) << r->body;
+  EXPECT_EQ(r->headers["x-tally-cache"], "miss");
+  // CSV export of the same query.
+  r = c.Post("/v1/query?format=csv", query, "application/json");
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "data_sessions,data_gb\r\n110,0.00011\r\n");
+  EXPECT_NE(r->headers["content-type"].find("text/csv"), std::string::npos);
+  // A bad query is a 400 naming the field; the catalogue is served.
+  r = c.Post("/v1/query", R"({"measures": ["data_gb"], "limit": -1})", "application/json");
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(r->body.find("limit: must be an integer"), std::string::npos) << r->body;
+  r = c.Get("/v1/metrics");
+  EXPECT_EQ(r->status, 200);
+  EXPECT_NE(r->body.find("\"name\":\"arpu\""), std::string::npos);
+  EXPECT_EQ(WEXITSTATUS(server.Kill(SIGTERM)), 0);
+  fs::remove_all(dir);
+}
+
 // Batches are sent (and retried until acknowledged) while the server is killed with SIGKILL and
 // restarted several times. Afterwards the store holds every acknowledged event exactly once.
 TEST(Serve, AcknowledgedBatchesSurviveKillMinus9AndRetriesNeverDoubleCount) {
@@ -158,7 +208,8 @@ TEST(Serve, AcknowledgedBatchesSurviveKillMinus9AndRetriesNeverDoubleCount) {
     std::mt19937 rng(7);
     for (int b = 0; b < kBatches; ++b) {
       std::string body;
-      for (int i = 0; i < kPerBatch; ++i) body += UsageLine("k" + std::to_string(b) + "-" + std::to_string(i), b + i);
+      for (int i = 0; i < kPerBatch; ++i)
+        body += UsageLine("k" + std::to_string(b) + "-" + std::to_string(i), b + i);
       // Retry until acknowledged; sometimes send an acknowledged batch again, as a client that
       // lost the answer would.
       int sends = (rng() % 5 == 0) ? 2 : 1;
@@ -206,7 +257,8 @@ TEST(Serve, LedgerRechargesSurviveKillMinus9AndTheOutboxCatchesUp) {
   const std::string dir = TempDir("serve_ledger_kill");
   const std::string world = TempDir("serve_ledger_world");
   ASSERT_EQ(RunTally("generate --out " + world + " --subscribers 20 --days 3 --quiet").code, 0);
-  ASSERT_EQ(RunTally("ledger --data " + dir + " import-partners " + world + "/partners.csv").code, 0);
+  ASSERT_EQ(RunTally("ledger --data " + dir + " import-partners " + world + "/partners.csv").code,
+            0);
   ASSERT_EQ(RunTally("ledger --data " + dir + " import-plans " + world + "/plans.csv").code, 0);
   Server server(dir, FreePort());
   server.Start();
@@ -264,7 +316,8 @@ TEST(Serve, LedgerRechargesSurviveKillMinus9AndTheOutboxCatchesUp) {
   for (const auto& [sub, balance] : expected) {
     auto r = c.Get("/v1/subscribers/" + std::to_string(sub) + "/balance");
     ASSERT_TRUE(r.ok());
-    EXPECT_EQ(JsonInt(r->body, "balance_minor"), balance) << "subscriber " << sub << ": " << r->body;
+    EXPECT_EQ(JsonInt(r->body, "balance_minor"), balance)
+        << "subscriber " << sub << ": " << r->body;
   }
   EXPECT_EQ(WEXITSTATUS(server.Kill(SIGTERM)), 0);
   // The outbox caught up: the store has every recharge once, and the totals reconcile.

@@ -1,0 +1,28 @@
+#pragma once
+// The metrics endpoints of `tally serve` (docs/metrics.md):
+//   GET  /v1/metrics                  the catalogue: measures and dimensions      200
+//   POST /v1/query                    a semantic query in the body (JSON)         200 result
+//   GET  /v1/query?q=JSON             the same, the query in the URL
+// ?format=csv (or Accept: text/csv) answers CSV: the export of any query. A bad query is a 400
+// whose message names the field. Every query runs under the caller's SecurityScope.
+
+#include <optional>
+
+#include "api/http_server.h"
+#include "metrics/metrics_engine.h"
+
+namespace tally {
+
+class MetricsApi {
+ public:
+  explicit MetricsApi(MetricsEngine* engine) : engine_(engine) {}
+
+  //! The response for `request` as seen by `scope`, or nullopt when the path is not a metrics
+  //! route. Thread-safe (the engine is).
+  std::optional<HttpResponse> Handle(const HttpRequest& request, const SecurityScope& scope);
+
+ private:
+  MetricsEngine* engine_;
+};
+
+}  // namespace tally

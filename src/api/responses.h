@@ -1,0 +1,30 @@
+#pragma once
+// Response helpers shared by tally's HTTP routes.
+
+#include <string>
+#include <string_view>
+
+#include "api/http_server.h"
+#include "core/text_buffer.h"
+#include "core/utf8.h"
+
+namespace tally {
+
+//! A JSON response with `body`.
+inline HttpResponse JsonResponse(int status, std::string body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+//! {"error": message}. The message may quote input, so invalid UTF-8 in it is escaped.
+inline HttpResponse JsonError(int status, std::string_view message) {
+  TextBuffer out(256);
+  out.Put("{\"error\":");
+  out.PutJsonString(ValidUtf8OrEscaped(message));
+  out.Put('}');
+  return JsonResponse(status, std::string(out.view()));
+}
+
+}  // namespace tally
