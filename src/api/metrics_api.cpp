@@ -1,8 +1,21 @@
 #include "api/metrics_api.h"
 
+#include <charconv>
+
 #include "api/responses.h"
 
 namespace tally {
+
+namespace {
+
+// `text` as a JSON string literal.
+std::string QuoteJson(const std::string& text) {
+  TextBuffer out(text.size() + 2);
+  out.PutJsonString(ValidUtf8OrEscaped(text));
+  return std::string(out.view());
+}
+
+}  // namespace
 
 std::optional<HttpResponse> MetricsApi::Handle(const HttpRequest& request,
                                                const SecurityScope& scope) {
@@ -11,6 +24,7 @@ std::optional<HttpResponse> MetricsApi::Handle(const HttpRequest& request,
     if (!read) return JsonError(405, "use GET");
     return JsonResponse(200, engine_->catalogue().ToJson());
   }
+  if (request.path.starts_with("/v1/subscribers/")) return Subscriber(request, scope);
   if (request.path != "/v1/query") return std::nullopt;
   std::string text;
   if (request.method == "POST") {
@@ -22,6 +36,13 @@ std::optional<HttpResponse> MetricsApi::Handle(const HttpRequest& request,
   } else {
     return JsonError(405, "use POST (or GET with ?q=)");
   }
+  auto query = ParseSemanticQuery(text);
+  if (!query.ok()) return JsonError(400, query.status().message());
+  return Answer(request, *query, scope);
+}
+
+HttpResponse MetricsApi::Answer(const HttpRequest& request, const SemanticQuery& query,
+                                const SecurityScope& scope) {
   auto format = request.query.find("format");
   const bool csv = (format != request.query.end() && format->second == "csv") ||
                    (format == request.query.end() &&
@@ -29,9 +50,7 @@ std::optional<HttpResponse> MetricsApi::Handle(const HttpRequest& request,
   if (format != request.query.end() && format->second != "csv" && format->second != "json") {
     return JsonError(400, "format '" + format->second.substr(0, 32) + "': expected json or csv");
   }
-  auto query = ParseSemanticQuery(text);
-  if (!query.ok()) return JsonError(400, query.status().message());
-  auto result = engine_->Run(*query, scope);
+  auto result = engine_->Run(query, scope);
   if (!result.ok()) {
     const bool ours = result.status().code() != Status::Code::kInvalidArgument;
     return JsonError(ours ? 500 : 400, result.status().message());
@@ -47,6 +66,59 @@ std::optional<HttpResponse> MetricsApi::Handle(const HttpRequest& request,
   r.headers.emplace_back("X-Tally-Source", result->source);
   r.headers.emplace_back("X-Tally-Cache", result->cached ? "hit" : "miss");
   return r;
+}
+
+std::optional<HttpResponse> MetricsApi::Subscriber(const HttpRequest& request,
+                                                   const SecurityScope& scope) {
+  constexpr std::string_view kPrefix = "/v1/subscribers/";
+  std::string_view rest = std::string_view(request.path).substr(kPrefix.size());
+  const size_t slash = rest.find('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  const std::string_view id_text = rest.substr(0, slash), action = rest.substr(slash + 1);
+  if (action != "usage" && action != "summary") return std::nullopt;
+  if (request.method != "GET" && request.method != "HEAD") return JsonError(405, "use GET");
+  int64_t id = 0;
+  auto [p, ec] = std::from_chars(id_text.data(), id_text.data() + id_text.size(), id);
+  if (ec != std::errc() || p != id_text.data() + id_text.size() || id <= 0) {
+    return JsonError(400, "subscriber id '" + std::string(id_text.substr(0, 32)) +
+                              "': expected a positive integer");
+  }
+  // A subscriber's scope sees only itself: another id is answered as if it did not exist.
+  if (scope.subscriber && *scope.subscriber != id) {
+    return JsonError(404, "subscriber " + std::to_string(id) + " not found");
+  }
+  auto param = [&](const char* name, std::string fallback) {
+    auto it = request.query.find(name);
+    return it == request.query.end() ? fallback : it->second;
+  };
+  const Date today = WallClock().date();
+  const std::string to = param("to", FormatDate(today));
+  const std::string from = param("from", FormatDate(Date{today.days - 29}));
+  std::string json = R"({"measures": ["usage_events", "voice_minutes", "sms", "data_gb",
+      "roaming_usage", "recharges", "recharge_amount", "revenue"],
+      "timeDimensions": [{"dimension": "time", )";
+  if (action == "usage") {
+    json += "\"granularity\": " + QuoteJson(param("granularity", "day")) + ", ";
+  }
+  json += "\"dateRange\": [" + QuoteJson(from) + ", " + QuoteJson(to) + "]}]}";
+  auto query = ParseSemanticQuery(json);
+  if (!query.ok()) {
+    // The only caller text in it is from, to and granularity: name them as the caller sent them.
+    std::string message = query.status().message();
+    for (auto [field, name] : {std::pair<std::string, std::string>{"dateRange[0]", "from"},
+                               {"dateRange[1]", "to"},
+                               {"timeDimensions[0].granularity", "granularity"}}) {
+      const size_t at = message.find(field);
+      if (at != std::string::npos) {
+        message = "?" + name + message.substr(message.find(':', at));
+        break;
+      }
+    }
+    return JsonError(400, message);
+  }
+  SecurityScope own = scope;
+  own.subscriber = id;
+  return Answer(request, *query, own);
 }
 
 }  // namespace tally

@@ -3,6 +3,9 @@
 //   GET  /v1/metrics                  the catalogue: measures and dimensions      200
 //   POST /v1/query                    a semantic query in the body (JSON)         200 result
 //   GET  /v1/query?q=JSON             the same, the query in the URL
+//   GET  /v1/subscribers/{id}/usage   one subscriber's usage series: ?from=&to= (dates, the end
+//                                     included) and ?granularity= (default day)
+//   GET  /v1/subscribers/{id}/summary the same measures over the whole range, one row
 // ?format=csv (or Accept: text/csv) answers CSV: the export of any query. A bad query is a 400
 // whose message names the field. Every query runs under the caller's SecurityScope.
 
@@ -22,6 +25,10 @@ class MetricsApi {
   std::optional<HttpResponse> Handle(const HttpRequest& request, const SecurityScope& scope);
 
  private:
+  std::optional<HttpResponse> Subscriber(const HttpRequest& request, const SecurityScope& scope);
+  HttpResponse Answer(const HttpRequest& request, const SemanticQuery& query,
+                      const SecurityScope& scope);
+
   MetricsEngine* engine_;
 };
 

@@ -189,6 +189,23 @@ TEST(Serve, MetricQueriesAnswerOverHttpAndSeeNewlyIngestedData) {
   r = c.Get("/v1/metrics");
   EXPECT_EQ(r->status, 200);
   EXPECT_NE(r->body.find("\"name\":\"arpu\""), std::string::npos);
+  // One subscriber's usage series and summary (UsageLine spreads 110 records over subscribers
+  // 1..50 and 2024-07-01..05; subscriber 1 has minutes 0, 50 and 100, all on 2024-07-01).
+  r = c.Get("/v1/subscribers/1/usage?from=2024-07-01&to=2024-07-05");
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_NE(r->body.find("[\"2024-07-01T00:00:00Z\",3,"), std::string::npos) << r->body;
+  EXPECT_EQ(r->headers["x-tally-source"], "rollup_subscriber_day");
+  r = c.Get("/v1/subscribers/1/summary?from=2024-07-01&to=2024-07-05");
+  EXPECT_NE(r->body.find("\"rows\":[[3,"), std::string::npos) << r->body;
+  r = c.Get("/v1/subscribers/1/usage?from=July&to=2024-07-05");
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(r->body.find("?from:"), std::string::npos) << r->body;
+  r = c.Get("/v1/subscribers/x/usage");
+  EXPECT_EQ(r->status, 400);
+  // The ledger's routes under /v1/subscribers still answer.
+  r = c.Get("/v1/subscribers/1/balance");
+  EXPECT_EQ(r->status, 404) << r->body;  // no account in this ledger
+  EXPECT_NE(r->body.find("no account"), std::string::npos) << r->body;
   EXPECT_EQ(WEXITSTATUS(server.Kill(SIGTERM)), 0);
   fs::remove_all(dir);
 }
