@@ -17,15 +17,19 @@ namespace {
 
 using CliRun = testing::TallyRun;
 
-CliRun Tally(const std::string& args, const std::string& env = "") { return testing::RunTally(args, env); }
+CliRun Tally(const std::string& args, const std::string& env = "") {
+  return testing::RunTally(args, env);
+}
 
 TEST(Cli, HelpListsSubcommandsAndFlags) {
   CliRun r = Tally("--help");
   EXPECT_EQ(r.code, 0);
-  for (const char* s : {"generate", "summary", "schema"}) EXPECT_NE(r.out.find(s), std::string::npos) << s;
+  for (const char* s : {"generate", "summary", "schema"})
+    EXPECT_NE(r.out.find(s), std::string::npos) << s;
   CliRun g = Tally("generate --help");
   EXPECT_EQ(g.code, 0);
-  for (const char* s : {"--out", "--subscribers", "--days", "--start", "--seed", "--format", "--dirty"}) {
+  for (const char* s :
+       {"--out", "--subscribers", "--days", "--start", "--seed", "--format", "--dirty"}) {
     EXPECT_NE(g.out.find(s), std::string::npos) << s;
   }
 }
@@ -50,6 +54,38 @@ TEST(Cli, BadFlagsAndConfigAreNamed) {
   CliRun missing = Tally("summary --data " + out + "/nowhere");
   EXPECT_NE(missing.code, 0);
   EXPECT_NE(missing.out.find("manifest.json"), std::string::npos) << missing.out;
+}
+
+TEST(Cli, QueryAndMetricsCommands) {
+  CliRun metrics = Tally("metrics");
+  EXPECT_EQ(metrics.code, 0);
+  EXPECT_NE(metrics.out.find("\"name\":\"churn_rate\""), std::string::npos);
+  const std::string dir = testing::TempDir("cli_query");
+  std::filesystem::create_directories(dir);
+  // A bad query exits 2 and names the field, before the data directory is opened.
+  CliRun bad = Tally("query --data " + dir + " '{\"measures\": [\"sms\"], \"limit\": 0}'");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.out.find("limit: must be an integer"), std::string::npos) << bad.out;
+  const std::string q =
+      "'{\"measures\": [\"sms\", \"revenue\"], \"dimensions\": [\"partner\"], "
+      "\"timeDimensions\": [{\"dimension\": \"time\", \"dateRange\": [\"2024-07-01\", "
+      "\"2024-07-31\"]}]}'";
+  CliRun unknown = Tally("query --data " + dir +
+                         " '{\"measures\": [\"profit\"], "
+                         "\"timeDimensions\": [{\"dimension\": \"time\", \"dateRange\": "
+                         "[\"2024-07-01\", \"2024-07-31\"]}]}'");
+  EXPECT_EQ(unknown.code, 2);
+  EXPECT_NE(unknown.out.find("unknown measure 'profit'"), std::string::npos) << unknown.out;
+  // On an empty store: a header and no rows; --explain shows the source and bound values.
+  CliRun csv = Tally("query --data " + dir + " --format csv " + q);
+  EXPECT_EQ(csv.code, 0) << csv.out;
+  EXPECT_EQ(csv.out, "partner,sms,revenue\r\n");
+  CliRun explain = Tally("query --data " + dir + " --explain --partner 3 " + q);
+  EXPECT_EQ(explain.code, 0) << explain.out;
+  EXPECT_NE(explain.out.find("-- source: rollup_segment_day"), std::string::npos) << explain.out;
+  EXPECT_NE(explain.out.find("r.partner_id = ?"), std::string::npos) << explain.out;
+  EXPECT_NE(explain.out.find("-- $3 = 3"), std::string::npos) << explain.out;
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Cli, ConfigFileSetsTheWorldAndFlagsWin) {
