@@ -25,8 +25,8 @@ constexpr std::array<std::string_view, 7> kGranularityNames = {"minute", "5minut
 
 const std::set<std::string_view> kMeasureKeys = {
     "name", "title", "description", "unit", "rollup", "rollups", "family", "sql", "ratio"};
-const std::set<std::string_view> kDimensionKeys = {"name",   "title", "type",     "rollup",
-                                                   "tables", "raw",   "raw_when", "families"};
+const std::set<std::string_view> kDimensionKeys = {
+    "name", "title", "type", "rollup", "rollup_when", "tables", "raw", "raw_when", "families"};
 
 // A key's string value; errors name the entry and the key.
 Result<std::string> Text(const toml::table& t, std::string_view key, const std::string& where,
@@ -118,6 +118,9 @@ bool MeasureDef::OnRollup(RollupTable t) const {
 }
 
 bool DimensionDef::OnRollup(RollupTable t) const {
+  for (const auto& [table, expr] : rollup_when) {
+    if (table == t) return true;
+  }
   return !rollup.empty() &&
          std::find(rollup_tables.begin(), rollup_tables.end(), t) != rollup_tables.end();
 }
@@ -232,6 +235,21 @@ Result<MetricCatalogue> MetricCatalogue::Parse(std::string_view toml_text,
     TALLY_ASSIGN_OR_RETURN(auto tables, Texts(*t, "tables", where));
     TALLY_ASSIGN_OR_RETURN(d.rollup_tables, Tables(tables, where));
     TALLY_ASSIGN_OR_RETURN(d.raw, Text(*t, "raw", where, false));
+    if (const toml::node* n = t->get("rollup_when")) {
+      const toml::table* when = n->as_table();
+      if (!when) {
+        return Status::InvalidArgument(where + ": 'rollup_when' must be a table {table = expr}");
+      }
+      for (const auto& [name, expr] : *when) {
+        const std::string key(name.str());
+        const auto* e = expr.as_string();
+        if (!e) {
+          return Status::InvalidArgument(where + ": rollup_when." + key + " must be a string");
+        }
+        TALLY_ASSIGN_OR_RETURN(auto table, Tables({key}, where + ": rollup_when"));
+        d.rollup_when.emplace_back(table.front(), e->get());
+      }
+    }
     if (const toml::node* n = t->get("raw_when")) {
       const toml::table* when = n->as_table();
       if (!when) {
@@ -252,7 +270,7 @@ Result<MetricCatalogue> MetricCatalogue::Parse(std::string_view toml_text,
       if (!parsed.ok()) return parsed.status().WithContext(where + ": families");
       d.families.push_back(*parsed);
     }
-    if (d.rollup.empty() && d.raw.empty()) {
+    if (d.rollup.empty() && d.rollup_when.empty() && d.raw.empty()) {
       return Status::InvalidArgument(where + ": needs a rollup or a raw expression");
     }
     if (c.dimension_index_.count(d.name)) {

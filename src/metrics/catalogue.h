@@ -40,6 +40,9 @@ struct DimensionDef {
   bool numeric = false;  // type = "number" (else "string")
   std::string rollup;    // expression on rollup rows; empty: not on rollups
   std::vector<RollupTable> rollup_tables;
+  //! (table, expression): on that rollup table the expression is used (and the dimension exists
+  //! there even when `rollup_tables` does not list it).
+  std::vector<std::pair<RollupTable, std::string>> rollup_when;
   std::string raw;  // expression on raw events; empty: not on raw events
   //! (family, expression): on that family's events the expression replaces `raw` (the event's
   //! own plan or region where the rollups take it from the event).

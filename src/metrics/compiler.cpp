@@ -61,11 +61,22 @@ bool FamilyHasColumn(EventFamily family, std::string_view column) {
   });
 }
 
-// A dimension's expression on rollup rows (no family), or on one family's raw events.
-std::string ExprOf(const DimensionDef& d, std::optional<EventFamily> family) {
-  if (!family) return d.rollup;
+// What one part of a query reads: a rollup table, or one family's raw events.
+struct Source {
+  std::optional<RollupTable> table;
+  std::optional<EventFamily> family;
+};
+
+// A dimension's expression on one source.
+std::string ExprOf(const DimensionDef& d, const Source& src) {
+  if (src.table) {
+    for (const auto& [t, expr] : d.rollup_when) {
+      if (t == *src.table) return expr;
+    }
+    return d.rollup;
+  }
   for (const auto& [f, expr] : d.raw_when) {
-    if (f == *family) return expr;
+    if (f == *src.family) return expr;
   }
   return d.raw;
 }
@@ -193,10 +204,10 @@ Result<SqlParam> FilterValue(const DimensionDef& d, const std::string& v,
                                  " is a number)");
 }
 
-Status AddFilters(const Resolved& r, std::optional<EventFamily> family, std::string* where,
+Status AddFilters(const Resolved& r, const Source& src, std::string* where,
                   std::vector<SqlParam>* params) {
   for (const auto& f : r.filters) {
-    const std::string expr = ExprOf(*f.dim, family);
+    const std::string expr = ExprOf(*f.dim, src);
     const std::string field = "query: filters[" + std::to_string(f.index) + "].values";
     std::string cond;
     switch (f.filter->op) {
@@ -244,15 +255,15 @@ std::string PlanJoin(const SqlDialect& dialect, const std::string& on) {
 }
 
 // The plan whose attributes `p.` reads: the one the `plan` dimension gives the row.
-Result<std::string> PlanKey(const MetricCatalogue& catalogue, std::optional<EventFamily> family) {
+Result<std::string> PlanKey(const MetricCatalogue& catalogue, const Source& src) {
   const DimensionDef* plan = catalogue.FindDimension("plan");
   if (!plan) return Status::Internal("the catalogue uses p. without a 'plan' dimension");
-  return ExprOf(*plan, family);
+  return ExprOf(*plan, src);
 }
 
 // The SELECT list and GROUP BY of one part: time bucket, dimensions, then aggregates.
 void SelectAndGroup(const SemanticQuery& q, const Resolved& r, const SqlDialect& dialect,
-                    const std::string& ts, std::optional<EventFamily> family,
+                    const std::string& ts, const Source& src,
                     const std::vector<std::pair<const MeasureDef*, std::string>>& aggs,
                     std::string* select, std::string* group) {
   std::vector<std::string> keys;
@@ -262,7 +273,7 @@ void SelectAndGroup(const SemanticQuery& q, const Resolved& r, const SqlDialect&
     *select += bucket + " AS \"time\"";
   }
   for (const DimensionDef* d : r.dims) {
-    const std::string expr = ExprOf(*d, family);
+    const std::string expr = ExprOf(*d, src);
     keys.push_back(expr);
     if (!select->empty()) *select += ", ";
     *select += expr + " AS " + Quote(d->name);
@@ -282,22 +293,24 @@ Result<Part> RollupPart(const MetricCatalogue& catalogue, const SemanticQuery& q
   const bool day_table = t != RollupTable::kSegment5m;
   const std::string ts = day_table ? "r.day" : "r.bucket";
   std::string select, group;
-  SelectAndGroup(q, r, dialect, ts, std::nullopt, aggs, &select, &group);
+  const Source src{t, std::nullopt};
+  SelectAndGroup(q, r, dialect, ts, src, aggs, &select, &group);
   bool needs_s = false, needs_p = false;
-  for (const DimensionDef* d : r.dims) {
-    needs_s = needs_s || Uses(d->rollup, 's');
-    needs_p = needs_p || Uses(d->rollup, 'p');
-  }
-  for (const auto& f : r.filters) {
-    needs_s = needs_s || Uses(f.dim->rollup, 's');
-    needs_p = needs_p || Uses(f.dim->rollup, 'p');
+  auto note = [&](const DimensionDef* d) {
+    const std::string expr = ExprOf(*d, src);
+    needs_s = needs_s || Uses(expr, 's');
+    needs_p = needs_p || Uses(expr, 'p');
+  };
+  for (const DimensionDef* d : r.dims) note(d);
+  for (const auto& f : r.filters) note(f.dim);
+  std::string plan;
+  if (needs_p) {
+    TALLY_ASSIGN_OR_RETURN(plan, PlanKey(catalogue, src));
+    needs_s = needs_s || Uses(plan, 's');
   }
   std::string from = " FROM " + std::string(StoreTable(t)) + " r";
   if (needs_s) from += " LEFT JOIN subscribers s ON s.subscriber_id = r.subscriber_id";
-  if (needs_p) {
-    TALLY_ASSIGN_OR_RETURN(std::string plan, PlanKey(catalogue, std::nullopt));
-    from += PlanJoin(dialect, plan);
-  }
+  if (needs_p) from += PlanJoin(dialect, plan);
   std::string where = " WHERE " + ts + " >= ? AND " + ts + " < ?";
   if (day_table) {
     part.params.push_back(q.from.date());
@@ -314,7 +327,7 @@ Result<Part> RollupPart(const MetricCatalogue& catalogue, const SemanticQuery& q
     where += " AND r.subscriber_id = ?";
     part.params.push_back(*scope.subscriber);
   }
-  TALLY_RETURN_IF_ERROR(AddFilters(r, std::nullopt, &where, &part.params));
+  TALLY_RETURN_IF_ERROR(AddFilters(r, src, &where, &part.params));
   part.sql = "SELECT " + select + from + where + group;
   return part;
 }
@@ -324,6 +337,7 @@ Result<Part> RawPart(const MetricCatalogue& catalogue, const SemanticQuery& q, c
                      const std::vector<const MeasureDef*>& measures, const RelationFn& relation,
                      const SqlDialect& dialect) {
   Part part;
+  const Source src{std::nullopt, family};
   const bool has_subscriber = FamilyHasColumn(family, "subscriber_id");
   auto refuse = [&](const std::string& what) {
     return Status::InvalidArgument("query: " + what + " (measure '" + measures.front()->name +
@@ -332,7 +346,7 @@ Result<Part> RawPart(const MetricCatalogue& catalogue, const SemanticQuery& q, c
   bool needs_s = false, needs_p = false;
   auto check = [&](const DimensionDef* d) -> Status {
     if (!d->OnFamily(family)) return refuse("dimension '" + d->name + "' does not apply");
-    const std::string expr = ExprOf(*d, family);
+    const std::string expr = ExprOf(*d, src);
     const bool s = Uses(expr, 's') || Uses(expr, 'p');
     if (s && !has_subscriber) return refuse("dimension '" + d->name + "' needs a subscriber");
     needs_s = needs_s || s;
@@ -347,12 +361,12 @@ Result<Part> RawPart(const MetricCatalogue& catalogue, const SemanticQuery& q, c
   std::vector<std::pair<const MeasureDef*, std::string>> aggs;
   for (const MeasureDef* m : measures) aggs.emplace_back(m, m->sql);
   std::string select, group;
-  SelectAndGroup(q, r, dialect, "e.ts", family, aggs, &select, &group);
+  SelectAndGroup(q, r, dialect, "e.ts", src, aggs, &select, &group);
   TALLY_ASSIGN_OR_RETURN(EventRelation rel, relation(family, TimeRange{q.from, q.to}));
   std::string from = " FROM (" + rel.sql + ") e";
   if (needs_s) from += " LEFT JOIN subscribers s ON s.subscriber_id = e.subscriber_id";
   if (needs_p) {
-    TALLY_ASSIGN_OR_RETURN(std::string plan, PlanKey(catalogue, family));
+    TALLY_ASSIGN_OR_RETURN(std::string plan, PlanKey(catalogue, src));
     from += PlanJoin(dialect, plan);
   }
   std::string where = " WHERE e.ts >= ? AND e.ts < ?";
@@ -366,7 +380,7 @@ Result<Part> RawPart(const MetricCatalogue& catalogue, const SemanticQuery& q, c
     where += " AND e.subscriber_id = ?";
     part.params.push_back(*scope.subscriber);
   }
-  TALLY_RETURN_IF_ERROR(AddFilters(r, family, &where, &part.params));
+  TALLY_RETURN_IF_ERROR(AddFilters(r, src, &where, &part.params));
   part.sql = "SELECT " + select + from + where + group;
   return part;
 }

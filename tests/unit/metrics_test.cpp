@@ -310,10 +310,10 @@ TEST_F(MetricsWorldTest, RollupsAndRawEventsGiveTheSameAnswers) {
           "dateRange": ["2024-07-10", "2024-07-11"]}]})",
        1, "rollup_segment_5m"},
       {R"({"measures": ["active_subscribers", "usage_events", "recharges", "churn_rate"],
-          "dimensions": ["city", "device"], "timeDimensions": [{"dimension": "time",
+          "dimensions": ["city", "device", "region", "tier"], "timeDimensions": [{"dimension": "time",
           "granularity": "month", )" +
            std::string(kWorldRange) + "}]}",
-       3, "rollup_subscriber_day"},
+       5, "rollup_subscriber_day"},
   };
   for (const Case& c : cases) {
     const MetricsResult rollup = Run(c.json);
