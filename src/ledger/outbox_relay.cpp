@@ -5,18 +5,6 @@
 
 namespace tally {
 
-namespace {
-
-std::optional<EventFamily> FamilyNamed(std::string_view name) {
-  for (int i = 0; i < kEventFamilyCount; ++i) {
-    auto f = static_cast<EventFamily>(i);
-    if (Name(f) == name) return f;
-  }
-  return std::nullopt;
-}
-
-}  // namespace
-
 Result<RelayStats> OutboxRelay::DrainOnce(Ledger* ledger, IngestPipeline* pipeline) {
   RelayStats stats;
   for (;;) {
@@ -28,7 +16,7 @@ Result<RelayStats> OutboxRelay::DrainOnce(Ledger* ledger, IngestPipeline* pipeli
       std::string_view table = b.table;
       const bool csv = table.size() > 4 && table.substr(table.size() - 4) == ".csv";
       if (csv) table.remove_suffix(4);
-      if (auto family = FamilyNamed(table)) {
+      if (auto family = ParseEnum<EventFamily>(table); family.ok()) {
         IngestRequest r;
         r.family = *family;
         if (csv) {
