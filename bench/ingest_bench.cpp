@@ -20,6 +20,7 @@
 #include <sys/utsname.h>
 
 #include <CLI/CLI.hpp>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -135,8 +136,8 @@ Sample DuckDbReadCsv(const fs::path& usage_csv, const fs::path& db_path) {
   Sample s;
   const double cpu0 = CpuSeconds();
   auto t0 = std::chrono::steady_clock::now();
-  Status st = db->Execute("CREATE TABLE usage AS SELECT * FROM read_csv(" + SqlQuote(usage_csv.string()) +
-                          ", header = true); CHECKPOINT");
+  Status st = db->Execute("CREATE TABLE usage AS SELECT * FROM read_csv(" +
+                          SqlQuote(usage_csv.string()) + ", header = true); CHECKPOINT");
   s.seconds = s.total_seconds = Since(t0);
   s.cpu_seconds = CpuSeconds() - cpu0;
   if (!st.ok()) return Failed(st.ToString());
@@ -151,12 +152,14 @@ Sample DuckDbAppender(const fs::path& usage_csv, const fs::path& db_path) {
   std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   BatchDecoder<UsageEvent> decoder;
   DecodedBatch<UsageEvent> batch;
-  if (Status st = decoder.Decode(BodyFormat::kCsv, body, {}, &batch); !st.ok()) return Failed(st.ToString());
+  if (Status st = decoder.Decode(BodyFormat::kCsv, body, {}, &batch); !st.ok())
+    return Failed(st.ToString());
   body.clear();
   body.shrink_to_fit();
   auto db = DuckDb::Open(db_path.string());
   if (!db.ok()) return Failed(db.status().ToString());
-  if (Status st = db->Execute("CREATE TABLE usage (" + DuckColumnsDdl<UsageEvent>() + ")"); !st.ok()) {
+  if (Status st = db->Execute("CREATE TABLE usage (" + DuckColumnsDdl<UsageEvent>() + ")");
+      !st.ok()) {
     return Failed(st.ToString());
   }
   Sample s;
@@ -183,7 +186,8 @@ std::vector<std::string> Bodies(const fs::path& ndjson, int lines) {
     const size_t p = line.find("\"ts\":\"");
     keyed.emplace_back(p == std::string::npos ? "" : line.substr(p + 6, 20), std::move(line));
   }
-  std::stable_sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::stable_sort(keyed.begin(), keyed.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<std::string> out;
   std::string body;
   int n = 0;
@@ -202,7 +206,8 @@ std::vector<std::string> Bodies(const fs::path& ndjson, int lines) {
 
 //! Sends every body with `clients` threads; `send` returns false on failure.
 double SendAll(const std::vector<std::string>& bodies, int clients,
-               const std::function<bool(int client, const std::string& body)>& send, std::atomic<bool>* failed) {
+               const std::function<bool(int client, const std::string& body)>& send,
+               std::atomic<bool>* failed) {
   std::atomic<size_t> next{0};
   auto t0 = std::chrono::steady_clock::now();
   std::vector<std::thread> threads;
@@ -217,18 +222,34 @@ double SendAll(const std::vector<std::string>& bodies, int clients,
   return Since(t0);
 }
 
-Sample TallyHttp(const std::string& tally, const fs::path& world, const std::vector<std::string>& bodies,
-                 int64_t rows, int clients, const fs::path& dir) {
+Sample TallyHttp(const std::string& tally, const fs::path& world,
+                 const std::vector<std::string>& bodies, int64_t rows, int clients,
+                 const fs::path& dir) {
   const uint16_t port = 18000 + static_cast<uint16_t>(getpid() % 1000);
+  // An admin key for the loads: the server checks it on every request, as in production.
+  std::string key;
+  {
+    const std::string cmd = tally + " keys create --data " + dir.string() + " --role admin --json";
+    FILE* p = popen(cmd.c_str(), "r");
+    std::array<char, 1024> buf{};
+    const size_t n = p ? fread(buf.data(), 1, buf.size() - 1, p) : 0;
+    if (p) pclose(p);
+    const std::string out(buf.data(), n);
+    const size_t at = out.find("\"key\":\"");
+    if (at == std::string::npos) return Failed("tally keys create failed: " + out);
+    key = out.substr(at + 7, out.find('"', at + 7) - at - 7);
+  }
   pid_t pid = fork();
   if (pid == 0) {
     const std::string p = std::to_string(port);
     FILE* f = std::freopen((dir.string() + ".log").c_str(), "w", stdout);
     (void)f;
-    execl(tally.c_str(), tally.c_str(), "serve", "--data", dir.c_str(), "--port", p.c_str(), nullptr);
+    execl(tally.c_str(), tally.c_str(), "serve", "--data", dir.c_str(), "--port", p.c_str(),
+          nullptr);
     _exit(127);
   }
   HttpClient probe("127.0.0.1", port, 2s);
+  (void)probe.SetDefaultHeader("Authorization", "Bearer " + key);
   bool up = false;
   for (int i = 0; i < 400 && !up; ++i) {
     auto r = probe.Get("/healthz");
@@ -255,7 +276,10 @@ Sample TallyHttp(const std::string& tally, const fs::path& world, const std::vec
     }
   }
   std::vector<std::unique_ptr<HttpClient>> conns;
-  for (int c = 0; c < clients; ++c) conns.push_back(std::make_unique<HttpClient>("127.0.0.1", port, 300s));
+  for (int c = 0; c < clients; ++c) {
+    conns.push_back(std::make_unique<HttpClient>("127.0.0.1", port, 300s));
+    (void)conns.back()->SetDefaultHeader("Authorization", "Bearer " + key);
+  }
   std::atomic<bool> failed{false};
   Sample s;
   s.seconds = s.total_seconds = SendAll(
@@ -273,19 +297,23 @@ Sample TallyHttp(const std::string& tally, const fs::path& world, const std::vec
   return s;
 }
 
-Sample ClickHouseJsonEachRow(const std::vector<std::string>& bodies, int64_t rows, int clients, const fs::path& dir) {
+Sample ClickHouseJsonEachRow(const std::vector<std::string>& bodies, int64_t rows, int clients,
+                             const fs::path& dir) {
   ClickHouseLocalServer::Options o;
   o.dir = dir.string();
   auto server = ClickHouseLocalServer::Start(o);
   if (!server.ok()) return Failed("ClickHouse: " + server.status().ToString());
   auto created = (*server)->Query(
-      "CREATE TABLE usage (event_id String, ts DateTime, kind String, subscriber_id UInt64, partner_id UInt32, "
-      "tower_id Nullable(UInt64), duration_s Nullable(Int32), bytes Nullable(Int64), counterparty Nullable(String), "
-      "destination Nullable(String), roaming UInt8, roaming_country Nullable(String), session_ref String) "
+      "CREATE TABLE usage (event_id String, ts DateTime, kind String, subscriber_id UInt64, "
+      "partner_id UInt32, "
+      "tower_id Nullable(UInt64), duration_s Nullable(Int32), bytes Nullable(Int64), counterparty "
+      "Nullable(String), "
+      "destination Nullable(String), roaming UInt8, roaming_country Nullable(String), session_ref "
+      "String) "
       "ENGINE = MergeTree PARTITION BY toDate(ts) ORDER BY (subscriber_id, ts)");
   if (!created.ok()) return Failed(created.status().ToString());
-  const std::vector<std::pair<std::string, std::string>> settings = {{"date_time_input_format", "best_effort"},
-                                                                     {"input_format_skip_unknown_fields", "1"}};
+  const std::vector<std::pair<std::string, std::string>> settings = {
+      {"date_time_input_format", "best_effort"}, {"input_format_skip_unknown_fields", "1"}};
   std::atomic<bool> failed{false};
   std::string first_error;
   std::mutex mu;
@@ -306,7 +334,8 @@ Sample ClickHouseJsonEachRow(const std::vector<std::string>& bodies, int64_t row
   (void)(*server)->Stop();
   if (failed) return Failed("ClickHouse insert failed: " + first_error.substr(0, 400));
   s.rows = n.ok() ? std::stoll(*n) : 0;
-  if (s.rows != rows) return Failed("ClickHouse stored " + std::to_string(s.rows) + " of " + std::to_string(rows));
+  if (s.rows != rows)
+    return Failed("ClickHouse stored " + std::to_string(s.rows) + " of " + std::to_string(rows));
   s.ok = true;
   return s;
 }
@@ -323,7 +352,7 @@ void WriteSample(JsonWriter& w, const char* name, const std::string& what, const
   if (s.total_seconds > s.seconds + 1e-9) {
     JsonField(w, "seconds_including_compaction", Round(s.total_seconds, 3));
     JsonField(w, "rows_per_second_including_compaction",
-          static_cast<int64_t>(std::llround(s.rows / std::max(1e-9, s.total_seconds))));
+              static_cast<int64_t>(std::llround(s.rows / std::max(1e-9, s.total_seconds))));
   }
   if (s.cpu_seconds > 0) JsonField(w, "cpu_seconds", Round(s.cpu_seconds, 3));
   JsonField(w, "peak_rss_mib", Round(static_cast<double>(s.peak_rss_kib) / 1024, 1));
@@ -337,7 +366,9 @@ int main(int argc, char** argv) {
   int64_t subscribers = 3000;
   int32_t days = 60;
   int http_batch = 10000, clients = 4;
-  CLI::App app{"tally ingest benchmark: file and HTTP ingest against DuckDB and ClickHouse on the same rows"};
+  CLI::App app{
+      "tally ingest benchmark: file and HTTP ingest against DuckDB and ClickHouse on the same "
+      "rows"};
   app.add_option("--out", out)->capture_default_str();
   app.add_option("--subscribers", subscribers)->capture_default_str();
   app.add_option("--days", days)->capture_default_str();
@@ -356,7 +387,8 @@ int main(int argc, char** argv) {
   }
   const fs::path scratch(buf.data());
   // The same world twice, as CSV and as NDJSON.
-  for (auto [name, format] : {std::pair{"csv", OutputFormat::kCsv}, std::pair{"ndjson", OutputFormat::kNdjson}}) {
+  for (auto [name, format] :
+       {std::pair{"csv", OutputFormat::kCsv}, std::pair{"ndjson", OutputFormat::kNdjson}}) {
     GeneratorOptions g;
     g.out_dir = (scratch / name).string();
     g.subscribers = subscribers;
@@ -376,28 +408,31 @@ int main(int argc, char** argv) {
                  static_cast<long long>(rows), static_cast<long long>(rows_json));
     return 1;
   }
-  std::printf("ingest_bench: %s usage events (%.0f MB CSV, %.0f MB NDJSON)\n", Grouped(rows).c_str(),
-              fs::file_size(usage_csv) / 1e6, fs::file_size(usage_ndjson) / 1e6);
+  std::printf("ingest_bench: %s usage events (%.0f MB CSV, %.0f MB NDJSON)\n",
+              Grouped(rows).c_str(), fs::file_size(usage_csv) / 1e6,
+              fs::file_size(usage_ndjson) / 1e6);
   auto child = [](const std::function<Sample()>& f) {
     long rss = 0;
     Sample s = InChild<Sample>(f, Failed, &rss);
     if (s.peak_rss_kib == 0) s.peak_rss_kib = rss;
     return s;
   };
-  Sample file = child([&] { return TallyFileLoad(scratch / "csv", usage_csv, scratch / "store-file"); });
+  Sample file =
+      child([&] { return TallyFileLoad(scratch / "csv", usage_csv, scratch / "store-file"); });
   Sample read_csv = child([&] { return DuckDbReadCsv(usage_csv, scratch / "read_csv.duckdb"); });
   Sample appender = child([&] { return DuckDbAppender(usage_csv, scratch / "appender.duckdb"); });
   const std::vector<std::string> bodies = Bodies(usage_ndjson, http_batch);
   Sample http = TallyHttp(tally, scratch / "ndjson", bodies, rows, clients, scratch / "store-http");
-  Sample ch = ClickHouseJsonEachRow(Bodies(usage_ndjson, 100000), rows, clients, scratch / "clickhouse");
+  Sample ch =
+      ClickHouseJsonEachRow(Bodies(usage_ndjson, 100000), rows, clients, scratch / "clickhouse");
 
   auto line = [](const char* name, const Sample& s) {
     if (!s.ok) {
       std::printf("  %-24s failed: %s\n", name, s.error);
       return;
     }
-    std::printf("  %-24s %12s rows/s  %8.2f s  %8.1f MiB peak\n", name, Grouped(s.rows_per_second()).c_str(),
-                s.seconds, s.peak_rss_kib / 1024.0);
+    std::printf("  %-24s %12s rows/s  %8.2f s  %8.1f MiB peak\n", name,
+                Grouped(s.rows_per_second()).c_str(), s.seconds, s.peak_rss_kib / 1024.0);
   };
   line("tally_file_csv", file);
   line("tally_http_ndjson", http);
@@ -425,7 +460,9 @@ int main(int argc, char** argv) {
   JsonField(w, "family", std::string("usage"));
   JsonField(w, "csv_bytes", static_cast<int64_t>(fs::file_size(usage_csv)));
   JsonField(w, "ndjson_bytes", static_cast<int64_t>(fs::file_size(usage_ndjson)));
-  JsonField(w, "world", "generated: " + std::to_string(subscribers) + " subscribers x " + std::to_string(days) + " days");
+  JsonField(w, "world",
+            "generated: " + std::to_string(subscribers) + " subscribers x " + std::to_string(days) +
+                " days");
   JsonField(w, "http_events_per_request", static_cast<int64_t>(http_batch));
   JsonField(w, "http_clients", static_cast<int64_t>(clients));
   JsonField(w, "dedup", true);
@@ -433,11 +470,15 @@ int main(int argc, char** argv) {
   w.EndObject();
   Key(w, "results");
   w.StartObject();
-  WriteSample(w, "tally_file_csv", "tally load of one CSV file; seconds until durable, then compaction", file);
-  WriteSample(w, "tally_http_ndjson", "POST /v1/ingest/usage NDJSON, concurrent clients, 200 = durable", http);
+  WriteSample(w, "tally_file_csv",
+              "tally load of one CSV file; seconds until durable, then compaction", file);
+  WriteSample(w, "tally_http_ndjson",
+              "POST /v1/ingest/usage NDJSON, concurrent clients, 200 = durable", http);
   WriteSample(w, "duckdb_read_csv", "DuckDB CREATE TABLE AS read_csv + CHECKPOINT", read_csv);
-  WriteSample(w, "duckdb_appender", "DuckDB appender of decoded rows + COMMIT + CHECKPOINT", appender);
-  WriteSample(w, "clickhouse_jsoneachrow", "ClickHouse 18.16 INSERT FORMAT JSONEachRow, MergeTree by day", ch);
+  WriteSample(w, "duckdb_appender", "DuckDB appender of decoded rows + COMMIT + CHECKPOINT",
+              appender);
+  WriteSample(w, "clickhouse_jsoneachrow",
+              "ClickHouse 18.16 INSERT FORMAT JSONEachRow, MergeTree by day", ch);
   w.EndObject();
   Key(w, "targets");
   w.StartObject();
@@ -448,9 +489,15 @@ int main(int argc, char** argv) {
   w.EndObject();
   Key(w, "ratios");
   w.StartObject();
-  if (file.ok && appender.ok) JsonField(w, "tally_file_vs_duckdb_appender", Round(file.rows_per_second() / appender.rows_per_second(), 3));
-  if (file.ok && read_csv.ok) JsonField(w, "tally_file_vs_duckdb_read_csv", Round(file.rows_per_second() / read_csv.rows_per_second(), 3));
-  if (http.ok && ch.ok) JsonField(w, "tally_http_vs_clickhouse", Round(http.rows_per_second() / ch.rows_per_second(), 3));
+  if (file.ok && appender.ok)
+    JsonField(w, "tally_file_vs_duckdb_appender",
+              Round(file.rows_per_second() / appender.rows_per_second(), 3));
+  if (file.ok && read_csv.ok)
+    JsonField(w, "tally_file_vs_duckdb_read_csv",
+              Round(file.rows_per_second() / read_csv.rows_per_second(), 3));
+  if (http.ok && ch.ok)
+    JsonField(w, "tally_http_vs_clickhouse",
+              Round(http.rows_per_second() / ch.rows_per_second(), 3));
   w.EndObject();
   w.EndObject();
   std::ofstream(out) << sb.GetString() << "\n";

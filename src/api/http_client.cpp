@@ -70,6 +70,8 @@ class HttpClient::Impl {
   Impl& operator=(const Impl&) = delete;
   ~Impl() { Disconnect(); }
 
+  std::vector<std::pair<std::string, std::string>> defaults_;
+
   Result<HttpClientResponse> Request(
       std::string_view method, std::string_view target, std::string_view body,
       const std::vector<std::pair<std::string, std::string>>& headers) {
@@ -87,6 +89,12 @@ class HttpClient::Impl {
     req.version(11);
     req.set(http::field::host, host_ + ":" + std::to_string(port_));
     req.set(http::field::user_agent, "tally-http-client");
+    for (const auto& [name, value] : defaults_) {
+      const bool overridden = std::any_of(headers.begin(), headers.end(), [&](const auto& h) {
+        return beast::iequals(h.first, name);
+      });
+      if (!overridden) req.set(name, value);
+    }
     for (const auto& [name, value] : headers) {
       if (!IsToken(name) || HasLineBreakOrNul(value)) {
         return Status::InvalidArgument("HttpClient: bad header '" + name + "' for " + what);
@@ -208,6 +216,20 @@ HttpClient::HttpClient(std::string host, uint16_t port, std::chrono::millisecond
     : impl_(std::make_unique<Impl>(std::move(host), port, timeout)) {}
 
 HttpClient::~HttpClient() = default;
+
+Status HttpClient::SetDefaultHeader(std::string name, std::string value) {
+  if (!IsToken(name) || HasLineBreakOrNul(value)) {
+    return Status::InvalidArgument("HttpClient: bad default header '" + name + "'");
+  }
+  for (auto& [n, v] : impl_->defaults_) {
+    if (beast::iequals(n, name)) {
+      v = std::move(value);
+      return Status::Ok();
+    }
+  }
+  impl_->defaults_.emplace_back(std::move(name), std::move(value));
+  return Status::Ok();
+}
 
 Result<HttpClientResponse> HttpClient::Request(
     std::string_view method, std::string_view target, std::string_view body,

@@ -47,6 +47,9 @@ class HttpClient {
       std::string_view method, std::string_view target, std::string_view body = {},
       const std::vector<std::pair<std::string, std::string>>& headers = {});
   Result<HttpClientResponse> Get(std::string_view target) { return Request("GET", target); }
+  //! A header sent with every later request unless the request gives its own (e.g.
+  //! Authorization with an API key). InvalidArgument for a name or value that cannot be sent.
+  Status SetDefaultHeader(std::string name, std::string value);
   Result<HttpClientResponse> Post(
       std::string_view target, std::string_view body, std::string_view content_type,
       const std::vector<std::pair<std::string, std::string>>& headers = {});

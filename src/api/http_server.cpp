@@ -226,7 +226,11 @@ struct ServerShared {
 //! handled only after the previous response is written (which makes pipelining safe).
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, ServerShared& shared) : shared_(shared), stream_(std::move(socket)) {}
+  Session(tcp::socket socket, ServerShared& shared) : shared_(shared), stream_(std::move(socket)) {
+    error_code ec;
+    const tcp::endpoint peer = stream_.socket().remote_endpoint(ec);
+    if (!ec) remote_ = peer.address().to_string();
+  }
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
   ~Session() { shared_.Unregister(this); }
@@ -340,6 +344,7 @@ class Session : public std::enable_shared_from_this<Session> {
     HttpRequest req;
     req.method = std::string(msg.method_string());
     req.target = std::string(msg.target());
+    req.remote_address = remote_;
     for (const auto& field : msg) {
       auto [it, inserted] =
           req.headers.emplace(Lower(field.name_string()), std::string(field.value()));
@@ -485,6 +490,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool gzip_ = false;
   bool keep_alive_ = false;
   bool head_ = false;
+  std::string remote_;  // the peer address, for HttpRequest::remote_address
   bool close_after_write_ = false;
 };
 

@@ -33,6 +33,7 @@ struct HttpRequest {
   // Already gunzipped when Content-Encoding: gzip was sent; the content-encoding header is then
   // removed from `headers`, as it no longer applies.
   std::string body;
+  std::string remote_address;  // the peer's IP address ("127.0.0.1"); "" when unknown
   std::string Header(std::string_view lower_name) const;  // "" when absent
 };
 

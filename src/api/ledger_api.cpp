@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "api/responses.h"
+#include "api/tenant_scope.h"
 #include "core/text_buffer.h"
 #include "core/utf8.h"
 #include "model/enums.h"
@@ -446,15 +447,15 @@ std::string InvoicesJson(SubscriberId id, const std::vector<Invoice>& invoices) 
 
 // ---- Routing ------------------------------------------------------------------------------
 
-std::optional<HttpResponse> LedgerApi::Handle(const HttpRequest& request) {
+std::optional<HttpResponse> LedgerApi::Handle(const HttpRequest& request, const Principal& caller) {
   const std::string_view path = request.path;
   if (path == kSubscribers) {
     if (request.method != "POST") return MethodNotAllowed("POST", path);
-    return Activate(request);
+    return Activate(request, caller);
   }
   if (path == kRecharges) {
     if (request.method != "POST") return MethodNotAllowed("POST", path);
-    return Recharge(request);
+    return Recharge(request, caller);
   }
   const bool subscribers = path.starts_with(std::string(kSubscribers) + "/");
   const bool recharges = path.starts_with(std::string(kRecharges) + "/");
@@ -483,8 +484,13 @@ std::optional<HttpResponse> LedgerApi::Handle(const HttpRequest& request) {
     return JsonError(400, std::string(what) + " id '" + std::string(id_text.substr(0, 64)) +
                               "' in the path: expected a positive integer");
   }
-  if (recharges) return Compensate(request, *id, action == "reversal");
+  if (recharges) {
+    // A recharge id says nothing about its tenant; only internal roles undo recharges.
+    if (!SeesAllTenants(caller)) return JsonError(403, "only admin and agent undo recharges");
+    return Compensate(request, *id, action == "reversal");
+  }
   const SubscriberId subscriber(*id);
+  if (auto denied = CheckAccess(caller, subscriber)) return *denied;
   if (action == "plan") return ChangePlan(request, subscriber);
   if (action == "status") return SetStatus(request, subscriber);
   if (action == "balance") return Balance(subscriber);
@@ -493,9 +499,24 @@ std::optional<HttpResponse> LedgerApi::Handle(const HttpRequest& request) {
 
 // ---- Endpoints ----------------------------------------------------------------------------
 
-HttpResponse LedgerApi::Activate(const HttpRequest& request) {
+std::optional<HttpResponse> LedgerApi::CheckAccess(const Principal& caller, SubscriberId id) {
+  if (SeesAllTenants(caller)) return std::nullopt;
+  auto view = ledger_->Account(id);
+  if (view.ok() && MaySee(caller, id, view->partner_id)) return std::nullopt;
+  if (!view.ok() && view.status().code() != Status::Code::kNotFound) {
+    return LedgerError(view.status());
+  }
+  return JsonError(404, SubscriberNotFound(id));
+}
+
+HttpResponse LedgerApi::Activate(const HttpRequest& request, const Principal& caller) {
   ActivateRequest r;
   if (Status st = ReadActivate(request.body, &r); !st.ok()) return LedgerError(st);
+  if (!SeesAllTenants(caller) && !(caller.partner && *caller.partner == r.partner_id)) {
+    return JsonError(403, "partner_id " + std::to_string(r.partner_id.value()) + ": a " +
+                              std::string(Name(caller.role)) +
+                              " may activate subscribers of its own partner only");
+  }
   auto view = ledger_->Activate(r);
   if (!view.ok()) return LedgerError(view.status());
   HttpResponse resp = JsonResponse(201, AccountViewJson(*view));
@@ -535,12 +556,13 @@ HttpResponse LedgerApi::Invoices(SubscriberId id) {
   return JsonResponse(200, InvoicesJson(id, *invoices));
 }
 
-HttpResponse LedgerApi::Recharge(const HttpRequest& request) {
+HttpResponse LedgerApi::Recharge(const HttpRequest& request, const Principal& caller) {
   auto key = IdempotencyKey(request);
   if (!key.ok()) return LedgerError(key.status());
   RechargeRequest r;
   r.idempotency_key = std::move(*key);
   if (Status st = ReadRecharge(request.body, &r); !st.ok()) return LedgerError(st);
+  if (auto denied = CheckAccess(caller, r.subscriber_id)) return *denied;
   auto result = ledger_->Recharge(r);
   if (!result.ok()) return LedgerError(result.status());
   // 201 for the recharge that credited; 200 for a retry answered with the original result.

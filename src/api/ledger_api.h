@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "api/auth.h"
 #include "api/http_server.h"
 #include "ledger/ledger.h"
 
@@ -32,19 +33,23 @@ class LedgerApi {
  public:
   explicit LedgerApi(Ledger* ledger) : ledger_(ledger) {}
 
-  //! The response for `request`, or nullopt when the path is not a ledger route.
-  std::optional<HttpResponse> Handle(const HttpRequest& request);
+  //! The response for `request` made by `caller`, or nullopt when the path is not a ledger
+  //! route. Roles are checked by the gateway (api/gateway.h); here a partner or subscriber is
+  //! kept to its own accounts: any other id is a 404, as if it did not exist.
+  std::optional<HttpResponse> Handle(const HttpRequest& request, const Principal& caller);
 
   //! Longest idempotency key accepted (the ledger's limit).
   static constexpr size_t kMaxKeyBytes = 128;
 
  private:
-  HttpResponse Activate(const HttpRequest& request);
+  //! nullopt when `caller` may see account `id`; otherwise the 404 to answer.
+  std::optional<HttpResponse> CheckAccess(const Principal& caller, SubscriberId id);
+  HttpResponse Activate(const HttpRequest& request, const Principal& caller);
   HttpResponse ChangePlan(const HttpRequest& request, SubscriberId id);
   HttpResponse SetStatus(const HttpRequest& request, SubscriberId id);
   HttpResponse Balance(SubscriberId id);
   HttpResponse Invoices(SubscriberId id);
-  HttpResponse Recharge(const HttpRequest& request);
+  HttpResponse Recharge(const HttpRequest& request, const Principal& caller);
   HttpResponse Compensate(const HttpRequest& request, int64_t recharge_id, bool reversal);
 
   Ledger* ledger_;

@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "api/responses.h"
+#include "api/tenant_scope.h"
 
 namespace tally {
 
@@ -18,13 +19,14 @@ std::string QuoteJson(const std::string& text) {
 }  // namespace
 
 std::optional<HttpResponse> MetricsApi::Handle(const HttpRequest& request,
-                                               const SecurityScope& scope) {
+                                               const Principal& caller) {
+  const SecurityScope scope = ScopeOf(caller);
   const bool read = request.method == "GET" || request.method == "HEAD";
   if (request.path == "/v1/metrics") {
     if (!read) return JsonError(405, "use GET");
     return JsonResponse(200, engine_->catalogue().ToJson());
   }
-  if (request.path.starts_with("/v1/subscribers/")) return Subscriber(request, scope);
+  if (request.path.starts_with("/v1/subscribers/")) return Subscriber(request, caller);
   if (request.path != "/v1/query") return std::nullopt;
   std::string text;
   if (request.method == "POST") {
@@ -64,12 +66,13 @@ HttpResponse MetricsApi::Answer(const HttpRequest& request, const SemanticQuery&
     r.body = result->ToJson();
   }
   r.headers.emplace_back("X-Tally-Source", result->source);
+  r.headers.emplace_back("X-Tally-Rows", std::to_string(result->rows.size()));
   r.headers.emplace_back("X-Tally-Cache", result->cached ? "hit" : "miss");
   return r;
 }
 
 std::optional<HttpResponse> MetricsApi::Subscriber(const HttpRequest& request,
-                                                   const SecurityScope& scope) {
+                                                   const Principal& caller) {
   constexpr std::string_view kPrefix = "/v1/subscribers/";
   std::string_view rest = std::string_view(request.path).substr(kPrefix.size());
   const size_t slash = rest.find('/');
@@ -83,9 +86,14 @@ std::optional<HttpResponse> MetricsApi::Subscriber(const HttpRequest& request,
     return JsonError(400, "subscriber id '" + std::string(id_text.substr(0, 32)) +
                               "': expected a positive integer");
   }
-  // A subscriber's scope sees only itself: another id is answered as if it did not exist.
-  if (scope.subscriber && *scope.subscriber != id) {
-    return JsonError(404, "subscriber " + std::to_string(id) + " not found");
+  // A tenant sees only its own subscribers: another id is answered as if it did not exist.
+  if (!SeesAllTenants(caller)) {
+    const SubscriberId sid(id);
+    std::optional<SubscriberInfo> info = pipeline_->FindSubscriber(sid);
+    const bool own = caller.role == Role::kSubscriber && MaySee(caller, sid, PartnerId());
+    if (!own && !(info && MaySee(caller, sid, info->partner_id))) {
+      return JsonError(404, SubscriberNotFound(sid));
+    }
   }
   auto param = [&](const char* name, std::string fallback) {
     auto it = request.query.find(name);
@@ -116,7 +124,7 @@ std::optional<HttpResponse> MetricsApi::Subscriber(const HttpRequest& request,
     }
     return JsonError(400, message);
   }
-  SecurityScope own = scope;
+  SecurityScope own = ScopeOf(caller);
   own.subscriber = id;
   return Answer(request, *query, own);
 }

@@ -7,10 +7,12 @@
 //                                     included) and ?granularity= (default day)
 //   GET  /v1/subscribers/{id}/summary the same measures over the whole range, one row
 // ?format=csv (or Accept: text/csv) answers CSV: the export of any query. A bad query is a 400
-// whose message names the field. Every query runs under the caller's SecurityScope.
+// whose message names the field. Every query runs under the caller's scope (api/tenant_scope.h):
+// row-level security is added to the SQL, and a subscriber outside the scope is a 404.
 
 #include <optional>
 
+#include "api/auth.h"
 #include "api/http_server.h"
 #include "metrics/metrics_engine.h"
 
@@ -18,18 +20,21 @@ namespace tally {
 
 class MetricsApi {
  public:
-  explicit MetricsApi(MetricsEngine* engine) : engine_(engine) {}
+  //! `pipeline` tells which partner a subscriber belongs to (for partner callers).
+  MetricsApi(MetricsEngine* engine, IngestPipeline* pipeline)
+      : engine_(engine), pipeline_(pipeline) {}
 
-  //! The response for `request` as seen by `scope`, or nullopt when the path is not a metrics
+  //! The response for `request` made by `caller`, or nullopt when the path is not a metrics
   //! route. Thread-safe (the engine is).
-  std::optional<HttpResponse> Handle(const HttpRequest& request, const SecurityScope& scope);
+  std::optional<HttpResponse> Handle(const HttpRequest& request, const Principal& caller);
 
  private:
-  std::optional<HttpResponse> Subscriber(const HttpRequest& request, const SecurityScope& scope);
+  std::optional<HttpResponse> Subscriber(const HttpRequest& request, const Principal& caller);
   HttpResponse Answer(const HttpRequest& request, const SemanticQuery& query,
                       const SecurityScope& scope);
 
   MetricsEngine* engine_;
+  IngestPipeline* pipeline_;
 };
 
 }  // namespace tally

@@ -1,15 +1,25 @@
 // `tally serve`: the long-running process. It owns the data directory, takes events over HTTP
-// and from Kafka, and (in later issues) serves the API and the dashboards.
+// and from Kafka, and serves the API behind the gateway (api/gateway.h): API keys and embed
+// tokens, roles, rate limits, the audit and access logs and Prometheus metrics.
 
 #include <signal.h>
 
 #include <iostream>
 
+#include "api/access_log.h"
+#include "api/audit_log.h"
+#include "api/embed_token.h"
+#include "api/gateway.h"
 #include "api/http_server.h"
 #include "api/ingest_api.h"
+#include "api/key_store.h"
 #include "api/ledger_api.h"
 #include "api/metrics_api.h"
+#include "api/openapi.h"
+#include "api/rate_limiter.h"
 #include "api/responses.h"
+#include "api/server_metrics.h"
+#include "api/subscriber_api.h"
 #include "cli/commands.h"
 #include "cli/config_keys.h"
 #include "cli/store_session.h"
@@ -38,6 +48,84 @@ Result<std::optional<KafkaSourceOptions>> KafkaOptionsFrom(const Config& cfg) {
   return std::optional<KafkaSourceOptions>(o);
 }
 
+// The settings of the gateway and its parts, read from serve.*.
+struct GatewaySettings {
+  bool auth = true;
+  RateLimiter::Options rate;
+  std::chrono::milliseconds key_recheck{5000};
+  EmbedTokens::Options embed;
+  bool audit = true;
+  std::string access_log;
+};
+
+Result<GatewaySettings> GatewaySettingsFrom(const Config& cfg) {
+  GatewaySettings g;
+  TALLY_ASSIGN_OR_RETURN(g.auth, cfg.Bool("serve.auth"));
+  TALLY_ASSIGN_OR_RETURN(g.rate.rate_per_second, cfg.Double("serve.rate_per_key"));
+  TALLY_ASSIGN_OR_RETURN(g.rate.burst, cfg.Double("serve.burst_per_key"));
+  TALLY_ASSIGN_OR_RETURN(int64_t recheck, cfg.Int("serve.key_recheck_ms"));
+  TALLY_ASSIGN_OR_RETURN(int64_t ttl, cfg.Int("serve.embed_max_ttl_s"));
+  TALLY_ASSIGN_OR_RETURN(int64_t leeway, cfg.Int("serve.embed_leeway_s"));
+  TALLY_ASSIGN_OR_RETURN(g.audit, cfg.Bool("serve.audit"));
+  TALLY_ASSIGN_OR_RETURN(g.access_log, cfg.String("serve.access_log"));
+  if (g.rate.rate_per_second <= 0 || g.rate.burst < 1) {
+    return Status::InvalidArgument("serve.rate_per_key must be > 0 and serve.burst_per_key >= 1");
+  }
+  if (recheck < 0 || ttl < 1 || leeway < 0) {
+    return Status::InvalidArgument(
+        "serve.key_recheck_ms and serve.embed_leeway_s must be >= 0, serve.embed_max_ttl_s >= 1");
+  }
+  g.key_recheck = std::chrono::milliseconds(recheck);
+  g.embed.max_lifetime = std::chrono::seconds(ttl);
+  g.embed.leeway = std::chrono::seconds(leeway);
+  return g;
+}
+
+// What the gateway needs, opened for one data directory; owns all of it.
+struct GatewayParts {
+  std::unique_ptr<KeyStore> keys;
+  std::optional<EmbedTokens> tokens;
+  std::unique_ptr<RateLimiter> limiter;
+  std::unique_ptr<AuditLog> audit;
+  std::unique_ptr<AccessLog> access;
+  ServerMetrics metrics;
+
+  ApiGateway::Parts View() {
+    return {keys.get(), tokens ? &*tokens : nullptr, limiter.get(), audit.get(), access.get(),
+            &metrics};
+  }
+};
+
+Status OpenGatewayParts(const std::string& dir, const GatewaySettings& g, GatewayParts* parts) {
+  KeyStore::Options ko;
+  ko.recheck_after = g.key_recheck;
+  TALLY_ASSIGN_OR_RETURN(parts->keys, KeyStore::Open(dir, ko));
+  TALLY_ASSIGN_OR_RETURN(std::string secret, LoadOrCreateEmbedSecret(dir));
+  TALLY_ASSIGN_OR_RETURN(EmbedTokens tokens, EmbedTokens::Create(std::move(secret), g.embed));
+  parts->tokens.emplace(std::move(tokens));
+  TALLY_ASSIGN_OR_RETURN(parts->limiter, RateLimiter::Create(g.rate));
+  if (g.audit) {
+    TALLY_ASSIGN_OR_RETURN(parts->audit, AuditLog::Open(dir));
+  }
+  if (g.access_log != "off" && !g.access_log.empty()) {
+    TALLY_ASSIGN_OR_RETURN(parts->access, AccessLog::Open(g.access_log));
+  }
+  return Status::Ok();
+}
+
+// GET /readyz: 200 when the store and the ledger answer a query now, 503 otherwise.
+HttpResponse Readiness(StoreSession& session) {
+  Status store =
+      session.pipeline->RunExclusive([](EventStore& s) { return s.Query("SELECT 1").status(); });
+  Status ledger = Status::Ok();
+  if (session.ledger) {
+    auto probe = session.ledger->Account(SubscriberId(0));
+    if (!probe.ok() && probe.status().code() != Status::Code::kNotFound) ledger = probe.status();
+  }
+  if (store.ok() && ledger.ok()) return JsonResponse(200, "{\"ready\":true}");
+  return JsonError(503, !store.ok() ? "store: " + store.message() : "ledger: " + ledger.message());
+}
+
 }  // namespace
 
 CommandFn RegisterServe(CLI::App& app, CliContext& ctx) {
@@ -55,7 +143,9 @@ CommandFn RegisterServe(CLI::App& app, CliContext& ctx) {
     auto threads = cfg->Int("serve.threads");
     auto max_body = cfg->Int("serve.max_body_mb");
     auto kafka = KafkaOptionsFrom(*cfg);
-    for (const Status& st : {port.status(), threads.status(), max_body.status(), kafka.status()}) {
+    auto gateway_settings = GatewaySettingsFrom(*cfg);
+    for (const Status& st : {port.status(), threads.status(), max_body.status(), kafka.status(),
+                             gateway_settings.status()}) {
       if (!st.ok()) {
         std::cerr << "tally serve: " << st.message() << "\n";
         return 2;
@@ -78,21 +168,51 @@ CommandFn RegisterServe(CLI::App& app, CliContext& ctx) {
       std::cerr << "tally serve: " << session.status().message() << "\n";
       return 1;
     }
+    GatewayParts parts;
+    if (Status st = OpenGatewayParts(f->data, *gateway_settings, &parts); !st.ok()) {
+      std::cerr << "tally serve: " << st.message() << "\n";
+      return 1;
+    }
     IngestApi ingest(session->pipeline.get());
     LedgerApi ledger_api(session->ledger.get());
     MetricsEngine metrics(MetricCatalogue::Builtin(), session->pipeline.get());
-    MetricsApi metrics_api(&metrics);
+    MetricsApi metrics_api(&metrics, session->pipeline.get());
+    SubscriberApi subscriber_api(session->pipeline.get());
+    parts.metrics.AddGauge("tally_metrics_cache_hits", "Semantic queries answered from the cache",
+                           [&metrics] { return static_cast<double>(metrics.cache_hits()); });
+    parts.metrics.AddGauge("tally_metrics_cache_misses", "Semantic queries run on the store",
+                           [&metrics] { return static_cast<double>(metrics.cache_misses()); });
+    parts.metrics.AddGauge(
+        "tally_store_data_version", "Grows with every change to stored rows",
+        [&session] { return static_cast<double>(session->pipeline->data_version()); });
+
+    ApiGateway::Options go;
+    go.require_auth = gateway_settings->auth;
+    ApiGateway gateway(
+        parts.View(), go,
+        [&](const HttpRequest& req, const Principal* who) -> std::optional<HttpResponse> {
+          if (who == nullptr) {  // the public routes
+            if (req.path == "/readyz") return Readiness(*session);
+            if (req.path == "/openapi.json") return JsonResponse(200, std::string(OpenApiJson()));
+            if (req.path == "/metrics") {
+              HttpResponse r;
+              r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+              r.body = parts.metrics.Render();
+              return r;
+            }
+            return ingest.Handle(req);  // /healthz
+          }
+          if (auto r = ingest.Handle(req)) return r;
+          if (auto r = metrics_api.Handle(req, *who)) return r;
+          if (auto r = subscriber_api.Handle(req, *who)) return r;
+          return ledger_api.Handle(req, *who);
+        });
     HttpServer::Options ho;
     ho.port = static_cast<uint16_t>(*port);
     ho.threads = static_cast<int>(*threads);
     ho.max_body_bytes = static_cast<size_t>(*max_body) << 20;
-    auto server = HttpServer::Start(ho, [&](const HttpRequest& req) {
-      if (auto r = ingest.Handle(req)) return *r;
-      // Auth is not in front of the server yet (docs/security.md): every caller sees every row.
-      if (auto r = metrics_api.Handle(req, SecurityScope{})) return *r;
-      if (auto r = ledger_api.Handle(req)) return *r;  // after metrics: /v1/subscribers/{id}/usage
-      return JsonError(404, "no route for " + req.method + " " + req.path);
-    });
+    auto server =
+        HttpServer::Start(ho, [&gateway](const HttpRequest& req) { return gateway.Handle(req); });
     if (!server.ok()) {
       std::cerr << "tally serve: " << server.status().message() << "\n";
       return 1;
@@ -106,15 +226,27 @@ CommandFn RegisterServe(CLI::App& app, CliContext& ctx) {
       }
       consumer = std::move(*k);
     }
-    std::cout << "tally serve: listening on http://127.0.0.1:" << (*server)->port()
+    if (!gateway_settings->auth) {
+      std::cerr << "tally serve: WARNING serve.auth is false: every request runs as admin\n";
+    } else if (auto listed = parts.keys->List(); listed.ok() && listed->empty()) {
+      std::cerr << "tally serve: no API keys yet; create one with: tally keys create --data "
+                << f->data << " --role admin\n";
+    }
+    std::cerr << "tally serve: listening on http://127.0.0.1:" << (*server)->port()
               << " with data in " << session->store->data_dir()
               << (consumer ? " and consuming Kafka" : "") << std::endl;
     int sig = 0;
     sigwait(&signals, &sig);
-    std::cout << "tally serve: stopping (signal " << sig << ")" << std::endl;
+    std::cerr << "tally serve: stopping (signal " << sig << ")" << std::endl;
     // Stop taking input first, then let the pipeline finish what it acknowledged.
     if (consumer) consumer->Stop();
     (*server)->Stop();
+    if (parts.audit) {
+      if (Status st = parts.audit->Close(); !st.ok()) {
+        std::cerr << "tally serve: audit log: " << st.message() << "\n";
+      }
+    }
+    if (parts.access) parts.access->Flush();
     session->Close();
     return 0;
   };

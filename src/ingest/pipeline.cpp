@@ -219,6 +219,12 @@ Result<RetentionReport> IngestPipeline::DropDaysBefore(Date cutoff) {
 
 std::optional<Timestamp> IngestPipeline::watermark() const { return store_->Watermark(); }
 
+std::optional<SubscriberInfo> IngestPipeline::FindSubscriber(SubscriberId id) const {
+  std::shared_lock<std::shared_mutex> lock(subscribers_mu_);
+  const SubscriberInfo* info = subscribers_.Find(id);
+  return info ? std::optional<SubscriberInfo>(*info) : std::nullopt;
+}
+
 size_t IngestPipeline::dedup_memory_bytes() const { return dedup_.memory_bytes(); }
 
 void IngestPipeline::WriterLoop() {

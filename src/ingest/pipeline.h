@@ -99,6 +99,8 @@ class IngestPipeline final : public IngestSink {
 
   std::optional<Timestamp> watermark() const;
   size_t dedup_memory_bytes() const;
+  //! The partner, plan and region of a stored subscriber; nullopt when the store has none.
+  std::optional<SubscriberInfo> FindSubscriber(SubscriberId id) const;
   //! Grows whenever stored rows change (a commit, a reference import, retention): caches of
   //! query results compare it to know they are stale.
   uint64_t data_version() const { return data_version_.load(std::memory_order_acquire); }

@@ -144,6 +144,13 @@ class LedgerApiTest : public ::testing::Test {
     fs::remove_all(dir_);
   }
 
+  Principal caller_ = [] {  // who Call() calls as
+    Principal p;
+    p.role = Role::kAdmin;
+    p.key_id = "test";
+    return p;
+  }();
+
   HttpResponse Call(const std::string& method, const std::string& path,
                     const std::string& body = "", const std::string& key = "") {
     HttpRequest req;
@@ -152,7 +159,7 @@ class LedgerApiTest : public ::testing::Test {
     req.target = path;
     req.body = body;
     if (!key.empty()) req.headers["idempotency-key"] = key;
-    auto r = api_->Handle(req);
+    auto r = api_->Handle(req, caller_);
     if (!r) {
       ADD_FAILURE() << method << " " << path << " was not routed to the ledger API";
       HttpResponse none;
@@ -480,7 +487,7 @@ TEST_F(LedgerApiTest, RoutesOutsideTheLedgerAreLeftToOthersAndWrongShapesAreName
     HttpRequest req;
     req.method = "GET";
     req.path = path;
-    EXPECT_FALSE(api_->Handle(req).has_value()) << path;
+    EXPECT_FALSE(api_->Handle(req, caller_).has_value()) << path;
   }
   HttpResponse get_collection = Call("GET", "/v1/subscribers");
   EXPECT_EQ(get_collection.status, 405);

@@ -17,6 +17,7 @@
 
 #include "api/http_client.h"
 #include "ingest/gzip.h"
+#include "serve_fixture.h"
 #include "store_fixture.h"
 
 namespace tally::testing {
@@ -24,61 +25,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-
-uint16_t FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-//! A `tally serve` child process.
-class Server {
- public:
-  Server(std::string dir, uint16_t port) : dir_(std::move(dir)), port_(port) {}
-  ~Server() {
-    if (pid_ > 0) Kill(SIGKILL);
-  }
-  void Start() {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      const std::string log = dir_ + ".log";
-      FILE* f = std::freopen(log.c_str(), "a", stdout);
-      (void)f;
-      ::dup2(::fileno(stdout), 2);
-      const std::string port = std::to_string(port_);
-      ::execl(TALLY_BINARY, TALLY_BINARY, "serve", "--data", dir_.c_str(), "--port", port.c_str(),
-              nullptr);
-      ::_exit(127);
-    }
-    HttpClient c("127.0.0.1", port_, 2s);
-    for (int i = 0; i < 600; ++i) {
-      auto r = c.Get("/healthz");
-      if (r.ok() && r->status == 200) return;
-      std::this_thread::sleep_for(50ms);
-    }
-    ADD_FAILURE() << "tally serve did not come up; log:\n" << ReadFile(dir_ + ".log");
-  }
-  //! Sends `sig` and reaps the process; returns its exit status.
-  int Kill(int sig) {
-    ::kill(pid_, sig);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return status;
-  }
-  uint16_t port() const { return port_; }
-
- private:
-  std::string dir_;
-  uint16_t port_;
-  pid_t pid_ = -1;
-};
 
 std::string UsageLine(const std::string& id, int minute) {
   return "{\"event_id\":\"" + id + "\",\"ts\":\"2024-07-0" + std::to_string(1 + minute % 5) +
@@ -93,6 +39,7 @@ TEST(Serve, HttpIngestAcceptsNdjsonCsvAndGzipAndRetriesAreDuplicates) {
   Server server(dir, FreePort());
   server.Start();
   HttpClient c("127.0.0.1", server.port());
+  server.Authorize(c);
   std::string body;
   for (int i = 0; i < 100; ++i) body += UsageLine("h" + std::to_string(i), i);
   auto r = c.Post("/v1/ingest/usage", Gzip(body), "application/x-ndjson",
@@ -155,6 +102,7 @@ TEST(Serve, MetricQueriesAnswerOverHttpAndSeeNewlyIngestedData) {
   Server server(dir, FreePort());
   server.Start();
   HttpClient c("127.0.0.1", server.port());
+  server.Authorize(c);
   std::string body;
   for (int i = 0; i < 100; ++i) body += UsageLine("m" + std::to_string(i), i);
   auto r = c.Post("/v1/ingest/usage", body, "application/x-ndjson");
@@ -222,6 +170,7 @@ TEST(Serve, AcknowledgedBatchesSurviveKillMinus9AndRetriesNeverDoubleCount) {
   std::atomic<bool> done{false};
   std::thread client([&] {
     HttpClient c("127.0.0.1", server.port(), 5s);
+    server.Authorize(c);
     std::mt19937 rng(7);
     for (int b = 0; b < kBatches; ++b) {
       std::string body;
@@ -283,6 +232,7 @@ TEST(Serve, LedgerRechargesSurviveKillMinus9AndTheOutboxCatchesUp) {
   std::map<int, int64_t> expected;  // subscriber -> balance after activation, plus its recharges
   {
     HttpClient c("127.0.0.1", server.port(), 5s);
+    server.Authorize(c);
     for (int sub = 1; sub <= kAccounts; ++sub) {
       auto r = c.Post("/v1/subscribers",
                       "{\"subscriber_id\":" + std::to_string(sub) +
@@ -298,6 +248,7 @@ TEST(Serve, LedgerRechargesSurviveKillMinus9AndTheOutboxCatchesUp) {
   std::atomic<bool> done{false};
   std::thread client([&] {
     HttpClient c("127.0.0.1", server.port(), 5s);
+    server.Authorize(c);
     for (int k = 0; k < kRecharges; ++k) {
       const std::string body = "{\"subscriber_id\":" + std::to_string(1 + k % kAccounts) +
                                ",\"amount_minor\":" + std::to_string(100 + k % 9) + "}";
@@ -321,6 +272,7 @@ TEST(Serve, LedgerRechargesSurviveKillMinus9AndTheOutboxCatchesUp) {
   client.join();
   EXPECT_GT(failures.load(), 0) << "the kills should have interrupted some requests";
   HttpClient c("127.0.0.1", server.port(), 5s);
+  server.Authorize(c);
   // Every recharge is stored once: sending it again replays it.
   for (int k = 0; k < kRecharges; k += 7) {
     auto r = c.Post("/v1/recharges",

@@ -1,0 +1,20 @@
+# The API tier (src/api): routes, the gateway (auth, roles, rate limits, audit and access logs,
+# Prometheus metrics) and the OpenAPI document (src/api/openapi.json, compiled into the binary).
+find_package(prometheus-cpp CONFIG REQUIRED)
+file(READ ${CMAKE_SOURCE_DIR}/src/api/openapi.json TALLY_OPENAPI_TEXT)
+configure_file(${CMAKE_SOURCE_DIR}/src/api/openapi_text.cpp.in
+               ${CMAKE_BINARY_DIR}/generated/openapi_text.cpp @ONLY)
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
+             ${CMAKE_SOURCE_DIR}/src/api/openapi.json)
+add_library(tally_api STATIC
+  ${CMAKE_BINARY_DIR}/generated/openapi_text.cpp
+  src/api/access_log.cpp
+  src/api/gateway.cpp
+  src/api/ingest_api.cpp
+  src/api/ledger_api.cpp
+  src/api/metrics_api.cpp
+  src/api/server_metrics.cpp
+  src/api/subscriber_api.cpp
+)
+target_link_libraries(tally_api PUBLIC tally_auth tally_metrics tally_ledger tally_ingest tally_http
+                                       tally_core PkgConfig::SIMDJSON prometheus-cpp::core)

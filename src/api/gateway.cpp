@@ -1,0 +1,303 @@
+#include "api/gateway.h"
+
+#include <cmath>
+
+#include "api/access_log.h"
+#include "api/audit_log.h"
+#include "api/embed_token.h"
+#include "api/key_store.h"
+#include "api/rate_limiter.h"
+#include "api/responses.h"
+#include "api/server_metrics.h"
+
+namespace tally {
+
+namespace {
+
+constexpr RoleSet kInternal =
+    RoleBit(Role::kAdmin) | RoleBit(Role::kAnalyst) | RoleBit(Role::kAgent);
+constexpr RoleSet kAdmin = RoleBit(Role::kAdmin);
+constexpr RoleSet kCare = RoleBit(Role::kAdmin) | RoleBit(Role::kAgent);
+constexpr RoleSet kTenantWrite = kCare | RoleBit(Role::kPartner);
+
+// Splits off the next '/'-separated segment of `path` (which starts after a '/').
+std::string_view NextSegment(std::string_view& path) {
+  const size_t slash = path.find('/');
+  std::string_view seg = path.substr(0, slash);
+  path = slash == std::string_view::npos ? std::string_view() : path.substr(slash + 1);
+  return seg;
+}
+
+bool PathMatches(std::string_view pattern, std::string_view path) {
+  if (pattern.empty() || path.empty() || pattern[0] != '/' || path[0] != '/') return false;
+  pattern.remove_prefix(1);
+  path.remove_prefix(1);
+  for (;;) {
+    const bool pattern_done = pattern.empty(), path_done = path.empty();
+    if (pattern_done || path_done) return pattern_done && path_done;
+    const std::string_view want = NextSegment(pattern), got = NextSegment(path);
+    if (want.starts_with('{')) {
+      if (got.empty()) return false;
+    } else if (want != got) {
+      return false;
+    }
+  }
+}
+
+std::string_view Trimmed(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool IsRead(std::string_view method) {
+  return method == "GET" || method == "HEAD";
+}
+
+HttpResponse Unauthorized(std::string_view message, bool invalid_token) {
+  HttpResponse r = JsonError(401, message);
+  r.headers.emplace_back("WWW-Authenticate", invalid_token
+                                                 ? "Bearer realm=\"tally\", error=\"invalid_token\""
+                                                 : "Bearer realm=\"tally\"");
+  return r;
+}
+
+HttpResponse TooMany(const RateLimiter::Decision& d, std::string_view what) {
+  HttpResponse r =
+      JsonError(429, std::string(what) + ": retry in " + std::to_string(d.retry_after_s) + " s");
+  r.headers.emplace_back("Retry-After", std::to_string(d.retry_after_s));
+  return r;
+}
+
+}  // namespace
+
+const std::vector<ApiRoute>& ApiRoutes() {
+  static const std::vector<ApiRoute> kRoutes = {
+      {"GET", "/healthz", 0, false, "Liveness: the process answers"},
+      {"GET", "/readyz", 0, false, "Readiness: the store and the ledger answer"},
+      {"GET", "/metrics", 0, false, "Prometheus metrics"},
+      {"GET", "/openapi.json", 0, false, "This API as an OpenAPI 3 document"},
+      {"POST", "/v1/ingest/{family}", kAdmin, false, "Ingest NDJSON or CSV events"},
+      {"GET", "/v1/loads", kInternal, false, "Data-quality reports of recent loads"},
+      {"GET", "/v1/partitions", kInternal, false, "Stored day partitions per family"},
+      {"GET", "/v1/metrics", kAllRoles, true, "The metric catalogue"},
+      {"GET", "/v1/query", kAllRoles, true, "Run a semantic query given in ?q="},
+      {"POST", "/v1/query", kAllRoles, true, "Run a semantic query given in the body"},
+      {"GET", "/v1/subscribers", kInternal | RoleBit(Role::kPartner), false,
+       "Search subscribers by id, MSISDN or name"},
+      {"POST", "/v1/subscribers", kTenantWrite, false, "Activate a subscriber account"},
+      {"GET", "/v1/subscribers/{id}", kAllRoles, true, "A subscriber's profile, masked by role"},
+      {"GET", "/v1/subscribers/{id}/usage", kAllRoles, true, "A subscriber's usage series"},
+      {"GET", "/v1/subscribers/{id}/summary", kAllRoles, true, "A subscriber's usage totals"},
+      {"GET", "/v1/subscribers/{id}/balance", kAllRoles, true, "Balance, cycle and bundles"},
+      {"GET", "/v1/subscribers/{id}/invoices", kAllRoles, true, "Postpaid invoices"},
+      {"POST", "/v1/subscribers/{id}/plan", kTenantWrite | RoleBit(Role::kSubscriber), false,
+       "Change plan, prorated"},
+      {"POST", "/v1/subscribers/{id}/status", kTenantWrite, false, "Suspend, resume or deactivate"},
+      {"POST", "/v1/recharges", kTenantWrite | RoleBit(Role::kSubscriber), false,
+       "Credit a prepaid balance (idempotent)"},
+      {"POST", "/v1/recharges/{id}/refund", kCare, false, "Refund a recharge"},
+      {"POST", "/v1/recharges/{id}/reversal", kCare, false, "Reverse a recharge (chargeback)"},
+  };
+  return kRoutes;
+}
+
+const ApiRoute* MatchRoute(std::string_view method, std::string_view path, bool* path_known) {
+  if (path_known) *path_known = false;
+  const std::string_view want = method == "HEAD" ? std::string_view("GET") : method;
+  for (const ApiRoute& r : ApiRoutes()) {
+    if (!PathMatches(r.pattern, path)) continue;
+    if (r.method == want) return &r;
+    if (path_known) *path_known = true;
+  }
+  return nullptr;
+}
+
+std::string_view CredentialOf(const HttpRequest& request) {
+  auto auth = request.headers.find("authorization");
+  if (auth != request.headers.end()) {
+    std::string_view v = Trimmed(auth->second);
+    constexpr std::string_view kBearer = "bearer ";
+    if (v.size() > kBearer.size()) {
+      bool bearer = true;
+      for (size_t i = 0; i < kBearer.size(); ++i) {
+        if (std::tolower(static_cast<unsigned char>(v[i])) != kBearer[i]) bearer = false;
+      }
+      if (bearer) return Trimmed(v.substr(kBearer.size()));
+    }
+    return {};  // another scheme (Basic, ...): no credential we accept
+  }
+  auto key = request.headers.find("x-api-key");
+  if (key != request.headers.end()) return Trimmed(key->second);
+  if (IsRead(request.method)) {
+    auto token = request.query.find("access_token");
+    if (token != request.query.end()) return token->second;
+  }
+  return {};
+}
+
+std::string AuditSummary(const HttpRequest& request) {
+  if (IsRead(request.method)) {
+    std::string out;
+    for (const auto& [name, value] : request.query) {
+      if (name == "access_token") continue;
+      if (!out.empty()) out += '&';
+      out += name;
+      out += '=';
+      out += value.substr(0, 2048);
+    }
+    return out;
+  }
+  const std::string type = request.Header("content-type");
+  if (type.starts_with("application/json") && request.body.size() <= 2048) return request.body;
+  return std::to_string(request.body.size()) + " bytes" + (type.empty() ? "" : " of " + type);
+}
+
+struct ApiGateway::Caller {
+  Principal principal;
+  bool via_token = false;
+};
+
+ApiGateway::ApiGateway(Parts parts, Options options, RouteHandler handler)
+    : parts_(parts), options_(std::move(options)), handler_(std::move(handler)) {
+  RateLimiter::Options o;
+  o.rate_per_second = options_.auth_failures_per_second;
+  o.burst = options_.auth_failure_burst;
+  auto limiter = RateLimiter::Create(o);
+  if (limiter.ok()) failures_ = std::move(*limiter);
+}
+
+ApiGateway::~ApiGateway() = default;
+
+Result<ApiGateway::Caller> ApiGateway::Authenticate(const HttpRequest& request) {
+  Caller c;
+  if (!options_.require_auth) {
+    c.principal.role = Role::kAdmin;
+    c.principal.key_id = "anonymous";
+    return c;
+  }
+  const std::string_view credential = CredentialOf(request);
+  if (credential.empty()) {
+    return Status::NotFound(
+        "authentication required: send an API key or an embed token as "
+        "'Authorization: Bearer ...'");
+  }
+  if (credential.starts_with("tly_")) {
+    if (parts_.keys == nullptr) return Status::InvalidArgument("API keys are not enabled");
+    TALLY_ASSIGN_OR_RETURN(c.principal, parts_.keys->Verify(credential));
+    return c;
+  }
+  if (parts_.tokens == nullptr) return Status::InvalidArgument("embed tokens are not enabled");
+  auto claims = parts_.tokens->Verify(credential, options_.now());
+  if (!claims.ok()) return claims.status().WithContext("embed token");
+  c.principal = claims->ToPrincipal();
+  c.via_token = true;
+  return c;
+}
+
+HttpResponse ApiGateway::Handle(const HttpRequest& request) {
+  const auto start = std::chrono::steady_clock::now();
+  const Timestamp arrived = options_.now();
+  bool path_known = false;
+  const ApiRoute* route = MatchRoute(request.method, request.path, &path_known);
+  std::optional<Caller> caller;
+  HttpResponse response;
+
+  if (route == nullptr) {
+    if (path_known) {
+      std::string allow;
+      for (const ApiRoute& r : ApiRoutes()) {
+        if (!PathMatches(r.pattern, request.path)) continue;
+        if (!allow.empty()) allow += ", ";
+        allow += r.method;
+        if (r.method == "GET") allow += ", HEAD";
+      }
+      response = JsonError(405, request.method + " is not allowed on " + request.path);
+      response.headers.emplace_back("Allow", allow);
+    } else {
+      response = JsonError(404, "no route for " + request.method + " " + request.path);
+    }
+  } else if (route->roles == 0) {
+    auto r = handler_(request, nullptr);
+    response = r ? std::move(*r) : JsonError(404, "no route for " + request.path);
+  } else if (auto auth = Authenticate(request); !auth.ok()) {
+    if (parts_.metrics) parts_.metrics->CountAuthFailure();
+    RateLimiter::Decision d;
+    if (failures_) {
+      d = failures_->Take("addr:" + request.remote_address, std::chrono::steady_clock::now());
+    }
+    if (!d.allowed) {
+      if (parts_.metrics) parts_.metrics->CountRateLimited();
+      response = TooMany(d, "too many failed authentications from " + request.remote_address);
+    } else {
+      const bool missing = auth.status().code() == Status::Code::kNotFound;
+      response = Unauthorized(auth.status().message(), !missing);
+    }
+  } else {
+    caller = std::move(*auth);
+    const Principal& p = caller->principal;
+    RateLimiter::Decision d;
+    if (!(route->roles & RoleBit(p.role))) {
+      response = JsonError(403, "role " + std::string(Name(p.role)) + " may not call " +
+                                    std::string(route->method) + " " + std::string(route->pattern));
+    } else if (caller->via_token && !route->embed) {
+      response = JsonError(403, "an embed token may not call " + std::string(route->method) + " " +
+                                    std::string(route->pattern) + "; use an API key");
+    } else if (parts_.limiter && !(d = parts_.limiter->Take(
+                                       caller->via_token ? "scope:" + p.Scope() : "key:" + p.key_id,
+                                       std::chrono::steady_clock::now()))
+                                      .allowed) {
+      if (parts_.metrics) parts_.metrics->CountRateLimited();
+      response = TooMany(d, "rate limit of " + (caller->via_token ? p.Scope() : "key " + p.key_id));
+    } else {
+      auto r = handler_(request, &p);
+      response = r ? std::move(*r) : JsonError(404, "no route for " + request.path);
+      if (parts_.limiter)
+        response.headers.emplace_back("X-RateLimit-Remaining", std::to_string(d.remaining));
+    }
+  }
+
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double millis = std::round(seconds * 1e6) / 1e3;  // logs keep whole microseconds
+  const std::string_view route_name = route ? route->pattern : std::string_view("unmatched");
+  if (parts_.metrics) parts_.metrics->Observe(request.method, route_name, response.status, seconds);
+  if (parts_.audit && route && route->roles != 0) {
+    AuditEntry e;
+    e.time = arrived;
+    if (caller) {
+      (caller->via_token ? e.token_id : e.key_id) = caller->principal.key_id;
+      e.role = caller->principal.role;
+      e.scope = caller->principal.Scope();
+    }
+    e.method = request.method;
+    e.route = request.path;
+    e.query = AuditSummary(request);
+    e.status = response.status;
+    for (const auto& [name, value] : response.headers) {
+      if (name == "X-Tally-Rows") e.rows = std::strtoll(value.c_str(), nullptr, 10);
+    }
+    e.duration_ms = millis;
+    parts_.audit->Record(e);
+  }
+  if (parts_.access) {
+    AccessEntry e;
+    e.time = arrived;
+    e.remote = request.remote_address;
+    e.method = request.method;
+    e.path = request.path;
+    e.route = std::string(route_name);
+    e.status = response.status;
+    e.bytes = response.body.size();
+    e.duration_ms = millis;
+    if (caller) {
+      e.key_id = caller->principal.key_id;
+      e.role = std::string(Name(caller->principal.role));
+    }
+    e.user_agent = request.Header("user-agent");
+    parts_.access->Record(e);
+  }
+  return response;
+}
+
+}  // namespace tally

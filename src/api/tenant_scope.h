@@ -1,0 +1,51 @@
+#pragma once
+// Row-level security at the API's edge: which subscribers a principal may see. The metrics layer
+// adds the same scope to every query it compiles (metrics/compiler.h); these helpers serve the
+// routes that read or change one subscriber by id, so that an id outside the caller's scope is
+// answered exactly as an id that does not exist (404), without revealing that it does.
+
+#include <optional>
+#include <string>
+
+#include "api/auth.h"
+#include "metrics/compiler.h"
+
+namespace tally {
+
+//! True when `p` may see subscriber `id`, which belongs to `partner`.
+inline bool MaySee(const Principal& p, SubscriberId id, PartnerId partner) {
+  switch (p.role) {
+    case Role::kPartner:
+      return p.partner.has_value() && *p.partner == partner;
+    case Role::kSubscriber:
+      return p.subscriber.has_value() && *p.subscriber == id;
+    default:
+      return true;
+  }
+}
+
+//! True when `p` sees every tenant (admin, analyst, agent).
+inline bool SeesAllTenants(const Principal& p) {
+  return p.role != Role::kPartner && p.role != Role::kSubscriber;
+}
+
+//! The metrics layer's scope for `p`: its partner or its subscriber, nothing for internal roles.
+inline SecurityScope ScopeOf(const Principal& p) {
+  SecurityScope s;
+  if (p.role == Role::kPartner && p.partner) s.partner = p.partner->value();
+  if (p.role == Role::kSubscriber && p.subscriber) {
+    s.subscriber = p.subscriber->value();
+    if (p.partner) s.partner = p.partner->value();
+  }
+  // A tenant principal without its id (ValidatePrincipal refuses that) must see nothing.
+  if (p.role == Role::kPartner && !p.partner) s.partner = -1;
+  if (p.role == Role::kSubscriber && !p.subscriber) s.subscriber = -1;
+  return s;
+}
+
+//! The 404 body for a subscriber the caller may not see (or that does not exist).
+inline std::string SubscriberNotFound(SubscriberId id) {
+  return "subscriber " + std::to_string(id.value()) + " not found";
+}
+
+}  // namespace tally
