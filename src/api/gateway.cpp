@@ -1,5 +1,6 @@
 #include "api/gateway.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "api/access_log.h"
@@ -20,27 +21,20 @@ constexpr RoleSet kAdmin = RoleBit(Role::kAdmin);
 constexpr RoleSet kCare = RoleBit(Role::kAdmin) | RoleBit(Role::kAgent);
 constexpr RoleSet kTenantWrite = kCare | RoleBit(Role::kPartner);
 
-// Splits off the next '/'-separated segment of `path` (which starts after a '/').
-std::string_view NextSegment(std::string_view& path) {
-  const size_t slash = path.find('/');
-  std::string_view seg = path.substr(0, slash);
-  path = slash == std::string_view::npos ? std::string_view() : path.substr(slash + 1);
-  return seg;
-}
-
+// True when `path` has the segments of `pattern`, where a `{name}` segment matches any
+// non-empty one. "/a/b/" has three segments, the last one empty, so it does not match "/a/b".
 bool PathMatches(std::string_view pattern, std::string_view path) {
   if (pattern.empty() || path.empty() || pattern[0] != '/' || path[0] != '/') return false;
-  pattern.remove_prefix(1);
-  path.remove_prefix(1);
+  size_t i = 1, j = 1;
   for (;;) {
-    const bool pattern_done = pattern.empty(), path_done = path.empty();
+    const size_t pi = std::min(pattern.find('/', i), pattern.size());
+    const size_t pj = std::min(path.find('/', j), path.size());
+    const std::string_view want = pattern.substr(i, pi - i), got = path.substr(j, pj - j);
+    if (want.starts_with('{') ? got.empty() : want != got) return false;
+    const bool pattern_done = pi == pattern.size(), path_done = pj == path.size();
     if (pattern_done || path_done) return pattern_done && path_done;
-    const std::string_view want = NextSegment(pattern), got = NextSegment(path);
-    if (want.starts_with('{')) {
-      if (got.empty()) return false;
-    } else if (want != got) {
-      return false;
-    }
+    i = pi + 1;
+    j = pj + 1;
   }
 }
 
