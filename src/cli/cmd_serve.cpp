@@ -52,6 +52,8 @@ Result<std::optional<KafkaSourceOptions>> KafkaOptionsFrom(const Config& cfg) {
 struct GatewaySettings {
   bool auth = true;
   RateLimiter::Options rate;
+  double auth_failure_rate = 5;
+  double auth_failure_burst = 20;
   std::chrono::milliseconds key_recheck{5000};
   EmbedTokens::Options embed;
   bool audit = true;
@@ -63,13 +65,18 @@ Result<GatewaySettings> GatewaySettingsFrom(const Config& cfg) {
   TALLY_ASSIGN_OR_RETURN(g.auth, cfg.Bool("serve.auth"));
   TALLY_ASSIGN_OR_RETURN(g.rate.rate_per_second, cfg.Double("serve.rate_per_key"));
   TALLY_ASSIGN_OR_RETURN(g.rate.burst, cfg.Double("serve.burst_per_key"));
+  TALLY_ASSIGN_OR_RETURN(g.auth_failure_rate, cfg.Double("serve.auth_failure_rate"));
+  TALLY_ASSIGN_OR_RETURN(g.auth_failure_burst, cfg.Double("serve.auth_failure_burst"));
   TALLY_ASSIGN_OR_RETURN(int64_t recheck, cfg.Int("serve.key_recheck_ms"));
   TALLY_ASSIGN_OR_RETURN(int64_t ttl, cfg.Int("serve.embed_max_ttl_s"));
   TALLY_ASSIGN_OR_RETURN(int64_t leeway, cfg.Int("serve.embed_leeway_s"));
   TALLY_ASSIGN_OR_RETURN(g.audit, cfg.Bool("serve.audit"));
   TALLY_ASSIGN_OR_RETURN(g.access_log, cfg.String("serve.access_log"));
-  if (g.rate.rate_per_second <= 0 || g.rate.burst < 1) {
-    return Status::InvalidArgument("serve.rate_per_key must be > 0 and serve.burst_per_key >= 1");
+  if (g.rate.rate_per_second <= 0 || g.rate.burst < 1 || g.auth_failure_rate <= 0 ||
+      g.auth_failure_burst < 1) {
+    return Status::InvalidArgument(
+        "serve.rate_per_key and serve.auth_failure_rate must be > 0, serve.burst_per_key and "
+        "serve.auth_failure_burst >= 1");
   }
   if (recheck < 0 || ttl < 1 || leeway < 0) {
     return Status::InvalidArgument(
@@ -188,6 +195,8 @@ CommandFn RegisterServe(CLI::App& app, CliContext& ctx) {
 
     ApiGateway::Options go;
     go.require_auth = gateway_settings->auth;
+    go.auth_failures_per_second = gateway_settings->auth_failure_rate;
+    go.auth_failure_burst = gateway_settings->auth_failure_burst;
     ApiGateway gateway(
         parts.View(), go,
         [&](const HttpRequest& req, const Principal* who) -> std::optional<HttpResponse> {

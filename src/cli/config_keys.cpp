@@ -32,6 +32,8 @@ const std::vector<ConfigKey>& AllConfigKeys() {
       {"serve.auth", "true", "require an API key or embed token (false: every request is admin; development only)"},
       {"serve.rate_per_key", "200", "sustained requests per second per API key or token scope"},
       {"serve.burst_per_key", "400", "requests a rested key may make at once"},
+      {"serve.auth_failure_rate", "5", "failed authentications per second per client address before 429"},
+      {"serve.auth_failure_burst", "20", "failed authentications a client address may make at once"},
       {"serve.key_recheck_ms", "5000", "a revocation by another process takes effect within this time"},
       {"serve.embed_max_ttl_s", "86400", "longest lifetime of an embed token (seconds)"},
       {"serve.embed_leeway_s", "30", "clock skew tolerated on embed token times (seconds)"},

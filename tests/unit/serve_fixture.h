@@ -8,10 +8,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "api/http_client.h"
 #include "store_fixture.h"
@@ -31,6 +33,22 @@ inline uint16_t FreePort() {
   return ntohs(a.sin_port);
 }
 
+//! `text` percent-encoded for a query parameter (RFC 3986 unreserved characters kept).
+inline std::string UrlEncode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
 //! A new API key for data directory `dir`, made by `tally keys create` with `args`
 //! ("--role partner --partner 3"). Fails the test and returns "" when the command fails.
 inline std::string CreateKey(const std::string& dir, const std::string& args) {
@@ -47,7 +65,8 @@ inline std::string CreateKey(const std::string& dir, const std::string& args) {
 //! A `tally serve` child process. Its stdout and stderr go to DIR.log.
 class Server {
  public:
-  Server(std::string dir, uint16_t port, std::string env = "")
+  //! `env` holds NAME=VALUE settings for the server's environment (TALLY_SERVE_...).
+  Server(std::string dir, uint16_t port, std::vector<std::string> env = {})
       : dir_(std::move(dir)), port_(port), env_(std::move(env)) {}
   ~Server() {
     if (pid_ > 0) Kill(SIGKILL);
@@ -63,7 +82,7 @@ class Server {
       (void)f;
       ::dup2(::fileno(stdout), 2);
       const std::string port = std::to_string(port_);
-      if (!env_.empty()) ::putenv(env_.data());
+      for (std::string& e : env_) ::putenv(e.data());
       ::execl(TALLY_BINARY, TALLY_BINARY, "serve", "--data", dir_.c_str(), "--port", port.c_str(),
               nullptr);
       ::_exit(127);
@@ -96,7 +115,7 @@ class Server {
  private:
   std::string dir_;
   uint16_t port_;
-  std::string env_;
+  std::vector<std::string> env_;
   std::string admin_key_;
   pid_t pid_ = -1;
 };

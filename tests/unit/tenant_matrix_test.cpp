@@ -1,0 +1,488 @@
+// The cross-tenant matrix: `tally serve` on a generated world loaded through the ledger, called
+// over HTTP by every role, with API keys and with embed tokens, on every route, for its own
+// tenant and for another one. No answer may hold a row of another tenant: every subscriber or
+// partner id anywhere in a JSON or CSV answer is checked against the caller's scope, every
+// cross-tenant request must fail, every tenant-scoped aggregate must equal the admin's answer
+// filtered to that tenant, and cross-tenant writes must change nothing. Expired, tampered,
+// foreign and revoked credentials are refused on every route, CSV export included.
+
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include <filesystem>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "api/gateway.h"
+#include "serve_fixture.h"
+
+namespace tally::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+constexpr const char* kRange = R"("dateRange": ["2024-07-01", "2024-07-14"])";
+
+// Who is calling, and what it may see.
+struct Caller {
+  std::string name;  // for failure messages
+  std::string credential;
+  Role role = Role::kAdmin;
+  std::optional<int64_t> partner;     // partner scope
+  std::optional<int64_t> subscriber;  // subscriber scope
+  bool token = false;                 // an embed token (reads only)
+};
+
+class TenantMatrixTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    world_ = new std::string(TempDir("matrix_world"));
+    data_ = new std::string(TempDir("matrix_data"));
+    TallyRun gen = RunTally("generate --out " + *world_ +
+                            " --subscribers 160 --days 14 --partners 3 --seed 11 --quiet");
+    ASSERT_EQ(gen.code, 0) << gen.out;
+    TallyRun load = RunTally("load --data " + *data_ + " " + *world_ + " --ledger --quiet");
+    ASSERT_EQ(load.code, 0) << load.out;
+    // No clock leeway, so a 1 s token expires within the test; failed authentications are
+    // many here, so their per-address limit (tested in gateway_test.cpp) is raised.
+    server_ = new Server(*data_, FreePort(),
+                         {"TALLY_SERVE_EMBED_LEEWAY_S=0", "TALLY_SERVE_AUTH_FAILURE_BURST=1000"});
+    server_->Start();
+    admin_ = new HttpClient("127.0.0.1", server_->port(), 30s);
+    server_->Authorize(*admin_);
+
+    // Which partner each subscriber belongs to, as the admin sees it.
+    simdjson::dom::parser parser;
+    const std::string q =
+        std::string(
+            R"({"measures": ["usage_events"], "dimensions": ["subscriber", "partner"], "timeDimensions": [{"dimension": "time", )") +
+        kRange + "}]}";
+    auto r = admin_->Post("/v1/query", q, "application/json");
+    ASSERT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
+    partner_of_ = new std::map<int64_t, int64_t>();
+    for (simdjson::dom::array row : simdjson::dom::array(parser.parse(r->body)["rows"])) {
+      (*partner_of_)[int64_t(row.at(0))] = int64_t(row.at(1));
+    }
+    std::map<int64_t, std::vector<int64_t>> by_partner;
+    for (auto [s, p] : *partner_of_) by_partner[p].push_back(s);
+    ASSERT_GE(by_partner.size(), 2u);
+    // Two partners with subscribers, and one subscriber of each that has a prepaid account.
+    auto it = by_partner.begin();
+    partner_a_ = it->first;
+    partner_b_ = (++it)->first;
+    sub_a_ = PrepaidOf(by_partner[partner_a_]);
+    sub_b_ = PrepaidOf(by_partner[partner_b_]);
+    ASSERT_GT(sub_a_, 0);
+    ASSERT_GT(sub_b_, 0);
+  }
+  static void TearDownTestSuite() {
+    delete admin_;
+    delete server_;
+    fs::remove_all(*world_);
+    fs::remove_all(*data_);
+    delete world_;
+    delete data_;
+    delete partner_of_;
+  }
+
+  static int64_t PrepaidOf(const std::vector<int64_t>& ids) {
+    for (int64_t id : ids) {
+      auto r = admin_->Get("/v1/subscribers/" + std::to_string(id) + "/balance");
+      if (r.ok() && r->status == 200 && r->body.find("\"prepaid\"") != std::string::npos &&
+          r->body.find("\"active\"") != std::string::npos) {
+        return id;
+      }
+    }
+    return 0;
+  }
+
+  static std::string Token(const std::string& args, const std::string& ttl = "1h") {
+    TallyRun run = RunTally("keys token --data " + *data_ + " " + args + " --ttl " + ttl +
+                            " --dashboards usage 2>/dev/null");
+    EXPECT_EQ(run.code, 0) << run.out;
+    return run.out.substr(0, run.out.find('\n'));
+  }
+
+  // The tenant callers: a partner and a subscriber, each by key and by embed token.
+  static std::vector<Caller> Tenants() {
+    const std::string pa = std::to_string(partner_a_), sa = std::to_string(sub_a_);
+    return {
+        {"partner key", CreateKey(*data_, "--role partner --partner " + pa), Role::kPartner,
+         partner_a_, std::nullopt, false},
+        {"partner token", Token("--role partner --partner " + pa), Role::kPartner, partner_a_,
+         std::nullopt, true},
+        {"subscriber key", CreateKey(*data_, "--role subscriber --subscriber " + sa),
+         Role::kSubscriber, std::nullopt, sub_a_, false},
+        {"subscriber token", Token("--role subscriber --subscriber " + sa), Role::kSubscriber,
+         std::nullopt, sub_a_, true},
+    };
+  }
+
+  static bool SubscriberInScope(const Caller& c, int64_t id) {
+    if (c.subscriber) return id == *c.subscriber;
+    if (c.partner) {
+      auto it = partner_of_->find(id);
+      // Subscribers without usage in the range are absent from the map; the ledger knows them.
+      if (it == partner_of_->end()) return PartnerOfByLedger(id) == *c.partner;
+      return it->second == *c.partner;
+    }
+    return true;
+  }
+  static int64_t PartnerOfByLedger(int64_t id) {
+    auto r = admin_->Get("/v1/subscribers/" + std::to_string(id) + "/balance");
+    if (!r.ok() || r->status != 200) return -1;
+    simdjson::dom::parser p;
+    return int64_t(p.parse(r->body)["partner_id"]);
+  }
+  static bool PartnerInScope(const Caller& c, int64_t partner) {
+    if (c.partner) return partner == *c.partner;
+    if (c.subscriber) return partner == partner_of_->at(*c.subscriber);
+    return true;
+  }
+
+  // Every subscriber and partner id in a JSON answer, wherever it is: object members named
+  // subscriber_id / partner_id, and the subscriber / partner columns of query results.
+  static void CheckJson(const Caller& c, const std::string& what, const std::string& body) {
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    if (parser.parse(body).get(doc) != simdjson::SUCCESS) {
+      ADD_FAILURE() << c.name << " " << what << ": not JSON: " << body.substr(0, 200);
+      return;
+    }
+    Walk(c, what, doc);
+    simdjson::dom::array columns, rows;
+    if (doc["columns"].get(columns) == simdjson::SUCCESS &&
+        doc["rows"].get(rows) == simdjson::SUCCESS) {
+      size_t i = 0;
+      for (std::string_view col : columns) {
+        for (simdjson::dom::array row : rows) {
+          simdjson::dom::element v = row.at(i);
+          if (v.is_null()) continue;
+          if (col == "subscriber") {
+            EXPECT_TRUE(SubscriberInScope(c, int64_t(v))) << c.name << " " << what << ": " << v;
+          } else if (col == "partner") {
+            EXPECT_TRUE(PartnerInScope(c, int64_t(v))) << c.name << " " << what << ": " << v;
+          }
+        }
+        ++i;
+      }
+    }
+  }
+  static void Walk(const Caller& c, const std::string& what, simdjson::dom::element e) {
+    if (e.is_array()) {
+      for (simdjson::dom::element x : simdjson::dom::array(e)) Walk(c, what, x);
+    } else if (e.is_object()) {
+      for (auto [key, value] : simdjson::dom::object(e)) {
+        if (key == "subscriber_id" && value.is_int64()) {
+          EXPECT_TRUE(SubscriberInScope(c, int64_t(value)))
+              << c.name << " " << what << " holds subscriber " << value;
+        } else if (key == "partner_id" && value.is_int64()) {
+          EXPECT_TRUE(PartnerInScope(c, int64_t(value)))
+              << c.name << " " << what << " holds partner " << value;
+        }
+        Walk(c, what, value);
+      }
+    }
+  }
+  static void CheckCsv(const Caller& c, const std::string& what, const std::string& body) {
+    std::istringstream in(body);
+    std::string line;
+    std::getline(in, line);
+    std::vector<std::string> header;
+    for (std::istringstream h(line); std::getline(h, line, ',');) header.push_back(line);
+    while (std::getline(in, line)) {
+      std::istringstream cells(line);
+      std::string cell;
+      for (size_t i = 0; std::getline(cells, cell, ','); ++i) {
+        if (i >= header.size() || cell.empty()) continue;
+        if (header[i] == "subscriber") {
+          EXPECT_TRUE(SubscriberInScope(c, std::stoll(cell))) << c.name << " " << what;
+        }
+        if (header[i] == "partner") {
+          EXPECT_TRUE(PartnerInScope(c, std::stoll(cell))) << c.name << " " << what;
+        }
+      }
+    }
+  }
+
+  // Sends a request as `c` and checks whatever comes back for foreign rows.
+  static HttpClientResponse Call(HttpClient& http, const Caller& c, const std::string& method,
+                                 const std::string& target, const std::string& body = "",
+                                 const std::string& idempotency_key = "") {
+    std::vector<std::pair<std::string, std::string>> headers = {
+        {"Content-Type", "application/json"}};
+    if (!idempotency_key.empty()) headers.emplace_back("Idempotency-Key", idempotency_key);
+    auto r = http.Request(method, target, body, headers);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    if (!r.ok()) return {};
+    const std::string what = method + " " + target;
+    if (r->headers["content-type"].starts_with("text/csv")) {
+      CheckCsv(c, what, r->body);
+    } else {
+      CheckJson(c, what, r->body);
+    }
+    return *r;
+  }
+
+  static std::string Query(const std::string& measures, const std::string& dims,
+                           const std::string& filters = "[]") {
+    return R"({"measures": [)" + measures + R"(], "dimensions": [)" + dims + R"(], "filters": )" +
+           filters + R"(, "timeDimensions": [{"dimension": "time", )" + kRange + "}]}";
+  }
+  static double Total(const HttpClientResponse& r) {
+    simdjson::dom::parser p;
+    simdjson::dom::array rows = p.parse(r.body)["rows"];
+    double sum = 0;
+    for (simdjson::dom::array row : rows) {
+      simdjson::dom::element v = row.at(0);
+      if (!v.is_null()) sum += double(v);
+    }
+    return sum;
+  }
+
+  static std::string* world_;
+  static std::string* data_;
+  static Server* server_;
+  static HttpClient* admin_;
+  static std::map<int64_t, int64_t>* partner_of_;
+  static int64_t partner_a_, partner_b_, sub_a_, sub_b_;
+};
+
+std::string* TenantMatrixTest::world_ = nullptr;
+std::string* TenantMatrixTest::data_ = nullptr;
+Server* TenantMatrixTest::server_ = nullptr;
+HttpClient* TenantMatrixTest::admin_ = nullptr;
+std::map<int64_t, int64_t>* TenantMatrixTest::partner_of_ = nullptr;
+int64_t TenantMatrixTest::partner_a_ = 0, TenantMatrixTest::partner_b_ = 0,
+        TenantMatrixTest::sub_a_ = 0, TenantMatrixTest::sub_b_ = 0;
+
+TEST_F(TenantMatrixTest, NoTenantEverSeesAnotherTenantsRowsOnAnyRoute) {
+  const std::string own = std::to_string(sub_a_), other = std::to_string(sub_b_);
+  const std::string other_partner = std::to_string(partner_b_);
+  auto before = admin_->Get("/v1/subscribers/" + other + "/balance");
+  ASSERT_TRUE(before.ok() && before->status == 200);
+  int n = 0;
+  for (const Caller& c : Tenants()) {
+    SCOPED_TRACE(c.name);
+    HttpClient http("127.0.0.1", server_->port(), 30s);
+    Server::AuthorizeAs(http, c.credential);
+    const bool partner = c.role == Role::kPartner;
+
+    // Reads of the caller's own tenant answer; the same reads of another tenant are 404s.
+    for (const std::string sub : {"", "/usage", "/summary", "/balance", "/invoices",
+                                  "/usage?format=csv", "/summary?format=csv"}) {
+      EXPECT_EQ(Call(http, c, "GET", "/v1/subscribers/" + own + sub).status, 200) << sub;
+      EXPECT_EQ(Call(http, c, "GET", "/v1/subscribers/" + other + sub).status, 404) << sub;
+    }
+    // Semantic queries, grouped by tenant ids, in JSON and CSV, by GET and POST.
+    const std::string by_ids = Query(R"("usage_events", "revenue")", R"("subscriber", "partner")");
+    EXPECT_EQ(Call(http, c, "POST", "/v1/query", by_ids).status, 200);
+    EXPECT_EQ(Call(http, c, "POST", "/v1/query?format=csv", by_ids).status, 200);
+    EXPECT_EQ(Call(http, c, "GET", "/v1/query?q=" + UrlEncode(by_ids)).status, 200);
+    EXPECT_EQ(Call(http, c, "GET", "/v1/metrics").status, 200);
+    // A filter naming another tenant finds nothing, rather than that tenant's rows.
+    auto foreign = Call(http, c, "POST", "/v1/query",
+                        Query(R"("revenue")", R"("partner")",
+                              R"([{"member": "partner", "operator": "equals", "values": [")" +
+                                  other_partner + R"("]}])"));
+    EXPECT_EQ(foreign.status, 200);
+    EXPECT_EQ(Total(foreign), 0) << foreign.body;
+    // Aggregates without tenant columns are scoped too: they equal the admin's answer for the
+    // caller's tenant alone.
+    const std::string scope_filter =
+        partner
+            ? R"([{"member": "partner", "operator": "equals", "values": [")" +
+                  std::to_string(*c.partner) + R"("]}])"
+            : R"([{"member": "subscriber", "operator": "equals", "values": [")" + own + R"("]}])";
+    const std::string total = Query(R"("usage_events")", "");
+    auto mine = Call(http, c, "POST", "/v1/query", total);
+    auto admins =
+        admin_->Post("/v1/query", Query(R"("usage_events")", "", scope_filter), "application/json");
+    ASSERT_TRUE(admins.ok() && admins->status == 200) << admins->body;
+    EXPECT_GT(Total(mine), 0);
+    EXPECT_EQ(Total(mine), Total(*admins)) << mine.body << " vs " << admins->body;
+
+    // Search: partners find their own subscribers only; subscribers may not search.
+    auto found_other = Call(http, c, "GET", "/v1/subscribers?q=" + other);
+    auto found_own = Call(http, c, "GET", "/v1/subscribers?q=" + own);
+    if (partner && !c.token) {
+      EXPECT_EQ(found_other.status, 200);
+      EXPECT_EQ(found_other.body, "{\"subscribers\":[]}");
+      EXPECT_NE(found_own.body.find("\"subscriber_id\":" + own), std::string::npos);
+    } else {
+      EXPECT_EQ(found_other.status, 403);
+      EXPECT_EQ(found_own.status, 403);
+    }
+
+    // Writes on another tenant's subscriber fail and change nothing.
+    const std::string key = "matrix-" + std::to_string(n++);
+    EXPECT_NE(Call(http, c, "POST", "/v1/recharges",
+                   R"({"subscriber_id": )" + other + R"(, "amount_minor": 500})", key)
+                      .status /
+                  100,
+              2);
+    EXPECT_NE(
+        Call(http, c, "POST", "/v1/subscribers/" + other + "/plan", R"({"plan_id": 1})").status /
+            100,
+        2);
+    EXPECT_NE(
+        Call(http, c, "POST", "/v1/subscribers/" + other + "/status", R"({"action": "suspend"})")
+                .status /
+            100,
+        2);
+    EXPECT_NE(Call(http, c, "POST", "/v1/subscribers",
+                   R"({"subscriber_id": 990001, "partner_id": )" + other_partner +
+                       R"(, "plan_id": 1, "region": "Europe"})")
+                      .status /
+                  100,
+              2);
+    for (const char* admin_only :
+         {"/v1/recharges/1/refund", "/v1/recharges/1/reversal", "/v1/ingest/usage"}) {
+      EXPECT_EQ(Call(http, c, "POST", admin_only, "{}", key + "x").status, 403) << admin_only;
+    }
+    for (const char* internal : {"/v1/loads", "/v1/partitions"}) {
+      EXPECT_EQ(Call(http, c, "GET", internal).status, 403) << internal;
+    }
+    // An embed token reads; it never writes, even for its own tenant.
+    auto own_recharge =
+        Call(http, c, "POST", "/v1/recharges",
+             R"({"subscriber_id": )" + own + R"(, "amount_minor": 100})", key + "-own");
+    EXPECT_EQ(own_recharge.status, c.token ? 403 : 201) << own_recharge.body;
+  }
+  auto after = admin_->Get("/v1/subscribers/" + other + "/balance");
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->body, before->body) << "a cross-tenant write changed the account";
+}
+
+TEST_F(TenantMatrixTest, PersonalDataIsMaskedByRole) {
+  const std::string own = std::to_string(sub_a_);
+  std::map<Role, std::string> keys = {
+      {Role::kAdmin, server_->admin_key()},
+      {Role::kAnalyst, CreateKey(*data_, "--role analyst")},
+      {Role::kAgent, CreateKey(*data_, "--role agent")},
+      {Role::kPartner, CreateKey(*data_, "--role partner --partner " + std::to_string(partner_a_))},
+      {Role::kSubscriber, CreateKey(*data_, "--role subscriber --subscriber " + own)},
+  };
+  simdjson::dom::parser parser;
+  auto full = admin_->Get("/v1/subscribers/" + own);
+  ASSERT_TRUE(full.ok() && full->status == 200) << full->body;
+  simdjson::dom::element truth = parser.parse(full->body);
+  const std::string msisdn{std::string_view(truth["msisdn"])};
+  const std::string imsi{std::string_view(truth["imsi"])};
+  const std::string name{std::string_view(truth["name"])};
+  for (auto [role, key] : keys) {
+    SCOPED_TRACE(std::string(Name(role)));
+    HttpClient http("127.0.0.1", server_->port(), 30s);
+    Server::AuthorizeAs(http, key);
+    auto r = http.Get("/v1/subscribers/" + own);
+    ASSERT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : "");
+    simdjson::dom::parser p;
+    simdjson::dom::element got = p.parse(r->body);
+    EXPECT_EQ(std::string_view(got["msisdn"]), MaskMsisdn(msisdn, role));
+    EXPECT_EQ(std::string_view(got["imsi"]), MaskImsi(imsi, role));
+    EXPECT_EQ(std::string_view(got["name"]), MaskName(name, role));
+    const bool masked = role == Role::kAnalyst || role == Role::kPartner;
+    EXPECT_EQ(std::string_view(got["msisdn"]) == msisdn, !masked);
+    EXPECT_EQ(std::string_view(got["imsi"]) == imsi,
+              role == Role::kAdmin || role == Role::kSubscriber);
+    // A role that sees a field masked cannot search by it either.
+    if (role != Role::kSubscriber) {
+      auto by_name = http.Get("/v1/subscribers?q=" + UrlEncode(name.substr(0, name.find(' '))));
+      ASSERT_TRUE(by_name.ok());
+      EXPECT_EQ(by_name->status, masked ? 400 : 200) << by_name->body;
+      auto by_number = http.Get("/v1/subscribers?q=" + UrlEncode(msisdn));
+      ASSERT_TRUE(by_number.ok());
+      EXPECT_EQ(by_number->status, masked ? 400 : 200) << by_number->body;
+      if (!masked) {
+        EXPECT_NE(by_number->body.find(msisdn), std::string::npos);
+      }
+    }
+  }
+}
+
+TEST_F(TenantMatrixTest, ExpiredTamperedForeignAndRevokedCredentialsAreRefusedOnEveryRoute) {
+  const std::string pa = std::to_string(partner_a_);
+  const std::string expired = Token("--role partner --partner " + pa, "1s");
+  std::string tampered = Token("--role partner --partner " + pa);
+  // Swap the token's scope for another partner's, keeping the signature.
+  const std::string forged_claims = Token("--role partner --partner " + std::to_string(partner_b_));
+  tampered = tampered.substr(0, tampered.find('.')) +
+             forged_claims.substr(forged_claims.find('.'),
+                                  forged_claims.rfind('.') - forged_claims.find('.')) +
+             tampered.substr(tampered.rfind('.'));
+  const std::string foreign = Token("--role partner --partner " + pa);
+  std::string foreign_signed;
+  {
+    // A token signed with another data directory's secret.
+    const std::string other_dir = TempDir("matrix_other");
+    TallyRun run = RunTally("keys token --data " + other_dir + " --role partner --partner " + pa +
+                            " 2>/dev/null");
+    foreign_signed = run.out.substr(0, run.out.find('\n'));
+    fs::remove_all(other_dir);
+  }
+  const std::string revoked = CreateKey(*data_, "--role analyst --name soon-revoked");
+  ASSERT_EQ(RunTally("keys revoke --data " + *data_ + " " + revoked.substr(4, 8)).code, 0);
+  std::this_thread::sleep_for(2s);  // the 1 s token is now expired (leeway 0 in this server)
+
+  const std::string sub = std::to_string(sub_a_);
+  for (const std::string& bad :
+       {expired, tampered, foreign_signed, revoked,
+        std::string("tly_AAAAAAAA_") + std::string(32, 'A'), std::string("not-a-token")}) {
+    HttpClient http("127.0.0.1", server_->port(), 30s);
+    Server::AuthorizeAs(http, bad);
+    for (const ApiRoute& route : ApiRoutes()) {
+      if (route.roles == 0) continue;
+      std::string path(route.pattern);
+      for (const char* param : {"{id}", "{family}"}) {
+        const size_t at = path.find(param);
+        if (at != std::string::npos)
+          path.replace(at, std::string(param).size(), param[1] == 'i' ? sub : "usage");
+      }
+      if (route.pattern == "/v1/query" && route.method == "GET") {
+        path += "?format=csv&q=" + UrlEncode(Query(R"("revenue")", R"("subscriber")"));
+      }
+      auto r =
+          http.Request(route.method, path, "{}",
+                       {{"Content-Type", "application/json"}, {"Idempotency-Key", "bad-cred"}});
+      ASSERT_TRUE(r.ok());
+      EXPECT_EQ(r->status, 401) << route.method << " " << path << " with " << bad.substr(0, 24)
+                                << ": " << r->body;
+      EXPECT_EQ(r->body.find("\"rows\""), std::string::npos);
+    }
+  }
+}
+
+TEST_F(TenantMatrixTest, TheAuditLogNamesEveryCallerAndTheAccessLogEveryRequest) {
+  HttpClient http("127.0.0.1", server_->port(), 30s);
+  const std::string key = CreateKey(*data_, "--role analyst --name auditor");
+  Server::AuthorizeAs(http, key);
+  auto r = http.Get("/v1/subscribers/" + std::to_string(sub_a_) + "/summary");
+  ASSERT_TRUE(r.ok() && r->status == 200);
+  // The audit writer flushes at least every second.
+  std::string audit;
+  for (int i = 0; i < 50 && audit.find(key.substr(4, 8)) == std::string::npos; ++i) {
+    std::this_thread::sleep_for(100ms);
+    audit.clear();
+    for (const auto& e : fs::directory_iterator(*data_ + "/audit")) audit += ReadFile(e.path());
+  }
+  const std::string line_start = "\"key_id\":\"" + key.substr(4, 8) + "\"";
+  const size_t at = audit.find(line_start);
+  ASSERT_NE(at, std::string::npos) << audit.substr(0, 500);
+  const std::string line = audit.substr(at, audit.find('\n', at) - at);
+  EXPECT_NE(line.find("\"role\":\"analyst\""), std::string::npos) << line;
+  EXPECT_NE(line.find("/summary"), std::string::npos) << line;
+  EXPECT_NE(line.find("\"status\":200"), std::string::npos) << line;
+  std::string access;
+  for (int i = 0; i < 50 && access.find(key.substr(4, 8)) == std::string::npos; ++i) {
+    std::this_thread::sleep_for(100ms);
+    access = ReadFile(*data_ + ".log");
+  }
+  EXPECT_NE(access.find("\"route\":\"/v1/subscribers/{id}/summary\""), std::string::npos);
+  EXPECT_EQ(access.find(server_->admin_key().substr(13)), std::string::npos)
+      << "a secret reached the access log";
+}
+
+}  // namespace
+}  // namespace tally::testing
