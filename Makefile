@@ -46,7 +46,12 @@ demo: build
 	@echo "== revenue, ARPU and data by region and month, from the metrics layer (docs/metrics.md)"
 	@./$(BUILD)/tally query --data $(DEMO_DIR)/store --format csv \
 	  '{"measures": ["revenue", "arpu", "active_subscribers", "data_gb"], "dimensions": ["region"], "timeDimensions": [{"dimension": "time", "granularity": "month", "dateRange": ["2024-07-01", "2024-10-28"]}]}'
-	@echo "== done: ./$(BUILD)/tally serve --data $(DEMO_DIR)/store serves it on http://127.0.0.1:8080"
+	@echo "== API keys for the demo (each is printed once; docs/security.md)"
+	@./$(BUILD)/tally keys create --data $(DEMO_DIR)/store --role admin --name demo-admin
+	@./$(BUILD)/tally keys create --data $(DEMO_DIR)/store --role partner --partner 1 --name demo-partner-1
+	@echo "== done: ./$(BUILD)/tally serve --data $(DEMO_DIR)/store serves the API on http://127.0.0.1:8080"
+	@echo "   call it with one of the keys above: curl -H 'Authorization: Bearer tly_...' http://127.0.0.1:8080/v1/metrics"
+	@echo "   routes and roles: docs/api.md; the OpenAPI document: http://127.0.0.1:8080/openapi.json"
 
 bench: build
 	@./$(BUILD)/generate_bench --out bench/results/generate.json
