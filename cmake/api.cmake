@@ -12,6 +12,7 @@ add_library(tally_api STATIC
   src/api/gateway.cpp
   src/api/ingest_api.cpp
   src/api/ledger_api.cpp
+  src/api/live_api.cpp
   src/api/metrics_api.cpp
   src/api/server_metrics.cpp
   src/api/subscriber_api.cpp

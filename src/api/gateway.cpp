@@ -77,6 +77,8 @@ const std::vector<ApiRoute>& ApiRoutes() {
       {"GET", "/v1/metrics", kAllRoles, true, "The metric catalogue"},
       {"GET", "/v1/query", kAllRoles, true, "Run a semantic query given in ?q="},
       {"POST", "/v1/query", kAllRoles, true, "Run a semantic query given in the body"},
+      {"GET", "/v1/live", kInternal | RoleBit(Role::kPartner), true,
+       "Live aggregates as server-sent events"},
       {"GET", "/v1/subscribers", kInternal | RoleBit(Role::kPartner), false,
        "Search subscribers by id, MSISDN or name"},
       {"POST", "/v1/subscribers", kTenantWrite, false, "Activate a subscriber account"},

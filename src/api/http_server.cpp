@@ -246,12 +246,22 @@ class Session : public std::enable_shared_from_this<Session> {
     net::post(stream_.get_executor(), [self = shared_from_this()] {
       if (self->state_ == State::kReadingHeader || self->state_ == State::kDraining) {
         self->Close();
+      } else if (self->state_ == State::kStreaming) {
+        self->timer_.cancel();  // OnTick sees the server stopping and ends the stream
       }
     });
   }
 
  private:
-  enum class State { kReadingHeader, kReadingBody, kHandling, kWriting, kDraining, kClosed };
+  enum class State {
+    kReadingHeader,
+    kReadingBody,
+    kHandling,
+    kWriting,
+    kStreaming,
+    kDraining,
+    kClosed
+  };
 
   std::chrono::steady_clock::duration IdleTimeout() const { return shared_.options.idle_timeout; }
 
@@ -416,6 +426,17 @@ class Session : public std::enable_shared_from_this<Session> {
       }
     }
     close_after_write_ = close || !keep_alive_ || shared_.stopping.load();
+    if (res.next && !head_ && res.status == 200) {
+      // A stream ends with the connection: no Content-Length, Connection: close.
+      next_ = std::move(res.next);
+      interval_ = std::max(res.stream_interval, std::chrono::milliseconds(10));
+      close_after_write_ = true;
+      out.keep_alive(false);
+      out.body() = std::move(res.body);
+      serializer_.emplace(out);
+      state_ = State::kWriting;
+      return WriteSome();
+    }
     out.keep_alive(!close_after_write_);
     // 204 and 304 never have a body (RFC 9110 sections 15.3.5 and 15.4.5); a HEAD response states
     // the length a GET would have had but sends nothing.
@@ -443,8 +464,47 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!serializer_->is_done()) return WriteSome();
     serializer_.reset();
     response_.reset();
+    if (next_) return NextTick();
     if (close_after_write_) return LingeringClose();
     ReadHeader();
+  }
+
+  // Streaming: wait one interval, ask the handler's `next` for more, send it, repeat.
+  void NextTick() {
+    if (shared_.stopping.load()) return EndStream();
+    state_ = State::kStreaming;
+    timer_.expires_after(interval_);
+    timer_.async_wait(beast::bind_front_handler(&Session::OnTick, shared_from_this()));
+  }
+
+  void OnTick(error_code ec) {
+    if (state_ == State::kClosed) return;
+    if (ec && ec != net::error::operation_aborted) return Close();
+    if (shared_.stopping.load()) return EndStream();
+    std::optional<std::string> piece;
+    try {
+      piece = next_();
+    } catch (...) {
+      piece.reset();
+    }
+    if (!piece) return EndStream();
+    chunk_ = std::move(*piece);
+    state_ = State::kWriting;
+    stream_.expires_after(IdleTimeout());
+    net::async_write(stream_, net::buffer(chunk_),
+                     beast::bind_front_handler(&Session::OnChunkWritten, shared_from_this()));
+  }
+
+  void OnChunkWritten(error_code ec, size_t /*bytes*/) {
+    if (ec) return Close();  // the client went away
+    NextTick();
+  }
+
+  void EndStream() {
+    next_ = nullptr;
+    // The request was read whole, so there is nothing to drain when the server is stopping.
+    if (shared_.stopping.load()) return Close();
+    LingeringClose();
   }
 
   void LingeringClose() {
@@ -471,6 +531,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Close() {
     state_ = State::kClosed;
+    timer_.cancel();
     error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
     stream_.close();
@@ -491,6 +552,11 @@ class Session : public std::enable_shared_from_this<Session> {
   bool keep_alive_ = false;
   bool head_ = false;
   std::string remote_;  // the peer address, for HttpRequest::remote_address
+  // A streamed response in progress: its source, its pace, the piece being written.
+  std::function<std::optional<std::string>()> next_;
+  std::chrono::milliseconds interval_{1000};
+  std::string chunk_;
+  net::steady_timer timer_{stream_.get_executor()};
   bool close_after_write_ = false;
 };
 

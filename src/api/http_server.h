@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -45,6 +46,12 @@ struct HttpResponse {
   // Extra headers, sent in order (a name may repeat). Content-Length, Transfer-Encoding and
   // Connection are the server's and ignored here, as is any header with a line break in it.
   std::vector<std::pair<std::string, std::string>> headers;
+  //! A streamed response (server-sent events): after `body`, the server calls `next` every
+  //! `stream_interval`, on the connection's strand, and sends what it returns, until it returns
+  //! nullopt, the client goes away or the server stops. A streamed response has no
+  //! Content-Length: its end is the end of the connection (`Connection: close`).
+  std::function<std::optional<std::string>()> next;
+  std::chrono::milliseconds stream_interval{1000};
 };
 
 //! Called once per request on one of the server's worker threads. It may block (e.g. until data is

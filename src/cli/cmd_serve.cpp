@@ -13,6 +13,7 @@
 #include "api/http_server.h"
 #include "api/ingest_api.h"
 #include "api/key_store.h"
+#include "api/live_api.h"
 #include "api/ledger_api.h"
 #include "api/metrics_api.h"
 #include "api/openapi.h"
@@ -185,6 +186,7 @@ CommandFn RegisterServe(CLI::App& app, CliContext& ctx) {
     MetricsEngine metrics(MetricCatalogue::Builtin(), session->pipeline.get());
     MetricsApi metrics_api(&metrics, session->pipeline.get());
     SubscriberApi subscriber_api(session->pipeline.get());
+    LiveApi live_api(&metrics, session->pipeline.get());
     parts.metrics.AddGauge("tally_metrics_cache_hits", "Semantic queries answered from the cache",
                            [&metrics] { return static_cast<double>(metrics.cache_hits()); });
     parts.metrics.AddGauge("tally_metrics_cache_misses", "Semantic queries run on the store",
@@ -213,6 +215,7 @@ CommandFn RegisterServe(CLI::App& app, CliContext& ctx) {
           }
           if (auto r = ingest.Handle(req)) return r;
           if (auto r = metrics_api.Handle(req, *who)) return r;
+          if (auto r = live_api.Handle(req, *who)) return r;
           if (auto r = subscriber_api.Handle(req, *who)) return r;
           return ledger_api.Handle(req, *who);
         });

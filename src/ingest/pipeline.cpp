@@ -388,6 +388,15 @@ void IngestPipeline::CommitGroup(std::vector<std::unique_ptr<Job>>& group) {
   if (st.ok()) st = store_->Commit(commit);
   if (st.ok()) data_version_.fetch_add(1, std::memory_order_acq_rel);
   if (st.ok()) {
+    int64_t accepted = 0;
+    for (Job* job : ok_jobs) {
+      if (job->kind == Job::Kind::kEvents) {
+        accepted += job->result.report.counts.accepted + job->result.report.counts.late;
+      }
+    }
+    live_.Publish(WallClock(), commit.rollups, accepted);
+  }
+  if (st.ok()) {
     const std::optional<Timestamp> watermark = store_->Watermark();
     std::unique_lock<std::shared_mutex> lock(subscribers_mu_);
     for (Job* job : ok_jobs) {

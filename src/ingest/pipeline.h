@@ -27,6 +27,7 @@
 #include "ingest/quality_report.h"
 #include "ingest/quarantine.h"
 #include "ingest/row_validator.h"
+#include "ingest/live_feed.h"
 #include "ingest/subscriber_directory.h"
 #include "model/families.h"
 #include "store/event_store.h"
@@ -99,6 +100,8 @@ class IngestPipeline final : public IngestSink {
 
   std::optional<Timestamp> watermark() const;
   size_t dedup_memory_bytes() const;
+  //! Per-second counters of what recent commits stored (the real-time stream reads them).
+  const LiveFeed& live() const { return live_; }
   //! The partner, plan and region of a stored subscriber; nullopt when the store has none.
   std::optional<SubscriberInfo> FindSubscriber(SubscriberId id) const;
   //! Grows whenever stored rows change (a commit, a reference import, retention): caches of
@@ -123,6 +126,7 @@ class IngestPipeline final : public IngestSink {
   Quarantine quarantine_;
   DedupIndex dedup_;
   SubscriberDirectory subscribers_;
+  LiveFeed live_;
   mutable std::shared_mutex subscribers_mu_;  // validation reads; the writer updates
 
   std::mutex mu_;

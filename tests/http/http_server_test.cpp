@@ -10,6 +10,8 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <memory>
+#include <optional>
 #include <latch>
 #include <mutex>
 #include <stdexcept>
@@ -78,6 +80,19 @@ class RawConnection {
         }
       }
       if (!ReadMore()) return "";
+    }
+  }
+
+  //! Everything the server sends until it closes the connection; nullopt when a read times out.
+  std::optional<std::string> ReadUntilClose() {
+    std::string all = std::move(pending_);
+    pending_.clear();
+    for (;;) {
+      char buf[4096];
+      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n == 0) return all;
+      if (n < 0) return std::nullopt;
+      all.append(buf, static_cast<size_t>(n));
     }
   }
 
@@ -672,6 +687,66 @@ TEST(HttpClientTest, LargeBodiesTravelBothWays) {
   Result<HttpClientResponse> r = client.Post("/echo", body, "application/octet-stream");
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->body, body + body);
+}
+
+// A streamed response: the body, then each piece `next` returns, then the connection closes.
+TEST(HttpServerTest, StreamedResponsesSendEachPieceAndEndWithTheConnection) {
+  auto server = StartServer([](const HttpRequest&) {
+    HttpResponse r;
+    r.content_type = "text/event-stream";
+    r.body = "start\n";
+    auto count = std::make_shared<int>(0);
+    r.stream_interval = 20ms;
+    r.next = [count]() -> std::optional<std::string> {
+      if (++*count > 3) return std::nullopt;
+      return "piece " + std::to_string(*count) + "\n";
+    };
+    return r;
+  });
+  RawConnection c(server->port());
+  ASSERT_TRUE(c.Send("GET /live HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::optional<std::string> all = c.ReadUntilClose();
+  ASSERT_TRUE(all.has_value());
+  EXPECT_EQ(StatusOf(*all), 200);
+  EXPECT_EQ(all->find("Content-Length"), std::string::npos);
+  EXPECT_NE(all->find("Connection: close"), std::string::npos);
+  EXPECT_EQ(all->substr(all->find("\r\n\r\n") + 4), "start\npiece 1\npiece 2\npiece 3\n");
+  // The client's library reads a close-delimited body too.
+  HttpClient client("127.0.0.1", server->port());
+  auto r = client.Get("/live");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->body, "start\npiece 1\npiece 2\npiece 3\n");
+}
+
+// An endless stream ends when the client goes away, and Stop ends the ones still open.
+TEST(HttpServerTest, EndlessStreamsEndWhenTheClientLeavesOrTheServerStops) {
+  auto calls = std::make_shared<std::atomic<int>>(0);
+  auto server = StartServer([calls](const HttpRequest&) {
+    HttpResponse r;
+    r.stream_interval = 10ms;
+    r.next = [calls]() -> std::optional<std::string> {
+      ++*calls;
+      return std::string(1024, 'x');
+    };
+    return r;
+  });
+  {
+    RawConnection gone(server->port());
+    ASSERT_TRUE(gone.Send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n"));
+    std::this_thread::sleep_for(100ms);
+  }  // closed by the client
+  std::this_thread::sleep_for(200ms);
+  const int after_close = calls->load();
+  std::this_thread::sleep_for(200ms);
+  EXPECT_LE(calls->load() - after_close, 2) << "the stream kept going after its client left";
+
+  RawConnection open(server->port(), 10000ms);
+  ASSERT_TRUE(open.Send("GET /b HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::this_thread::sleep_for(100ms);
+  const auto t0 = std::chrono::steady_clock::now();
+  server->Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);  // not left waiting for the stream
+  EXPECT_TRUE(open.ReadUntilClose().has_value());
 }
 
 }  // namespace
