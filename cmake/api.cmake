@@ -10,6 +10,16 @@ add_library(tally_api STATIC
   ${CMAKE_BINARY_DIR}/generated/openapi_text.cpp
   src/api/access_log.cpp
   src/api/gateway.cpp
+  src/api/graphql/ast.cpp
+  src/api/graphql/executor.cpp
+  src/api/graphql/introspection.cpp
+  src/api/graphql/lexer.cpp
+  src/api/graphql/parser.cpp
+  src/api/graphql/schema.cpp
+  src/api/graphql/tally_schema.cpp
+  src/api/graphql/validation.cpp
+  src/api/graphql/value.cpp
+  src/api/graphql_api.cpp
   src/api/ingest_api.cpp
   src/api/ledger_api.cpp
   src/api/live_api.cpp

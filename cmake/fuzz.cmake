@@ -15,10 +15,11 @@ endif()
 string(APPEND CMAKE_CXX_FLAGS
   " -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer")
 
-foreach(fuzzer decode_fuzzer gunzip_fuzzer)
+foreach(fuzzer decode_fuzzer gunzip_fuzzer graphql_fuzzer)
   add_executable(${fuzzer} ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/${fuzzer}.cpp)
   # Only the fuzzers link libFuzzer itself, which brings their main().
   target_link_options(${fuzzer} PRIVATE -fsanitize=fuzzer)
 endforeach()
 target_link_libraries(decode_fuzzer PRIVATE tally_ingest tally_core)
 target_link_libraries(gunzip_fuzzer PRIVATE tally_http tally_core)
+target_link_libraries(graphql_fuzzer PRIVATE tally_api tally_core)

@@ -94,6 +94,8 @@ const std::vector<ApiRoute>& ApiRoutes() {
        "Credit a prepaid balance (idempotent)"},
       {"POST", "/v1/recharges/{id}/refund", kCare, false, "Refund a recharge"},
       {"POST", "/v1/recharges/{id}/reversal", kCare, false, "Reverse a recharge (chargeback)"},
+      {"GET", "/graphql", kAllRoles, true, "GraphQL query in ?query= (or the schema with ?sdl)"},
+      {"POST", "/graphql", kAllRoles, true, "GraphQL query in a JSON body"},
   };
   return kRoutes;
 }

@@ -92,10 +92,11 @@ std::optional<HttpResponse> SubscriberApi::Handle(const HttpRequest& request,
   return Profile(caller, *id);
 }
 
-HttpResponse SubscriberApi::Profile(const Principal& caller, int64_t id) {
+Result<std::string> SubscriberProfileJson(IngestPipeline* pipeline, const Principal& caller,
+                                          int64_t id) {
   const SecurityScope scope = ScopeOf(caller);
   if (scope.subscriber && *scope.subscriber != id) {
-    return JsonError(404, SubscriberNotFound(SubscriberId(id)));
+    return Status::NotFound(SubscriberNotFound(SubscriberId(id)));
   }
   std::string sql = "SELECT " + std::string(kColumns) + " FROM subscribers WHERE subscriber_id = ?";
   std::vector<SqlParam> params = {id};
@@ -104,17 +105,97 @@ HttpResponse SubscriberApi::Profile(const Principal& caller, int64_t id) {
     params.emplace_back(*scope.partner);
   }
   TextTable table;
-  Status st = pipeline_->RunExclusive([&](EventStore& store) {
+  TALLY_RETURN_IF_ERROR(pipeline->RunExclusive([&](EventStore& store) {
     TALLY_ASSIGN_OR_RETURN(table, store.Query(sql, params));
     return Status::Ok();
-  });
-  if (!st.ok()) return JsonError(500, st.message());
-  if (table.rows.empty()) return JsonError(404, SubscriberNotFound(SubscriberId(id)));
+  }));
+  if (table.rows.empty()) return Status::NotFound(SubscriberNotFound(SubscriberId(id)));
   TextBuffer out(512);
   PutProfile(out, table, 0, caller.role);
-  HttpResponse r = JsonResponse(200, std::string(out.view()));
+  return std::string(out.view());
+}
+
+HttpResponse SubscriberApi::Profile(const Principal& caller, int64_t id) {
+  Result<std::string> profile = SubscriberProfileJson(pipeline_, caller, id);
+  if (!profile.ok()) {
+    const bool missing = profile.status().code() == Status::Code::kNotFound;
+    return JsonError(missing ? 404 : 500, profile.status().message());
+  }
+  HttpResponse r = JsonResponse(200, std::move(*profile));
   r.headers.emplace_back("X-Tally-Rows", "1");
   return r;
+}
+
+Result<std::string> SearchSubscribersJson(IngestPipeline* pipeline, const Principal& caller,
+                                          std::string_view q, int64_t limit, size_t* count) {
+  *count = 0;
+  if (q.empty() || q.size() > 128) {
+    return Status::InvalidArgument(
+        "q: expected 1 to 128 characters (a subscriber id, MSISDN or name)");
+  }
+  if (limit < 1 || limit > SubscriberApi::kMaxLimit) {
+    return Status::InvalidArgument("limit: expected 1.." +
+                                   std::to_string(SubscriberApi::kMaxLimit));
+  }
+  const bool digits = AllDigits(q);
+  const bool msisdn_form = q[0] == '+' && AllDigits(q.substr(1));
+  const bool sees_msisdn = Sees(caller.role, SensitiveField::kMsisdn);
+  const bool sees_name = Sees(caller.role, SensitiveField::kName);
+  std::vector<std::string> terms;
+  std::vector<SqlParam> params;
+  if (digits) {
+    if (auto id = PositiveId(q)) {
+      terms.push_back("subscriber_id = ?");
+      params.emplace_back(*id);
+    }
+    if (sees_msisdn && q.size() >= 4) {  // the last digits of a number, as a caller reads them
+      terms.push_back("msisdn LIKE ? ESCAPE '\\'");
+      params.emplace_back("%" + LikeEscaped(q));
+    }
+  } else if (msisdn_form) {
+    if (!sees_msisdn) {
+      return Status::InvalidArgument("q: role " + std::string(Name(caller.role)) +
+                                     " sees MSISDNs masked and may search by subscriber id only");
+    }
+    terms.push_back("msisdn = ?");
+    params.emplace_back(std::string(q));
+  } else {
+    if (!sees_name) {
+      return Status::InvalidArgument("q: role " + std::string(Name(caller.role)) +
+                                     " sees names masked and may search by subscriber id only");
+    }
+    terms.push_back("name ILIKE ? ESCAPE '\\'");
+    params.emplace_back("%" + LikeEscaped(q) + "%");
+  }
+  if (terms.empty()) return std::string("[]");
+  std::string where = "(";
+  for (size_t i = 0; i < terms.size(); ++i) where += (i ? " OR " : "") + terms[i];
+  where += ")";
+  const SecurityScope scope = ScopeOf(caller);
+  if (scope.partner) {
+    where += " AND partner_id = ?";
+    params.emplace_back(*scope.partner);
+  }
+  if (scope.subscriber) {
+    where += " AND subscriber_id = ?";
+    params.emplace_back(*scope.subscriber);
+  }
+  const std::string sql = "SELECT " + std::string(kColumns) + " FROM subscribers WHERE " + where +
+                          " ORDER BY subscriber_id LIMIT " + std::to_string(limit);
+  TextTable table;
+  TALLY_RETURN_IF_ERROR(pipeline->RunExclusive([&](EventStore& store) {
+    TALLY_ASSIGN_OR_RETURN(table, store.Query(sql, params));
+    return Status::Ok();
+  }));
+  TextBuffer out(256 + table.rows.size() * 384);
+  out.Put('[');
+  for (size_t i = 0; i < table.rows.size(); ++i) {
+    if (i) out.Put(',');
+    PutProfile(out, table, i, caller.role);
+  }
+  out.Put(']');
+  *count = table.rows.size();
+  return std::string(out.view());
 }
 
 HttpResponse SubscriberApi::Search(const HttpRequest& request, const Principal& caller) {
@@ -131,66 +212,15 @@ HttpResponse SubscriberApi::Search(const HttpRequest& request, const Principal& 
     }
     limit = *v;
   }
-  const bool digits = AllDigits(q);
-  const bool msisdn_form = q[0] == '+' && AllDigits(std::string_view(q).substr(1));
-  const bool sees_msisdn = Sees(caller.role, SensitiveField::kMsisdn);
-  const bool sees_name = Sees(caller.role, SensitiveField::kName);
-  std::vector<std::string> terms;
-  std::vector<SqlParam> params;
-  if (digits) {
-    if (auto id = PositiveId(q)) {
-      terms.push_back("subscriber_id = ?");
-      params.emplace_back(*id);
-    }
-    if (sees_msisdn && q.size() >= 4) {  // the last digits of a number, as a caller reads them
-      terms.push_back("msisdn LIKE ? ESCAPE '\\'");
-      params.emplace_back("%" + LikeEscaped(q));
-    }
-  } else if (msisdn_form) {
-    if (!sees_msisdn) {
-      return JsonError(400, "?q: role " + std::string(Name(caller.role)) +
-                                " sees MSISDNs masked and may search by subscriber id only");
-    }
-    terms.push_back("msisdn = ?");
-    params.emplace_back(q);
-  } else {
-    if (!sees_name) {
-      return JsonError(400, "?q: role " + std::string(Name(caller.role)) +
-                                " sees names masked and may search by subscriber id only");
-    }
-    terms.push_back("name ILIKE ? ESCAPE '\\'");
-    params.emplace_back("%" + LikeEscaped(q) + "%");
+  size_t count = 0;
+  Result<std::string> found = SearchSubscribersJson(pipeline_, caller, q, limit, &count);
+  if (!found.ok()) {
+    const bool invalid = found.status().code() == Status::Code::kInvalidArgument;
+    return JsonError(invalid ? 400 : 500,
+                     invalid ? "?" + found.status().message() : found.status().message());
   }
-  if (terms.empty()) return JsonResponse(200, "{\"subscribers\":[]}");
-  std::string where = "(";
-  for (size_t i = 0; i < terms.size(); ++i) where += (i ? " OR " : "") + terms[i];
-  where += ")";
-  const SecurityScope scope = ScopeOf(caller);
-  if (scope.partner) {
-    where += " AND partner_id = ?";
-    params.emplace_back(*scope.partner);
-  }
-  if (scope.subscriber) {
-    where += " AND subscriber_id = ?";
-    params.emplace_back(*scope.subscriber);
-  }
-  const std::string sql = "SELECT " + std::string(kColumns) + " FROM subscribers WHERE " + where +
-                          " ORDER BY subscriber_id LIMIT " + std::to_string(limit);
-  TextTable table;
-  Status st = pipeline_->RunExclusive([&](EventStore& store) {
-    TALLY_ASSIGN_OR_RETURN(table, store.Query(sql, params));
-    return Status::Ok();
-  });
-  if (!st.ok()) return JsonError(500, st.message());
-  TextBuffer out(256 + table.rows.size() * 384);
-  out.Put("{\"subscribers\":[");
-  for (size_t i = 0; i < table.rows.size(); ++i) {
-    if (i) out.Put(',');
-    PutProfile(out, table, i, caller.role);
-  }
-  out.Put("]}");
-  HttpResponse r = JsonResponse(200, std::string(out.view()));
-  r.headers.emplace_back("X-Tally-Rows", std::to_string(table.rows.size()));
+  HttpResponse r = JsonResponse(200, "{\"subscribers\":" + std::move(*found) + "}");
+  r.headers.emplace_back("X-Tally-Rows", std::to_string(count));
   return r;
 }
 

@@ -15,6 +15,20 @@
 
 namespace tally {
 
+//! One profile as a JSON object, masked for `caller`'s role. NotFound ("subscriber N not found")
+//! when it does not exist or is outside the caller's scope, which look the same; another error
+//! when the store fails. GET /v1/subscribers/{id} and GraphQL's `subscriber` both answer this.
+Result<std::string> SubscriberProfileJson(IngestPipeline* pipeline, const Principal& caller,
+                                          int64_t id);
+
+//! The profiles matching search text `q` (an id, an MSISDN or a name, see above), as a JSON
+//! array, at most `limit` (1..SubscriberApi::kMaxLimit) of them, ordered by id; `*count` is set
+//! to their number. InvalidArgument, with a message that starts with the parameter ("q: ...",
+//! "limit: ..."), when `q` or `limit` is out of range or `q` searches a field the caller sees
+//! masked.
+Result<std::string> SearchSubscribersJson(IngestPipeline* pipeline, const Principal& caller,
+                                          std::string_view q, int64_t limit, size_t* count);
+
 class SubscriberApi {
  public:
   explicit SubscriberApi(IngestPipeline* pipeline) : pipeline_(pipeline) {}

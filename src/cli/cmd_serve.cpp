@@ -10,6 +10,7 @@
 #include "api/audit_log.h"
 #include "api/embed_token.h"
 #include "api/gateway.h"
+#include "api/graphql_api.h"
 #include "api/http_server.h"
 #include "api/ingest_api.h"
 #include "api/key_store.h"
@@ -186,6 +187,7 @@ CommandFn RegisterServe(CLI::App& app, CliContext& ctx) {
     MetricsEngine metrics(MetricCatalogue::Builtin(), session->pipeline.get());
     MetricsApi metrics_api(&metrics, session->pipeline.get());
     SubscriberApi subscriber_api(session->pipeline.get());
+    GraphQLApi graphql_api(&metrics, session->pipeline.get(), session->ledger.get());
     LiveApi live_api(&metrics, session->pipeline.get());
     parts.metrics.AddGauge("tally_metrics_cache_hits", "Semantic queries answered from the cache",
                            [&metrics] { return static_cast<double>(metrics.cache_hits()); });
@@ -217,6 +219,7 @@ CommandFn RegisterServe(CLI::App& app, CliContext& ctx) {
           if (auto r = metrics_api.Handle(req, *who)) return r;
           if (auto r = live_api.Handle(req, *who)) return r;
           if (auto r = subscriber_api.Handle(req, *who)) return r;
+          if (auto r = graphql_api.Handle(req, *who)) return r;
           return ledger_api.Handle(req, *who);
         });
     HttpServer::Options ho;

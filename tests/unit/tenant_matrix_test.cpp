@@ -486,3 +486,160 @@ TEST_F(TenantMatrixTest, TheAuditLogNamesEveryCallerAndTheAccessLogEveryRequest)
 
 }  // namespace
 }  // namespace tally::testing
+
+namespace tally::testing {
+namespace {
+
+// GraphQL (/graphql) joins the matrix: every tenant caller, by key and by embed token, asks for
+// its own and another tenant's subscriber, queries grouped by tenant ids, searches and lists
+// experiments; no answer may hold a foreign id, and another tenant's subscriber resolves to null
+// with the same "not found" error as a subscriber that does not exist.
+TEST_F(TenantMatrixTest, GraphQLAnswersOnlyTheCallersTenant) {
+  const std::string own = std::to_string(sub_a_), other = std::to_string(sub_b_);
+  const std::string other_partner = std::to_string(partner_b_);
+  auto graphql = [](HttpClient& http, const Caller& c, const std::string& query,
+                    const std::string& variables = "null") {
+    std::string body = "{\"query\":\"";
+    for (char ch : query) {
+      if (ch == '"' || ch == '\\') body += '\\';
+      body += ch == '\n' ? ' ' : ch;
+    }
+    body += "\",\"variables\":" + variables + "}";
+    return Call(http, c, "POST", "/graphql", body);
+  };
+  // The query result's rows (lists of strings): tenant columns must be in scope.
+  auto check_rows = [](const Caller& c, const std::string& body) {
+    simdjson::dom::parser p;
+    simdjson::dom::element result = p.parse(body)["data"]["query"];
+    simdjson::dom::array columns = result["columns"];
+    size_t rows = 0;
+    for (simdjson::dom::array row : simdjson::dom::array(result["rows"])) {
+      ++rows;
+      for (size_t i = 0; i < columns.size(); ++i) {
+        const std::string_view col = columns.at(i);
+        if (row.at(i).is_null()) continue;
+        const int64_t v = std::stoll(std::string(std::string_view(row.at(i))));
+        if (col == "subscriber") {
+          EXPECT_TRUE(SubscriberInScope(c, v)) << c.name << ": " << v;
+        } else if (col == "partner") {
+          EXPECT_TRUE(PartnerInScope(c, v)) << c.name << ": " << v;
+        }
+      }
+    }
+    return rows;
+  };
+  const std::string range = R"(from: "2024-07-01", to: "2024-07-14")";
+  for (const Caller& c : Tenants()) {
+    SCOPED_TRACE(c.name);
+    HttpClient http("127.0.0.1", server_->port(), 30s);
+    Server::AuthorizeAs(http, c.credential);
+    const bool partner = c.role == Role::kPartner;
+
+    // The caller's own subscriber, with every nested field.
+    auto mine =
+        graphql(http, c,
+                "query ($id: ID!) { subscriber(id: $id) { subscriber_id partner_id name "
+                "msisdn usage(" +
+                    range +
+                    ", granularity: WEEK) { time usage_events "
+                    "revenue } summary(" +
+                    range +
+                    ") { usage_events } account { "
+                    "subscriber_id partner_id balance_minor bundles { sms_left } } invoices "
+                    "{ subscriber_id total_minor } } }",
+                "{\"id\": \"" + own + "\"}");
+    EXPECT_EQ(mine.status, 200) << mine.body;
+    EXPECT_EQ(mine.body.find("\"errors\""), std::string::npos) << mine.body;
+    EXPECT_NE(mine.body.find("\"subscriber_id\":" + own), std::string::npos) << mine.body;
+    EXPECT_NE(mine.body.find("\"usage\":[{\"time\":"), std::string::npos) << mine.body;
+    EXPECT_NE(mine.body.find("\"account\":{\"subscriber_id\":" + own), std::string::npos);
+    EXPECT_GE(std::stoll(mine.headers["x-tally-rows"]), 3) << mine.body;
+
+    // Another tenant's subscriber: null, and the error REST's 404 gives, for the field alone.
+    auto theirs = graphql(http, c,
+                          "{ subscriber(id: " + other +
+                              ") { subscriber_id name account { "
+                              "balance_minor } } metrics { measures { name } } }");
+    EXPECT_EQ(theirs.status, 200);
+    EXPECT_NE(theirs.body.find("{\"errors\":[{\"message\":\"subscriber " + other +
+                               " not found\",\"locations\":[{\"line\":1,\"column\":3}],"
+                               "\"path\":[\"subscriber\"]}],\"data\":{\"subscriber\":null,"
+                               "\"metrics\":{\"measures\":[{\"name\":"),
+              std::string::npos)
+        << theirs.body;
+    // Exactly as for an id nobody has.
+    auto nobody = graphql(http, c, "{ subscriber(id: 987654321) { subscriber_id } }");
+    EXPECT_EQ(nobody.body,
+              "{\"errors\":[{\"message\":\"subscriber 987654321 not found\",\"locations\":[{"
+              "\"line\":1,\"column\":3}],\"path\":[\"subscriber\"]}],\"data\":{\"subscriber\":"
+              "null}}");
+
+    // Semantic queries grouped by tenant ids see the caller's rows only, by POST and by GET.
+    const std::string by_ids =
+        "{ query(measures: [\"usage_events\", \"revenue\"], dimensions: "
+        "[\"subscriber\", \"partner\"], " +
+        range + ") { columns rows source } }";
+    auto grouped = graphql(http, c, by_ids);
+    EXPECT_EQ(grouped.status, 200) << grouped.body;
+    EXPECT_GT(check_rows(c, grouped.body), 0u) << grouped.body;
+    auto by_get = Call(http, c, "GET", "/graphql?query=" + UrlEncode(by_ids));
+    EXPECT_EQ(by_get.status, 200) << by_get.body;
+    EXPECT_EQ(check_rows(c, by_get.body), check_rows(c, grouped.body));
+    // A filter naming another tenant finds nothing.
+    auto foreign = graphql(http, c,
+                           "{ query(measures: [\"revenue\"], dimensions: [\"partner\"], " + range +
+                               ", filters: [{member: \"partner\", operator: equals, values: [\"" +
+                               other_partner + "\"]}]) { columns rows } }");
+    EXPECT_EQ(foreign.status, 200);
+    EXPECT_EQ(check_rows(c, foreign.body), 0u) << foreign.body;
+    // A total without tenant columns equals the REST answer for the same caller.
+    auto total =
+        graphql(http, c, "{ query(measures: [\"usage_events\"], " + range + ") { rows } }");
+    auto rest = Call(http, c, "POST", "/v1/query", Query(R"("usage_events")", ""));
+    simdjson::dom::parser p;
+    simdjson::dom::element total_rows = p.parse(total.body)["data"]["query"]["rows"];
+    EXPECT_EQ(std::stod(std::string(std::string_view(total_rows.at(0).at(0)))), Total(rest))
+        << total.body << " vs " << rest.body;
+
+    // Search: as REST, partners by key find their own subscribers only; others are refused.
+    auto found_other = graphql(http, c, "{ subscribers(q: \"" + other + "\") { subscriber_id } }");
+    auto found_own = graphql(http, c, "{ subscribers(q: \"" + own + "\") { subscriber_id } }");
+    if (partner && !c.token) {
+      EXPECT_EQ(found_other.body, "{\"data\":{\"subscribers\":[]}}");
+      EXPECT_EQ(found_own.body, "{\"data\":{\"subscribers\":[{\"subscriber_id\":" + own + "}]}}");
+    } else {
+      EXPECT_NE(found_other.body.find("\"data\":{\"subscribers\":null}"), std::string::npos)
+          << found_other.body;
+      EXPECT_NE(found_own.body.find("may not search subscribers"), std::string::npos)
+          << found_own.body;
+    }
+    // Experiments: partners see their own exposures; a subscriber's scope refuses them.
+    auto experiments = graphql(
+        http, c, "{ experiments(" + range + ") { experiment variant exposures conversions } }");
+    EXPECT_EQ(experiments.status, 200) << experiments.body;
+    if (partner) {
+      EXPECT_EQ(experiments.body.find("\"errors\""), std::string::npos) << experiments.body;
+    }
+    // There is nothing to write through.
+    auto write = graphql(http, c, "mutation { recharge(id: " + other + ") }");
+    EXPECT_EQ(write.status, 400) << write.body;
+  }
+  // Bad credentials are refused before GraphQL sees the request.
+  const std::string expired = Token("--role partner --partner " + std::to_string(partner_a_), "1s");
+  std::this_thread::sleep_for(2s);
+  for (const std::string& bad : {expired, std::string("not-a-token")}) {
+    HttpClient http("127.0.0.1", server_->port(), 30s);
+    Server::AuthorizeAs(http, bad);
+    auto get = http.Get("/graphql?query=" + UrlEncode("{ subscriber(id: " + own + ") { name } }"));
+    ASSERT_TRUE(get.ok());
+    EXPECT_EQ(get->status, 401) << get->body;
+    auto post = http.Post("/graphql", "{\"query\": \"{ metrics { measures { name } } }\"}",
+                          "application/json");
+    ASSERT_TRUE(post.ok());
+    EXPECT_EQ(post->status, 401) << post->body;
+    EXPECT_EQ(post->body.find("\"data\""), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace tally::testing
