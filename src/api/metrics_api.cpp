@@ -54,8 +54,14 @@ HttpResponse MetricsApi::Answer(const HttpRequest& request, const SemanticQuery&
   }
   auto result = engine_->Run(query, scope);
   if (!result.ok()) {
-    const bool ours = result.status().code() != Status::Code::kInvalidArgument;
-    return JsonError(ours ? 500 : 400, result.status().message());
+    switch (result.status().code()) {
+      case Status::Code::kInvalidArgument:
+        return JsonError(400, result.status().message());
+      case Status::Code::kDeadlineExceeded:
+        return JsonError(504, result.status().message() + " (serve.query_timeout_ms)");
+      default:
+        return JsonError(500, result.status().message());
+    }
   }
   HttpResponse r;
   if (csv) {

@@ -14,8 +14,8 @@
 #include "api/http_server.h"
 #include "api/ingest_api.h"
 #include "api/key_store.h"
-#include "api/live_api.h"
 #include "api/ledger_api.h"
+#include "api/live_api.h"
 #include "api/metrics_api.h"
 #include "api/openapi.h"
 #include "api/rate_limiter.h"
@@ -153,16 +153,18 @@ CommandFn RegisterServe(CLI::App& app, CliContext& ctx) {
     auto max_body = cfg->Int("serve.max_body_mb");
     auto kafka = KafkaOptionsFrom(*cfg);
     auto gateway_settings = GatewaySettingsFrom(*cfg);
+    auto query_timeout = cfg->Int("serve.query_timeout_ms");
     for (const Status& st : {port.status(), threads.status(), max_body.status(), kafka.status(),
-                             gateway_settings.status()}) {
+                             gateway_settings.status(), query_timeout.status()}) {
       if (!st.ok()) {
         std::cerr << "tally serve: " << st.message() << "\n";
         return 2;
       }
     }
-    if (*port < 0 || *port > 65535 || *threads < 1 || *threads > 1024 || *max_body < 1) {
+    if (*port < 0 || *port > 65535 || *threads < 1 || *threads > 1024 || *max_body < 1 ||
+        *query_timeout < 0) {
       std::cerr << "tally serve: serve.port must be 0..65535, serve.threads 1..1024, "
-                   "serve.max_body_mb >= 1\n";
+                   "serve.max_body_mb >= 1, serve.query_timeout_ms >= 0\n";
       return 2;
     }
     // Signals are taken by sigwait below; block them before any thread starts.
@@ -184,7 +186,9 @@ CommandFn RegisterServe(CLI::App& app, CliContext& ctx) {
     }
     IngestApi ingest(session->pipeline.get());
     LedgerApi ledger_api(session->ledger.get());
-    MetricsEngine metrics(MetricCatalogue::Builtin(), session->pipeline.get());
+    MetricsEngineOptions mo;
+    mo.query_timeout = std::chrono::milliseconds(*query_timeout);
+    MetricsEngine metrics(MetricCatalogue::Builtin(), session->pipeline.get(), mo);
     MetricsApi metrics_api(&metrics, session->pipeline.get());
     SubscriberApi subscriber_api(session->pipeline.get());
     GraphQLApi graphql_api(&metrics, session->pipeline.get(), session->ledger.get());

@@ -13,6 +13,7 @@ const char* CodeName(Status::Code code) {
     case Status::Code::kCorruption: return "corruption";
     case Status::Code::kUnavailable: return "unavailable";
     case Status::Code::kInternal: return "internal error";
+    case Status::Code::kDeadlineExceeded: return "deadline exceeded";
   }
   return "unknown";
 }

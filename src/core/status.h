@@ -19,24 +19,30 @@ class Status {
  public:
   enum class Code {
     kOk = 0,
-    kInvalidArgument,  // the caller's input is malformed or out of range
-    kNotFound,         // a named thing does not exist
-    kAlreadyExists,    // a unique thing exists already
-    kIOError,          // the file system or network failed
-    kCorruption,       // stored data is not what it should be
-    kUnavailable,      // try again later (busy, shutting down)
-    kInternal,         // a bug or an unexpected library error
+    kInvalidArgument,   // the caller's input is malformed or out of range
+    kNotFound,          // a named thing does not exist
+    kAlreadyExists,     // a unique thing exists already
+    kIOError,           // the file system or network failed
+    kCorruption,        // stored data is not what it should be
+    kUnavailable,       // try again later (busy, shutting down)
+    kInternal,          // a bug or an unexpected library error
+    kDeadlineExceeded,  // the operation took longer than it was allowed, and was stopped
   };
 
   Status() = default;  // ok
   static Status Ok() { return Status(); }
-  static Status InvalidArgument(std::string msg) { return {Code::kInvalidArgument, std::move(msg)}; }
+  static Status InvalidArgument(std::string msg) {
+    return {Code::kInvalidArgument, std::move(msg)};
+  }
   static Status NotFound(std::string msg) { return {Code::kNotFound, std::move(msg)}; }
   static Status AlreadyExists(std::string msg) { return {Code::kAlreadyExists, std::move(msg)}; }
   static Status IOError(std::string msg) { return {Code::kIOError, std::move(msg)}; }
   static Status Corruption(std::string msg) { return {Code::kCorruption, std::move(msg)}; }
   static Status Unavailable(std::string msg) { return {Code::kUnavailable, std::move(msg)}; }
   static Status Internal(std::string msg) { return {Code::kInternal, std::move(msg)}; }
+  static Status DeadlineExceeded(std::string msg) {
+    return {Code::kDeadlineExceeded, std::move(msg)};
+  }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
@@ -58,7 +64,7 @@ class Status {
 template <typename T>
 class Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     assert(!std::get<Status>(v_).ok() && "a Result built from a Status must carry an error");
   }
@@ -92,10 +98,10 @@ class Result {
 }  // namespace tally
 
 //! Returns early from the enclosing function when `expr` yields a non-ok Status.
-#define TALLY_RETURN_IF_ERROR(expr)          \
-  do {                                       \
-    ::tally::Status _st = (expr);            \
-    if (!_st.ok()) return _st;               \
+#define TALLY_RETURN_IF_ERROR(expr) \
+  do {                              \
+    ::tally::Status _st = (expr);   \
+    if (!_st.ok()) return _st;      \
   } while (0)
 
 #define TALLY_CONCAT_INNER(a, b) a##b

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 
 #include "ingest/rollup_builder.h"
 
@@ -62,11 +63,13 @@ IngestPipeline::IngestPipeline(EventStore* store, std::string data_dir, Pipeline
       dedup_(store, options.dedup),
       last_compaction_(std::chrono::steady_clock::now()) {}
 
-Result<std::unique_ptr<IngestPipeline>> IngestPipeline::Start(EventStore* store, std::string data_dir,
+Result<std::unique_ptr<IngestPipeline>> IngestPipeline::Start(EventStore* store,
+                                                              std::string data_dir,
                                                               PipelineOptions options) {
   std::unique_ptr<IngestPipeline> p(new IngestPipeline(store, std::move(data_dir), options));
   TALLY_RETURN_IF_ERROR(p->subscribers_.Load(*store));
   p->writer_ = std::thread([raw = p.get()] { raw->WriterLoop(); });
+  p->watchdog_ = std::thread([raw = p.get()] { raw->WatchdogLoop(); });
   return p;
 }
 
@@ -77,6 +80,30 @@ IngestPipeline::~IngestPipeline() {
   }
   cv_.notify_all();
   if (writer_.joinable()) writer_.join();
+  {
+    std::lock_guard<std::mutex> lock(watch_mu_);
+    watch_stop_ = true;
+  }
+  watch_cv_.notify_all();
+  if (watchdog_.joinable()) watchdog_.join();
+}
+
+void IngestPipeline::WatchdogLoop() {
+  std::unique_lock<std::mutex> lock(watch_mu_);
+  while (!watch_stop_) {
+    if (!watch_deadline_ || watch_fired_) {
+      watch_cv_.wait(lock);
+      continue;
+    }
+    const auto deadline = *watch_deadline_;
+    if (std::chrono::steady_clock::now() < deadline) {
+      watch_cv_.wait_until(lock, deadline);
+      continue;
+    }
+    // Under the lock, so the writer cannot have moved on to another job in between.
+    store_->Interrupt();
+    watch_fired_ = true;
+  }
 }
 
 template <typename Rec>
@@ -122,13 +149,15 @@ std::future<IngestResult> IngestPipeline::Submit(IngestRequest request, SubmitOp
   job->started = WallClock();
   job->body = std::move(request.body);
   job->source = request.source;
-  VisitFamily(request.family, [&](auto t) { Prepare<typename decltype(t)::type>(*job, request, options); });
+  VisitFamily(request.family,
+              [&](auto t) { Prepare<typename decltype(t)::type>(*job, request, options); });
   job->options = std::move(options);
   return Enqueue(std::move(job));
 }
 
-std::future<IngestResult> IngestPipeline::SubmitReference(ReferenceTable table, BodyFormat format, std::string body,
-                                                          std::string source, SubmitOptions options) {
+std::future<IngestResult> IngestPipeline::SubmitReference(ReferenceTable table, BodyFormat format,
+                                                          std::string body, std::string source,
+                                                          SubmitOptions options) {
   auto job = std::make_unique<Job>();
   job->kind = Job::Kind::kReference;
   job->reference_table = table;
@@ -164,6 +193,44 @@ std::future<IngestResult> IngestPipeline::Enqueue(std::unique_ptr<Job> job) {
   return f;
 }
 
+Status IngestPipeline::RunExclusive(std::function<Status(EventStore&)> task,
+                                    std::chrono::steady_clock::time_point deadline) {
+  const auto queued = std::chrono::steady_clock::now();
+  // The time the caller allowed, to the nearest millisecond (its clock ran on a little since).
+  const auto allowed = std::chrono::milliseconds(
+      std::llround(std::chrono::duration<double, std::milli>(deadline - queued).count() / 10.0) *
+      10);
+  return RunExclusive(
+      [this, task = std::move(task), deadline, queued, allowed](EventStore& store) -> Status {
+        const auto now = std::chrono::steady_clock::now();
+        if (now >= deadline) {
+          return Status::DeadlineExceeded(
+              "waited " +
+              std::to_string(
+                  std::chrono::duration_cast<std::chrono::milliseconds>(now - queued).count()) +
+              " ms behind ingest, past the " + std::to_string(allowed.count()) + " ms allowed");
+        }
+        {
+          std::lock_guard<std::mutex> lock(watch_mu_);
+          watch_deadline_ = deadline;
+          watch_fired_ = false;
+        }
+        watch_cv_.notify_all();
+        Status st = task(store);
+        bool fired = false;
+        {
+          std::lock_guard<std::mutex> lock(watch_mu_);
+          watch_deadline_.reset();
+          fired = watch_fired_;
+        }
+        if (fired) {
+          return Status::DeadlineExceeded("stopped after the " + std::to_string(allowed.count()) +
+                                          " ms allowed");
+        }
+        return st;
+      });
+}
+
 Status IngestPipeline::RunExclusive(std::function<Status(EventStore&)> task) {
   auto job = std::make_unique<Job>();
   job->kind = Job::Kind::kTask;
@@ -186,7 +253,8 @@ Status IngestPipeline::StoreReport(const QualityReport& report) {
   });
 }
 
-Status IngestPipeline::ImportCsvTable(const std::string& table, const std::vector<std::string>& csv_paths) {
+Status IngestPipeline::ImportCsvTable(const std::string& table,
+                                      const std::vector<std::string>& csv_paths) {
   return RunExclusive([&](EventStore& store) {
     Status st = store.ImportCsvTable(table, csv_paths);
     data_version_.fetch_add(1, std::memory_order_acq_rel);
@@ -217,7 +285,9 @@ Result<RetentionReport> IngestPipeline::DropDaysBefore(Date cutoff) {
   return report;
 }
 
-std::optional<Timestamp> IngestPipeline::watermark() const { return store_->Watermark(); }
+std::optional<Timestamp> IngestPipeline::watermark() const {
+  return store_->Watermark();
+}
 
 std::optional<SubscriberInfo> IngestPipeline::FindSubscriber(SubscriberId id) const {
   std::shared_lock<std::shared_mutex> lock(subscribers_mu_);
@@ -225,7 +295,9 @@ std::optional<SubscriberInfo> IngestPipeline::FindSubscriber(SubscriberId id) co
   return info ? std::optional<SubscriberInfo>(*info) : std::nullopt;
 }
 
-size_t IngestPipeline::dedup_memory_bytes() const { return dedup_.memory_bytes(); }
+size_t IngestPipeline::dedup_memory_bytes() const {
+  return dedup_.memory_bytes();
+}
 
 void IngestPipeline::WriterLoop() {
   for (;;) {
@@ -264,8 +336,9 @@ void IngestPipeline::WriterLoop() {
 
 void IngestPipeline::MaybeCompact() {
   const bool by_rows = options_.compact_rows > 0 && staged_rows_ >= options_.compact_rows;
-  const bool by_time = staged_rows_ > 0 && options_.compact_interval.count() > 0 &&
-                       std::chrono::steady_clock::now() - last_compaction_ >= options_.compact_interval;
+  const bool by_time =
+      staged_rows_ > 0 && options_.compact_interval.count() > 0 &&
+      std::chrono::steady_clock::now() - last_compaction_ >= options_.compact_interval;
   if (!by_rows && !by_time) return;
   if (store_->Compact().ok()) staged_rows_ = 0;  // on failure the rows stay staged and readable
   last_compaction_ = std::chrono::steady_clock::now();
@@ -299,10 +372,10 @@ void IngestPipeline::CommitGroup(std::vector<std::unique_ptr<Job>>& group) {
     rep.counts.rejected = static_cast<int64_t>(job->rejects.size());
     rep.unknown_subscribers_flagged = job->flagged;
     Status st;
-    rep.table = job->kind == Job::Kind::kEvents
-                    ? std::string(Name(job->family))
-                    : VisitReference(job->reference_table,
-                                     [](auto t) { return std::string(decltype(t)::type::kTable); });
+    rep.table = job->kind == Job::Kind::kEvents ? std::string(Name(job->family))
+                                                : VisitReference(job->reference_table, [](auto t) {
+                                                    return std::string(decltype(t)::type::kTable);
+                                                  });
     if (!job->rejects.empty()) {
       // Quarantined before the commit: a failed commit may leave a copy for a batch the client
       // will retry, but a rejected row is never lost.
@@ -329,15 +402,21 @@ void IngestPipeline::CommitGroup(std::vector<std::unique_ptr<Job>>& group) {
               const std::optional<Timestamp> reference =
                   job->options.reference ? *job->options.reference : watermark_before;
               std::vector<Admission> admissions;
-              TALLY_RETURN_IF_ERROR(
-                  dedup_.Classify(Rec::kFamily, ids, ts, reference, &pending[Rec::kFamily], &admissions));
+              TALLY_RETURN_IF_ERROR(dedup_.Classify(Rec::kFamily, ids, ts, reference,
+                                                    &pending[Rec::kFamily], &admissions));
               std::vector<Rec> fresh;
               fresh.reserve(rows.size());
               for (size_t i = 0; i < rows.size(); ++i) {
                 switch (admissions[i]) {
-                  case Admission::kDuplicate: ++rep.counts.duplicate; continue;
-                  case Admission::kNewLate: ++rep.counts.late; break;
-                  case Admission::kNew: ++rep.counts.accepted; break;
+                  case Admission::kDuplicate:
+                    ++rep.counts.duplicate;
+                    continue;
+                  case Admission::kNewLate:
+                    ++rep.counts.late;
+                    break;
+                  case Admission::kNew:
+                    ++rep.counts.accepted;
+                    break;
                 }
                 rollups.Add(rows[i]);
                 fresh.push_back(std::move(rows[i]));
@@ -354,7 +433,8 @@ void IngestPipeline::CommitGroup(std::vector<std::unique_ptr<Job>>& group) {
           [&](auto& rows) {
             using Rec = typename std::decay_t<decltype(rows)>::value_type;
             if constexpr (requires { Rec::kTable; }) {
-              // A key repeated within the batch: the last row wins, the earlier ones count as duplicates.
+              // A key repeated within the batch: the last row wins, the earlier ones count as
+              // duplicates.
               std::unordered_map<std::string, size_t> last;
               for (size_t i = 0; i < rows.size(); ++i) last[KeyText(rows[i])] = i;
               std::vector<Rec> kept;
@@ -411,7 +491,8 @@ void IngestPipeline::CommitGroup(std::vector<std::unique_ptr<Job>>& group) {
                 ids.push_back(r.event_id);
                 ts.push_back(r.ts);
                 if constexpr (std::is_same_v<Rec, LifecycleEvent>) {
-                  if (r.kind == LifecycleKind::kPlanChange) subscribers_.SetPlan(r.subscriber_id, r.plan_id);
+                  if (r.kind == LifecycleKind::kPlanChange)
+                    subscribers_.SetPlan(r.subscriber_id, r.plan_id);
                 }
               }
               staged_rows_ += static_cast<int64_t>(rows.size());

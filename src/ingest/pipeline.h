@@ -11,23 +11,25 @@
 // Exclusive tasks (compaction, retention, queries against the store) run on the same writer
 // thread between groups, which keeps the store single-owner without a lock around it.
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
-#include <atomic>
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <thread>
 
 #include "ingest/batch_decoder.h"
 #include "ingest/dedup_index.h"
 #include "ingest/ingest_request.h"
+#include "ingest/live_feed.h"
 #include "ingest/quality_report.h"
 #include "ingest/quarantine.h"
 #include "ingest/row_validator.h"
-#include "ingest/live_feed.h"
 #include "ingest/subscriber_directory.h"
 #include "model/families.h"
 #include "store/event_store.h"
@@ -38,8 +40,8 @@ struct PipelineOptions {
   DedupOptions dedup;
   ValidationOptions validation;
   size_t max_line_bytes = size_t{1} << 20;
-  size_t max_group_rows = size_t{1} << 20;  // rows written by one group commit, at most
-  int64_t compact_rows = 4'000'000;         // staged rows that trigger a compaction; 0 never
+  size_t max_group_rows = size_t{1} << 20;     // rows written by one group commit, at most
+  int64_t compact_rows = 4'000'000;            // staged rows that trigger a compaction; 0 never
   std::chrono::seconds compact_interval{300};  // ...or this long after the last one, if any staged
   //! Called on the writer thread with the new usage rows of a group (after dedup), before the
   //! group is committed to the store; an error fails the group, which the sources then retry. The
@@ -53,7 +55,7 @@ struct SubmitOptions {
   //! Lateness is judged against this watermark (the store's at the start of a file load); unset
   //! means the store's watermark when the batch is committed.
   std::optional<std::optional<Timestamp>> reference;
-  int64_t first_line = 1;                // line number of the body's first line
+  int64_t first_line = 1;                 // line number of the body's first line
   std::optional<std::string> csv_header;  // for a CSV chunk without its header line
   std::string load_id;                    // reuse one load id (and quarantine file); empty: new
   bool store_report = true;  // false for chunks of a file whose merged report is stored at the end
@@ -75,18 +77,26 @@ class IngestPipeline final : public IngestSink {
                                                        PipelineOptions options);
   ~IngestPipeline() override;  // finishes queued work, then stops
 
-  IngestAck Ingest(IngestRequest request) override { return Submit(std::move(request), {}).get().ack; }
+  IngestAck Ingest(IngestRequest request) override {
+    return Submit(std::move(request), {}).get().ack;
+  }
 
   //! Decodes and validates on this thread, then queues the batch; the future resolves once the
   //! batch is durable (or failed).
   std::future<IngestResult> Submit(IngestRequest request, SubmitOptions options);
   //! The same for a reference table (partners, plans, subscribers, cities, towers): rows replace
   //! stored rows with the same key.
-  std::future<IngestResult> SubmitReference(ReferenceTable table, BodyFormat format, std::string body,
-                                            std::string source, SubmitOptions options);
+  std::future<IngestResult> SubmitReference(ReferenceTable table, BodyFormat format,
+                                            std::string body, std::string source,
+                                            SubmitOptions options);
 
   //! Runs `task` on the writer thread, between group commits, and returns its status.
   Status RunExclusive(std::function<Status(EventStore&)> task);
+  //! The same with a deadline: a task still queued at the deadline is not run, and one still
+  //! running is interrupted (EventStore::Interrupt); both return DeadlineExceeded. For reads
+  //! only (an interrupted task must have nothing to undo).
+  Status RunExclusive(std::function<Status(EventStore&)> task,
+                      std::chrono::steady_clock::time_point deadline);
 
   //! Stores a load report (e.g. the merged report of a file loaded in chunks).
   Status StoreReport(const QualityReport& report);
@@ -134,6 +144,15 @@ class IngestPipeline final : public IngestSink {
   std::deque<std::unique_ptr<Job>> queue_;
   bool stopping_ = false;
   std::thread writer_;
+
+  // The deadline watchdog: interrupts the store when the running task passes its deadline.
+  void WatchdogLoop();
+  std::mutex watch_mu_;
+  std::condition_variable watch_cv_;
+  std::optional<std::chrono::steady_clock::time_point> watch_deadline_;  // of the running task
+  bool watch_fired_ = false;
+  bool watch_stop_ = false;
+  std::thread watchdog_;
 
   int64_t staged_rows_ = 0;  // writer thread only
   std::chrono::steady_clock::time_point last_compaction_;

@@ -173,7 +173,7 @@ Result<MetricsResult> MetricsEngine::Run(const SemanticQuery& query, const Secur
     ++misses_;
   }
   MetricsResult result;
-  TALLY_RETURN_IF_ERROR(pipeline_->RunExclusive([&](EventStore& store) -> Status {
+  auto run = [&](EventStore& store) -> Status {
     TALLY_ASSIGN_OR_RETURN(CompiledQuery compiled, Compile(store, query, scope, options));
     TALLY_ASSIGN_OR_RETURN(TextTable table, store.Query(compiled.sql, compiled.params));
     result.columns = compiled.columns;
@@ -181,7 +181,14 @@ Result<MetricsResult> MetricsEngine::Run(const SemanticQuery& query, const Secur
     result.uses_rollup = compiled.uses_rollup;
     result.rows = std::move(table.rows);
     return Status::Ok();
-  }));
+  };
+  if (options_.query_timeout.count() > 0) {
+    Status st = pipeline_->RunExclusive(run, t0 + options_.query_timeout);
+    if (st.code() == Status::Code::kDeadlineExceeded) return st.WithContext("query timed out");
+    TALLY_RETURN_IF_ERROR(st);
+  } else {
+    TALLY_RETURN_IF_ERROR(pipeline_->RunExclusive(run));
+  }
   for (const std::string& c : result.columns) {
     const DimensionDef* d = catalogue_.FindDimension(c);
     result.numeric.push_back(c != "time" && (!d || d->numeric));

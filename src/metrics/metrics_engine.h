@@ -34,6 +34,9 @@ struct MetricsResult {
 
 struct MetricsEngineOptions {
   size_t cache_entries = 4096;  // least recently used results are dropped beyond this
+  //! A query not answered within this time (queued behind ingest, or running) is stopped and
+  //! fails with DeadlineExceeded; 0 means no limit.
+  std::chrono::milliseconds query_timeout{0};
 };
 
 class MetricsEngine {

@@ -101,6 +101,10 @@ class EventStore {
   //! The same with values bound to its `?` placeholders, in order (the metrics layer's queries).
   virtual Result<TextTable> Query(const std::string& sql, const std::vector<SqlParam>& params) = 0;
 
+  //! Asks a running Query to stop early, from another thread; the query then fails. A backend
+  //! that cannot interrupt does nothing (the query runs to its end).
+  virtual void Interrupt() {}
+
   //! Moves rows staged by recent commits into their day partitions and merges rollup partial
   //! rows. Readers see the same rows before and after.
   virtual Status Compact() = 0;

@@ -39,6 +39,7 @@ class DuckDbEventStore final : public EventStore {
   ~DuckDbEventStore() override;
 
   Status Commit(const StoreCommit& commit) override;
+  void Interrupt() override { db_.Interrupt(); }
   std::optional<Timestamp> Watermark() const override { return watermark_; }
   Status StoredIds(EventFamily family, const std::vector<Date>& days,
                    std::vector<std::pair<Date, std::string>>* ids) override;

@@ -46,6 +46,11 @@ class DuckDb {
   Result<std::vector<std::string>> QueryStrings(const std::string& sql);
 
   duckdb_connection connection() const { return conn_; }
+  //! Asks the query running on this connection to stop; it then fails. Callable from any thread.
+  //! Does nothing to a query started later.
+  void Interrupt() const {
+    if (conn_ != nullptr) duckdb_interrupt(conn_);
+  }
 
  private:
   DuckDb() = default;
