@@ -12,10 +12,10 @@ namespace tally {
 namespace {
 
 constexpr std::pair<const char*, Measure> kSecondMeasures[] = {
-    {"sessions", Measure::k_app_sessions},   {"errors", Measure::k_app_errors},
-    {"conversions", Measure::k_conversions}, {"signups", Measure::k_signups},
+    {"sessions", Measure::k_app_sessions},     {"errors", Measure::k_app_errors},
+    {"conversions", Measure::k_conversions},   {"signups", Measure::k_signups},
     {"usage_events", Measure::k_usage_events}, {"data_sessions", Measure::k_data_sessions},
-    {"recharges", Measure::k_recharges},     {"call_drops", Measure::k_call_drops},
+    {"recharges", Measure::k_recharges},       {"call_drops", Measure::k_call_drops},
 };
 
 std::string Event(std::string_view name, std::string_view data) {
@@ -103,11 +103,11 @@ std::optional<HttpResponse> LiveApi::Handle(const HttpRequest& request, const Pr
     state->last_five_minute = WallClock().seconds();
     const std::optional<Timestamp> newest = pipeline->watermark();
     SemanticQuery q;
-    q.measures = {"sessions", "app_errors", "conversions", "usage_events", "call_drops",
-                  "recharges"};
+    q.measures = {"sessions",     "app_errors", "conversions",
+                  "usage_events", "call_drops", "recharges"};
     q.granularity = Granularity::kFiveMinutes;
-    const int64_t end = newest ? newest->micros / kFiveMinutes * kFiveMinutes + kFiveMinutes
-                               : WallClock().micros;
+    const int64_t end =
+        newest ? newest->micros / kFiveMinutes * kFiveMinutes + kFiveMinutes : WallClock().micros;
     q.to = Timestamp{end};
     q.from = Timestamp{end - state->window_minutes * kMicrosPerMinute};
     auto r = engine->Run(q, ScopeOf(state->caller));
@@ -122,8 +122,7 @@ std::optional<HttpResponse> LiveApi::Handle(const HttpRequest& request, const Pr
   res.headers.emplace_back("X-Accel-Buffering", "no");
   res.body = "retry: 2000\n\n";
   std::string hist = "[";
-  const auto seconds =
-      pipeline_->live().Range(now - *history, now, state->partner);
+  const auto seconds = pipeline_->live().Range(now - *history, now, state->partner);
   for (size_t i = 0; i < seconds.size(); ++i) {
     if (i) hist += ',';
     hist += LiveSecondJson(seconds[i]);

@@ -44,7 +44,8 @@ std::optional<HttpResponse> MetricsApi::Handle(const HttpRequest& request,
 }
 
 HttpResponse MetricsApi::Answer(const HttpRequest& request, const SemanticQuery& query,
-                                const SecurityScope& scope) {
+                                const SecurityScope& scope,
+                                std::optional<SubscriberId> subscriber) {
   auto format = request.query.find("format");
   const bool csv = (format != request.query.end() && format->second == "csv") ||
                    (format == request.query.end() &&
@@ -52,7 +53,17 @@ HttpResponse MetricsApi::Answer(const HttpRequest& request, const SemanticQuery&
   if (format != request.query.end() && format->second != "csv" && format->second != "json") {
     return JsonError(400, "format '" + format->second.substr(0, 32) + "': expected json or csv");
   }
-  auto result = engine_->Run(query, scope);
+  // `Cache-Control: no-cache` asks for an answer computed now (and cached for the next caller).
+  const std::string cache_control = request.Header("cache-control");
+  const bool refresh = cache_control.find("no-cache") != std::string::npos ||
+                       cache_control.find("no-store") != std::string::npos;
+  std::optional<MetricsResult> indexed;
+  if (subscriber) indexed = engine_->FromSubscriberIndex(query, *subscriber);
+  Result<MetricsResult> result = indexed
+                                     ? Result<MetricsResult>(std::move(*indexed))
+                                     : engine_->Run(query, scope, {},
+                                                    refresh ? MetricsEngine::CachePolicy::kRefresh
+                                                            : MetricsEngine::CachePolicy::kUse);
   if (!result.ok()) {
     switch (result.status().code()) {
       case Status::Code::kInvalidArgument:
@@ -73,7 +84,7 @@ HttpResponse MetricsApi::Answer(const HttpRequest& request, const SemanticQuery&
   }
   r.headers.emplace_back("X-Tally-Source", result->source);
   r.headers.emplace_back("X-Tally-Rows", std::to_string(result->rows.size()));
-  r.headers.emplace_back("X-Tally-Cache", result->cached ? "hit" : "miss");
+  r.headers.emplace_back("X-Tally-Cache", indexed ? "none" : result->cached ? "hit" : "miss");
   return r;
 }
 
@@ -96,7 +107,10 @@ std::optional<HttpResponse> MetricsApi::Subscriber(const HttpRequest& request,
   if (!SeesAllTenants(caller)) {
     const SubscriberId sid(id);
     std::optional<SubscriberInfo> info = pipeline_->FindSubscriber(sid);
-    const bool own = caller.role == Role::kSubscriber && MaySee(caller, sid, PartnerId());
+    // A subscriber sees itself (even before its profile is stored), unless its credential names
+    // a partner the subscriber does not belong to.
+    const bool own = caller.role == Role::kSubscriber && MaySee(caller, sid, PartnerId()) &&
+                     (!caller.partner || (info && info->partner_id == *caller.partner));
     if (!own && !(info && MaySee(caller, sid, info->partner_id))) {
       return JsonError(404, SubscriberNotFound(sid));
     }
@@ -132,7 +146,7 @@ std::optional<HttpResponse> MetricsApi::Subscriber(const HttpRequest& request,
   }
   SecurityScope own = ScopeOf(caller);
   own.subscriber = id;
-  return Answer(request, *query, own);
+  return Answer(request, *query, own, SubscriberId(id));
 }
 
 }  // namespace tally

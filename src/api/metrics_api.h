@@ -30,8 +30,11 @@ class MetricsApi {
 
  private:
   std::optional<HttpResponse> Subscriber(const HttpRequest& request, const Principal& caller);
+  //! `subscriber`: the query is one subscriber's (scope included), which the in-memory
+  //! subscriber index may answer without the store.
   HttpResponse Answer(const HttpRequest& request, const SemanticQuery& query,
-                      const SecurityScope& scope);
+                      const SecurityScope& scope,
+                      std::optional<SubscriberId> subscriber = std::nullopt);
 
   MetricsEngine* engine_;
   IngestPipeline* pipeline_;

@@ -154,17 +154,20 @@ CommandFn RegisterServe(CLI::App& app, CliContext& ctx) {
     auto kafka = KafkaOptionsFrom(*cfg);
     auto gateway_settings = GatewaySettingsFrom(*cfg);
     auto query_timeout = cfg->Int("serve.query_timeout_ms");
-    for (const Status& st : {port.status(), threads.status(), max_body.status(), kafka.status(),
-                             gateway_settings.status(), query_timeout.status()}) {
+    auto index_days = cfg->Int("serve.subscriber_index_days");
+    for (const Status& st :
+         {port.status(), threads.status(), max_body.status(), kafka.status(),
+          gateway_settings.status(), query_timeout.status(), index_days.status()}) {
       if (!st.ok()) {
         std::cerr << "tally serve: " << st.message() << "\n";
         return 2;
       }
     }
     if (*port < 0 || *port > 65535 || *threads < 1 || *threads > 1024 || *max_body < 1 ||
-        *query_timeout < 0) {
+        *query_timeout < 0 || *index_days < 0 || *index_days > 100000) {
       std::cerr << "tally serve: serve.port must be 0..65535, serve.threads 1..1024, "
-                   "serve.max_body_mb >= 1, serve.query_timeout_ms >= 0\n";
+                   "serve.max_body_mb >= 1, serve.query_timeout_ms >= 0, "
+                   "serve.subscriber_index_days 0..100000\n";
       return 2;
     }
     // Signals are taken by sigwait below; block them before any thread starts.
@@ -174,7 +177,7 @@ CommandFn RegisterServe(CLI::App& app, CliContext& ctx) {
     sigaddset(&signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-    auto session = OpenStoreSession(f->data, *cfg);
+    auto session = OpenStoreSession(f->data, *cfg, static_cast<int32_t>(*index_days));
     if (!session.ok()) {
       std::cerr << "tally serve: " << session.status().message() << "\n";
       return 1;

@@ -38,6 +38,7 @@ const std::vector<ConfigKey>& AllConfigKeys() {
       {"serve.embed_max_ttl_s", "86400", "longest lifetime of an embed token (seconds)"},
       {"serve.embed_leeway_s", "30", "clock skew tolerated on embed token times (seconds)"},
       {"serve.audit", "true", "write the audit log to DIR/audit/"},
+      {"serve.subscriber_index_days", "400", "days of per-subscriber usage kept in memory for the usage API (0: off; queries go to the store)"},
       {"serve.query_timeout_ms", "10000", "a metrics query taking longer is stopped and answered 504 (0: no limit)"},
       {"serve.access_log", "stdout", "structured access log: stdout, off, or a file path"},
       {"kafka.brokers", "", "bootstrap servers; empty disables the Kafka source"},

@@ -43,8 +43,10 @@ Result<PipelineOptions> PipelineOptionsFrom(const Config& cfg) {
   return o;
 }
 
-Result<StoreSession> OpenStoreSession(const std::string& data_dir, const Config& cfg) {
+Result<StoreSession> OpenStoreSession(const std::string& data_dir, const Config& cfg,
+                                      int32_t subscriber_index_days) {
   TALLY_ASSIGN_OR_RETURN(PipelineOptions popts, PipelineOptionsFrom(cfg));
+  popts.subscriber_index_days = subscriber_index_days;
   DuckDbStoreOptions sopts;
   sopts.data_dir = data_dir;
   TALLY_ASSIGN_OR_RETURN(sopts.memory_limit, cfg.String("store.memory_limit"));

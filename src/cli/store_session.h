@@ -35,6 +35,8 @@ struct StoreSession {
 Result<PipelineOptions> PipelineOptionsFrom(const Config& cfg);
 
 //! Opens `data_dir` (creating it if needed) and starts its ingest pipeline.
-Result<StoreSession> OpenStoreSession(const std::string& data_dir, const Config& cfg);
+//! `subscriber_index_days` > 0 keeps the per-subscriber usage index (`tally serve`).
+Result<StoreSession> OpenStoreSession(const std::string& data_dir, const Config& cfg,
+                                      int32_t subscriber_index_days = 0);
 
 }  // namespace tally

@@ -23,7 +23,7 @@ namespace tally {
 struct LiveSecond {
   int64_t second = 0;  // Unix seconds
   Measures m;
-  int64_t rows = 0;    // events accepted (all partners; not kept per partner)
+  int64_t rows = 0;  // events accepted (all partners; not kept per partner)
 };
 
 class LiveFeed {

@@ -68,6 +68,11 @@ Result<std::unique_ptr<IngestPipeline>> IngestPipeline::Start(EventStore* store,
                                                               PipelineOptions options) {
   std::unique_ptr<IngestPipeline> p(new IngestPipeline(store, std::move(data_dir), options));
   TALLY_RETURN_IF_ERROR(p->subscribers_.Load(*store));
+  if (options.subscriber_index_days > 0) {
+    p->subscriber_index_ = std::make_unique<SubscriberUsageIndex>(options.subscriber_index_days);
+    TALLY_RETURN_IF_ERROR(
+        p->subscriber_index_->Load(*store).WithContext("loading the subscriber usage index"));
+  }
   p->writer_ = std::thread([raw = p.get()] { raw->WriterLoop(); });
   p->watchdog_ = std::thread([raw = p.get()] { raw->WatchdogLoop(); });
   return p;
@@ -280,6 +285,7 @@ Result<RetentionReport> IngestPipeline::DropDaysBefore(Date cutoff) {
     data_version_.fetch_add(1, std::memory_order_acq_rel);
     TALLY_ASSIGN_OR_RETURN(report, std::move(dropped));
     dedup_.Clear();
+    if (subscriber_index_) subscriber_index_->DropBefore(cutoff);
     return Status::Ok();
   }));
   return report;
@@ -475,6 +481,7 @@ void IngestPipeline::CommitGroup(std::vector<std::unique_ptr<Job>>& group) {
       }
     }
     live_.Publish(WallClock(), commit.rollups, accepted);
+    if (subscriber_index_) subscriber_index_->Apply(commit.rollups.subscriber_day);
   }
   if (st.ok()) {
     const std::optional<Timestamp> watermark = store_->Watermark();

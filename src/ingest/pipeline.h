@@ -31,6 +31,7 @@
 #include "ingest/quarantine.h"
 #include "ingest/row_validator.h"
 #include "ingest/subscriber_directory.h"
+#include "ingest/subscriber_usage_index.h"
 #include "model/families.h"
 #include "store/event_store.h"
 
@@ -48,6 +49,9 @@ struct PipelineOptions {
   //! ledger's RateUsage goes here: it is idempotent by event id, so a retried batch is never
   //! charged twice (docs/ledger.md).
   std::function<Status(const std::vector<UsageEvent>&)> rate_usage;
+  //! Keep a SubscriberUsageIndex of this many days (behind the newest) for the per-subscriber
+  //! usage API; 0: none (`tally load`, tests). `tally serve` sets serve.subscriber_index_days.
+  int32_t subscriber_index_days = 0;
 };
 
 //! How one submitted batch is read and judged.
@@ -112,6 +116,8 @@ class IngestPipeline final : public IngestSink {
   size_t dedup_memory_bytes() const;
   //! Per-second counters of what recent commits stored (the real-time stream reads them).
   const LiveFeed& live() const { return live_; }
+  //! The in-memory per-subscriber usage index, or null when PipelineOptions has none.
+  const SubscriberUsageIndex* subscriber_index() const { return subscriber_index_.get(); }
   //! The partner, plan and region of a stored subscriber; nullopt when the store has none.
   std::optional<SubscriberInfo> FindSubscriber(SubscriberId id) const;
   //! Grows whenever stored rows change (a commit, a reference import, retention): caches of
@@ -137,6 +143,7 @@ class IngestPipeline final : public IngestSink {
   DedupIndex dedup_;
   SubscriberDirectory subscribers_;
   LiveFeed live_;
+  std::unique_ptr<SubscriberUsageIndex> subscriber_index_;
   mutable std::shared_mutex subscribers_mu_;  // validation reads; the writer updates
 
   std::mutex mu_;

@@ -44,9 +44,23 @@ class MetricsEngine {
   MetricsEngine(const MetricCatalogue& catalogue, IngestPipeline* pipeline,
                 MetricsEngineOptions options = {});
 
+  //! Whether Run may answer from the cache. kRefresh runs the SQL and caches the fresh answer
+  //! (an HTTP client's `Cache-Control: no-cache`).
+  enum class CachePolicy : uint8_t { kUse, kRefresh };
+
   //! Runs `query` as seen by `scope`. Errors name the query field at fault.
   Result<MetricsResult> Run(const SemanticQuery& query, const SecurityScope& scope,
-                            const CompileOptions& options = {});
+                            const CompileOptions& options = {},
+                            CachePolicy cache = CachePolicy::kUse);
+  //! `query` for one subscriber answered from the pipeline's in-memory SubscriberUsageIndex,
+  //! without the store: the same rows Run gives with the subscriber's scope. nullopt when the
+  //! index cannot answer it (no index; dimensions, filters or an order other than by time; a
+  //! granularity under a day; a range not in whole days or older than the index; a measure
+  //! whose catalogue rollup is not `sum(r.<column the index holds>)` [/ constant]). Thread-safe;
+  //! runs on the caller's thread.
+  std::optional<MetricsResult> FromSubscriberIndex(const SemanticQuery& query,
+                                                   SubscriberId subscriber) const;
+
   //! The SQL and values `query` compiles to, without running it.
   Result<CompiledQuery> Explain(const SemanticQuery& query, const SecurityScope& scope,
                                 const CompileOptions& options = {});

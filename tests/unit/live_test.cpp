@@ -41,7 +41,8 @@ class SseReader {
     a.sin_port = htons(port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    const std::string req = "GET " + target + " HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n" +
+    const std::string req = "GET " + target +
+                            " HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n" +
                             "Authorization: Bearer " + credential + "\r\n\r\n";
     if (connected_) connected_ = ::send(fd_, req.data(), req.size(), MSG_NOSIGNAL) > 0;
   }
@@ -96,9 +97,8 @@ std::string AppLines(const std::string& prefix, int64_t partner, int sessions, i
   const std::string ts = FormatTimestamp(WallClock());
   std::string out;
   for (int i = 0; i < sessions + errors; ++i) {
-    out += R"({"event_id":")" + prefix + std::to_string(i) + R"(","ts":")" + ts +
-           R"(","kind":")" + (i < sessions ? "session" : "error") +
-           R"(","visitor_id":)" + std::to_string(1000 + i) +
+    out += R"({"event_id":")" + prefix + std::to_string(i) + R"(","ts":")" + ts + R"(","kind":")" +
+           (i < sessions ? "session" : "error") + R"(","visitor_id":)" + std::to_string(1000 + i) +
            R"(,"partner_id":)" + std::to_string(partner) +
            R"(,"region":"Europe","device_type":"ios")" +
            (i < sessions ? R"(,"duration_s":30})" : R"(,"error_code":"E502"})") + "\n";

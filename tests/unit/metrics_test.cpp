@@ -239,7 +239,9 @@ class MetricsWorldTest : public ::testing::Test {
     world_ = new std::string(testing::TempDir("metrics_world"));
     testing::MustGenerate(testing::SmallWorld(*world_));
     data_ = new std::string(testing::TempDir("metrics_data"));
-    store_ = new StoreFixture(*data_);
+    PipelineOptions po;
+    po.subscriber_index_days = 400;  // the per-subscriber usage index, as `tally serve` keeps it
+    store_ = new StoreFixture(*data_, po);
     store_->Load({*world_});
     ASSERT_TRUE(store_->pipeline().Compact().ok());
     engine_ = new MetricsEngine(MetricCatalogue::Builtin(), &store_->pipeline());
@@ -452,6 +454,79 @@ TEST_F(MetricsWorldTest, ResultsRenderAsJsonAndCsv) {
       << json;
   const std::string csv = r.ToCsv();
   EXPECT_EQ(csv.substr(0, csv.find("\r\n")), "time,region,recharge_amount,conversion_rate");
+}
+
+// The in-memory subscriber index answers a subscriber's usage exactly as the metrics layer does
+// from the store, at every granularity it serves, for whole and partial ranges.
+TEST_F(MetricsWorldTest, TheSubscriberIndexAnswersLikeTheStore) {
+  const char* kMeasures =
+      R"("usage_events", "voice_minutes", "sms", "data_gb", "roaming_usage", "recharges", "recharge_amount", "revenue")";
+  int compared = 0, nonempty = 0;
+  for (int64_t id : {1, 2, 3, 17, 42, 99, 150, 151, 260, 333, 399, 400, 401, 450, 999999}) {
+    for (const char* gran : {"", "day", "week", "month", "year"}) {
+      for (const char* range :
+           {R"(["2024-07-01", "2024-08-29"])", R"(["2024-07-10", "2024-08-03"])"}) {
+        const std::string json = std::string(R"({"measures": [)") + kMeasures +
+                                 R"(], "timeDimensions": [{"dimension": "time", )" +
+                                 (*gran ? std::string(R"("granularity": ")") + gran + "\", " : "") +
+                                 R"("dateRange": )" + range + "}]}";
+        SemanticQuery q = Q(json);
+        std::optional<MetricsResult> fast = engine_->FromSubscriberIndex(q, SubscriberId(id));
+        ASSERT_TRUE(fast.has_value()) << json;
+        SecurityScope scope;
+        scope.subscriber = id;
+        MetricsResult slow = Run(json, scope);
+        ASSERT_EQ(fast->columns, slow.columns) << json;
+        ASSERT_EQ(fast->rows.size(), slow.rows.size()) << id << " " << json;
+        for (size_t r = 0; r < slow.rows.size(); ++r) {
+          for (size_t c = 0; c < slow.columns.size(); ++c) {
+            const std::string a = fast->rows[r][c].value_or("NULL");
+            const std::string b = slow.rows[r][c].value_or("NULL");
+            if (c == 0 && *gran) {
+              EXPECT_EQ(a, b) << id << " " << json;
+            } else {
+              EXPECT_DOUBLE_EQ(std::stod(a), std::stod(b)) << slow.columns[c] << " " << id;
+            }
+          }
+        }
+        ++compared;
+        nonempty += !slow.rows.empty() && (*gran != 0);
+      }
+    }
+  }
+  EXPECT_EQ(compared, 15 * 5 * 2);
+  EXPECT_GT(nonempty, 50);
+  // What it cannot answer goes to the store: hours, dimensions, filters, other measures.
+  for (
+      const char* json :
+      {R"({"measures": ["sms"], "timeDimensions": [{"dimension": "time", "granularity": "hour", "dateRange": ["2024-07-01", "2024-07-02"]}]})",
+       R"({"measures": ["sms"], "dimensions": ["region"], "timeDimensions": [{"dimension": "time", "dateRange": ["2024-07-01", "2024-07-02"]}]})",
+       R"({"measures": ["arpu"], "timeDimensions": [{"dimension": "time", "dateRange": ["2024-07-01", "2024-07-02"]}]})",
+       R"({"measures": ["sessions"], "timeDimensions": [{"dimension": "time", "dateRange": ["2024-07-01", "2024-07-02"]}]})"}) {
+    EXPECT_FALSE(engine_->FromSubscriberIndex(Q(json), SubscriberId(1)).has_value()) << json;
+  }
+}
+
+// Loaded from the store at start, the index holds what commits built up while running.
+TEST_F(MetricsWorldTest, TheSubscriberIndexLoadsWhatCommitsBuilt) {
+  const SubscriberUsageIndex* live = store_->pipeline().subscriber_index();
+  ASSERT_NE(live, nullptr);
+  SubscriberUsageIndex loaded(400);
+  ASSERT_TRUE(
+      store_->pipeline().RunExclusive([&](EventStore& store) { return loaded.Load(store); }).ok());
+  EXPECT_EQ(loaded.day_rows(), live->day_rows());
+  EXPECT_GT(live->day_rows(), 10000u);
+  const Date from{DaysFromCivil(2024, 7, 1)}, to{DaysFromCivil(2024, 8, 29)};
+  for (int64_t id = 1; id <= 450; ++id) {
+    auto a = live->Days(SubscriberId(id), from, to), b = loaded.Days(SubscriberId(id), from, to);
+    ASSERT_EQ(a.size(), b.size()) << id;
+    for (size_t i = 0; i < a.size(); ++i) {
+      EXPECT_EQ(a[i].day, b[i].day);
+      EXPECT_EQ(a[i].usage_events, b[i].usage_events);
+      EXPECT_EQ(a[i].data_bytes, b[i].data_bytes);
+      EXPECT_EQ(a[i].recharge_minor, b[i].recharge_minor);
+    }
+  }
 }
 
 }  // namespace
