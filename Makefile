@@ -57,6 +57,7 @@ bench: build
 	@./$(BUILD)/generate_bench --out bench/results/generate.json
 	@./$(BUILD)/ingest_bench --out bench/results/ingest.json
 	@./$(BUILD)/ledger_bench --out bench/results/ledger.json
+	@./$(BUILD)/api_bench --out bench/results/api.json --tally $(BUILD)/tally
 	@$(MAKE) --no-print-directory fuzz
 
 # libFuzzer harnesses for the decoders and gzip, built with clang in build-fuzz/ (docs/fuzzing.md).
