@@ -256,29 +256,18 @@ int Main(int argc, char** argv) {
   }
   const double load_s = Seconds(t0);
   std::printf("  generated in %.0f s, loaded in %.0f s\n", generate_s, load_s);
-  Run key_run = Shell(tally + " keys create --data " + data.string() + " --role analyst --json");
-  const size_t kat = key_run.out.find("\"key\":\"");
-  if (key_run.code != 0 || kat == std::string::npos) {
-    std::fprintf(stderr, "keys create failed: %s\n", key_run.out.c_str());
+  std::string key_error;
+  const std::string key = CreateApiKey(tally, data.string(), "--role analyst", &key_error);
+  if (key.empty()) {
+    std::fprintf(stderr, "%s\n", key_error.c_str());
     return 1;
   }
-  const std::string key = key_run.out.substr(kat + 7, key_run.out.find('"', kat + 7) - kat - 7);
 
   // The server, as in production but for the per-key limit.
   const uint16_t port = static_cast<uint16_t>(19000 + getpid() % 1000);
-  std::fflush(stdout);  // or the child's copy of the buffer is printed twice
-  const pid_t pid = fork();
-  if (pid == 0) {
-    FILE* f = std::freopen((fs::path(tmp) / "serve.log").c_str(), "w", stdout);
-    (void)f;
-    dup2(fileno(stdout), 2);
-    setenv("TALLY_SERVE_RATE_PER_KEY", "1000000000", 1);
-    setenv("TALLY_SERVE_BURST_PER_KEY", "1000000000", 1);
-    const std::string p = std::to_string(port);
-    execl(tally.c_str(), tally.c_str(), "serve", "--data", data.c_str(), "--port", p.c_str(),
-          nullptr);
-    _exit(127);
-  }
+  const pid_t pid =
+      SpawnServe(tally, data.string(), port, (fs::path(tmp) / "serve.log").string(),
+                 {"TALLY_SERVE_RATE_PER_KEY=1000000000", "TALLY_SERVE_BURST_PER_KEY=1000000000"});
   HttpClient probe("127.0.0.1", port, 60s);
   (void)probe.SetDefaultHeader("Authorization", "Bearer " + key);
   bool up = false;
@@ -287,11 +276,7 @@ int Main(int argc, char** argv) {
     up = r.ok() && r->status == 200;
     if (!up) std::this_thread::sleep_for(100ms);
   }
-  auto stop = [&] {
-    kill(pid, SIGTERM);
-    int status = 0;
-    waitpid(pid, &status, 0);
-  };
+  auto stop = [&] { StopProcess(pid); };
   if (!up) {
     stop();
     std::fprintf(stderr, "tally serve did not come up\n");
@@ -461,13 +446,7 @@ int Main(int argc, char** argv) {
   JsonField(j, "date", UtcNow());
   Key(j, "machine");
   j.StartObject();
-  utsname u{};
-  uname(&u);
-  JsonField(j, "cores", static_cast<int64_t>(std::thread::hardware_concurrency()));
-  JsonField(j, "cpu", CpuModel());
-  JsonField(j, "kernel", std::string(u.release));
-  JsonField(j, "duckdb", std::string(duckdb_library_version()));
-  JsonField(j, "compiler", std::string(__VERSION__));
+  WriteMachineFields(j);
   j.EndObject();
   Key(j, "parameters");
   j.StartObject();

@@ -2,9 +2,12 @@
 // Helpers shared by the benchmarks: timing, running a measurement in a child process (for its
 // own peak RSS), machine facts and JSON output.
 
+#include <duckdb.h>
 #include <rapidjson/prettywriter.h>
 #include <rapidjson/stringbuffer.h>
+#include <signal.h>
 #include <sys/resource.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,7 +20,9 @@
 #include <fstream>
 #include <functional>
 #include <string>
+#include <thread>
 #include <type_traits>
+#include <vector>
 
 namespace tally::bench {
 
@@ -37,8 +42,8 @@ inline double SysSeconds() {
 //! `*peak_rss_kib`. Sample must be trivially copyable (it crosses a pipe); `failed(message)` makes
 //! the sample returned when the child dies.
 template <typename Sample>
-Sample InChild(const std::function<Sample()>& measure, const std::function<Sample(const std::string&)>& failed,
-               long* peak_rss_kib) {
+Sample InChild(const std::function<Sample()>& measure,
+               const std::function<Sample(const std::string&)>& failed, long* peak_rss_kib) {
   static_assert(std::is_trivially_copyable_v<Sample>);
   int fds[2];
   if (pipe(fds) != 0) return failed(std::string("pipe: ") + std::strerror(errno));
@@ -79,8 +84,10 @@ Sample InChild(const std::function<Sample()>& measure, const std::function<Sampl
   while (wait4(pid, &status, 0, &usage) < 0 && errno == EINTR) {
   }
   if (got != sizeof s) {
-    if (WIFSIGNALED(status)) return failed("the run was killed by signal " + std::to_string(WTERMSIG(status)));
-    return failed("the run exited with status " + std::to_string(WEXITSTATUS(status)) + " without a result");
+    if (WIFSIGNALED(status))
+      return failed("the run was killed by signal " + std::to_string(WTERMSIG(status)));
+    return failed("the run exited with status " + std::to_string(WEXITSTATUS(status)) +
+                  " without a result");
   }
   *peak_rss_kib = usage.ru_maxrss;  // kilobytes on Linux
   return s;
@@ -112,7 +119,9 @@ inline std::string UtcNow() {
 
 using JsonWriter = rapidjson::PrettyWriter<rapidjson::StringBuffer>;
 
-inline void Key(JsonWriter& w, const char* k) { w.Key(k); }
+inline void Key(JsonWriter& w, const char* k) {
+  w.Key(k);
+}
 inline void JsonField(JsonWriter& w, const char* k, double v) {
   w.Key(k);
   w.Double(v);
@@ -145,6 +154,67 @@ inline std::string Grouped(double v) {
     out += digits[i];
   }
   return out;
+}
+
+//! The machine's facts every results file records: cores, CPU model, kernel, DuckDB, compiler.
+//! Call inside the "machine" object; a benchmark may add fields of its own after.
+inline void WriteMachineFields(JsonWriter& w) {
+  utsname u{};
+  uname(&u);
+  JsonField(w, "cores", static_cast<int64_t>(std::thread::hardware_concurrency()));
+  JsonField(w, "cpu", CpuModel());
+  JsonField(w, "kernel", std::string(u.release));
+  JsonField(w, "duckdb", std::string(duckdb_library_version()));
+  JsonField(w, "compiler", std::string(__VERSION__));
+}
+
+//! Starts `tally serve --data DIR --port PORT` as a child with stdout and stderr in `log` and
+//! the NAME=VALUE settings of `env` in its environment; returns its pid (or -1).
+inline pid_t SpawnServe(const std::string& tally, const std::string& data_dir, uint16_t port,
+                        const std::string& log, const std::vector<std::string>& env = {}) {
+  std::fflush(stdout);  // or the child's copy of the buffer is printed twice
+  const pid_t pid = fork();
+  if (pid == 0) {
+    FILE* f = std::freopen(log.c_str(), "w", stdout);
+    (void)f;
+    dup2(fileno(stdout), 2);
+    for (const std::string& e : env) putenv(strdup(e.c_str()));
+    const std::string p = std::to_string(port);
+    execl(tally.c_str(), tally.c_str(), "serve", "--data", data_dir.c_str(), "--port", p.c_str(),
+          nullptr);
+    _exit(127);
+  }
+  return pid;
+}
+
+//! SIGTERM to `pid`, then waits for it.
+inline void StopProcess(pid_t pid) {
+  if (pid <= 0) return;
+  kill(pid, SIGTERM);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+}
+
+//! A new API key made by `tally keys create --data DIR ARGS --json`; "" (and the command's
+//! output in `error`) when it fails.
+inline std::string CreateApiKey(const std::string& tally, const std::string& dir,
+                                const std::string& args, std::string* error) {
+  const std::string cmd = tally + " keys create --data " + dir + " " + args + " --json 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  if (p) {
+    char buf[1024];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    pclose(p);
+  }
+  const size_t at = out.find("\"key\":\"");
+  if (at == std::string::npos) {
+    *error = "tally keys create failed: " + out;
+    return "";
+  }
+  return out.substr(at + 7, out.find('"', at + 7) - at - 7);
 }
 
 }  // namespace tally::bench

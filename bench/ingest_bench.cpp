@@ -227,27 +227,10 @@ Sample TallyHttp(const std::string& tally, const fs::path& world,
                  const fs::path& dir) {
   const uint16_t port = 18000 + static_cast<uint16_t>(getpid() % 1000);
   // An admin key for the loads: the server checks it on every request, as in production.
-  std::string key;
-  {
-    const std::string cmd = tally + " keys create --data " + dir.string() + " --role admin --json";
-    FILE* p = popen(cmd.c_str(), "r");
-    std::array<char, 1024> buf{};
-    const size_t n = p ? fread(buf.data(), 1, buf.size() - 1, p) : 0;
-    if (p) pclose(p);
-    const std::string out(buf.data(), n);
-    const size_t at = out.find("\"key\":\"");
-    if (at == std::string::npos) return Failed("tally keys create failed: " + out);
-    key = out.substr(at + 7, out.find('"', at + 7) - at - 7);
-  }
-  pid_t pid = fork();
-  if (pid == 0) {
-    const std::string p = std::to_string(port);
-    FILE* f = std::freopen((dir.string() + ".log").c_str(), "w", stdout);
-    (void)f;
-    execl(tally.c_str(), tally.c_str(), "serve", "--data", dir.c_str(), "--port", p.c_str(),
-          nullptr);
-    _exit(127);
-  }
+  std::string error;
+  const std::string key = CreateApiKey(tally, dir.string(), "--role admin", &error);
+  if (key.empty()) return Failed(error);
+  const pid_t pid = SpawnServe(tally, dir.string(), port, dir.string() + ".log");
   HttpClient probe("127.0.0.1", port, 2s);
   (void)probe.SetDefaultHeader("Authorization", "Bearer " + key);
   bool up = false;
@@ -256,11 +239,7 @@ Sample TallyHttp(const std::string& tally, const fs::path& world,
     up = r.ok() && r->status == 200;
     if (!up) std::this_thread::sleep_for(50ms);
   }
-  auto stop = [&] {
-    kill(pid, SIGTERM);
-    int status = 0;
-    waitpid(pid, &status, 0);
-  };
+  auto stop = [&] { StopProcess(pid); };
   if (!up) {
     stop();
     return Failed("tally serve did not start");
@@ -447,12 +426,7 @@ int main(int argc, char** argv) {
   JsonField(w, "date", UtcNow());
   Key(w, "machine");
   w.StartObject();
-  utsname u{};
-  uname(&u);
-  JsonField(w, "cores", static_cast<int64_t>(std::thread::hardware_concurrency()));
-  JsonField(w, "cpu", CpuModel());
-  JsonField(w, "kernel", std::string(u.release));
-  JsonField(w, "duckdb", std::string(duckdb_library_version()));
+  WriteMachineFields(w);
   w.EndObject();
   Key(w, "workload");
   w.StartObject();

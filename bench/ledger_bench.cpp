@@ -1546,14 +1546,8 @@ int main(int argc, char** argv) {
   JsonField(j, "date", UtcNow());
   Key(j, "machine");
   j.StartObject();
-  utsname u{};
-  uname(&u);
-  JsonField(j, "cores", static_cast<int64_t>(std::thread::hardware_concurrency()));
-  JsonField(j, "cpu", CpuModel());
-  JsonField(j, "kernel", std::string(u.release));
-  JsonField(j, "duckdb", std::string(duckdb_library_version()));
+  WriteMachineFields(j);
   JsonField(j, "sqlite", std::string(sqlite3_libversion()));
-  JsonField(j, "compiler", std::string(__VERSION__));
   JsonField(j, "fdatasync_ms_p50", Round(fsync_ms, 3));
   JsonField(j, "device", watch.device());
   j.EndObject();
