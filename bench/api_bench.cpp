@@ -218,7 +218,7 @@ int Main(int argc, char** argv) {
   std::string out = "bench/results/api.json", tmp = "/tmp/tally_api_bench", tally = "build/tally";
   int64_t subscribers = 1'000'000;
   int days = 7, seconds = 15, connections = 32, wrk_threads = 2, sql_queries = 300;
-  bool keep = false;
+  bool keep = false, reuse = false;
   app.add_option("--out", out, "Results file")->capture_default_str();
   app.add_option("--tmp", tmp, "Scratch directory (world and data)")->capture_default_str();
   app.add_option("--tally", tally, "The tally binary")->capture_default_str();
@@ -230,6 +230,9 @@ int Main(int argc, char** argv) {
   app.add_option("--sql-queries", sql_queries, "Per-subscriber queries timed on DuckDB")
       ->capture_default_str();
   app.add_flag("--keep", keep, "Keep the world and data directory afterwards");
+  app.add_flag("--reuse", reuse,
+               "Reuse the world and data a --keep run left in --tmp (same --subscribers and "
+               "--days): prepare on a busy machine, measure on a quiet one");
   CLI11_PARSE(app, argc, argv);
 
   const fs::path world = fs::path(tmp) / "world", data = fs::path(tmp) / "data";
@@ -237,25 +240,29 @@ int Main(int argc, char** argv) {
   const std::string to = FormatDate(Date{DaysFromCivil(2024, 7, 1) + days - 1});
   std::printf("api benchmark: %lld subscribers x %d days\n", static_cast<long long>(subscribers),
               days);
-  fs::remove_all(tmp);
-  fs::create_directories(tmp);
-
-  auto t0 = Clock::now();
-  Run gen = Shell(tally + " generate --out " + world.string() + " --subscribers " +
-                  std::to_string(subscribers) + " --days " + std::to_string(days) + " --quiet");
-  if (gen.code != 0) {
-    std::fprintf(stderr, "generate failed: %s\n", gen.out.c_str());
-    return 1;
+  double generate_s = 0, load_s = 0;
+  if (reuse && fs::exists(data) && fs::exists(world)) {
+    std::printf("  reusing %s\n", tmp.c_str());
+  } else {
+    fs::remove_all(tmp);
+    fs::create_directories(tmp);
+    auto t0 = Clock::now();
+    Run gen = Shell(tally + " generate --out " + world.string() + " --subscribers " +
+                    std::to_string(subscribers) + " --days " + std::to_string(days) + " --quiet");
+    if (gen.code != 0) {
+      std::fprintf(stderr, "generate failed: %s\n", gen.out.c_str());
+      return 1;
+    }
+    generate_s = Seconds(t0);
+    t0 = Clock::now();
+    Run load = Shell(tally + " load --data " + data.string() + " " + world.string() + " --quiet");
+    if (load.code != 0) {
+      std::fprintf(stderr, "load failed: %s\n", load.out.c_str());
+      return 1;
+    }
+    load_s = Seconds(t0);
+    std::printf("  generated in %.0f s, loaded in %.0f s\n", generate_s, load_s);
   }
-  const double generate_s = Seconds(t0);
-  t0 = Clock::now();
-  Run load = Shell(tally + " load --data " + data.string() + " " + world.string() + " --quiet");
-  if (load.code != 0) {
-    std::fprintf(stderr, "load failed: %s\n", load.out.c_str());
-    return 1;
-  }
-  const double load_s = Seconds(t0);
-  std::printf("  generated in %.0f s, loaded in %.0f s\n", generate_s, load_s);
   std::string key_error;
   const std::string key = CreateApiKey(tally, data.string(), "--role analyst", &key_error);
   if (key.empty()) {
@@ -457,6 +464,7 @@ int Main(int argc, char** argv) {
   JsonField(j, "wrk_threads", static_cast<int64_t>(wrk_threads));
   JsonField(j, "generate_seconds", Round(generate_s, 1));
   JsonField(j, "load_seconds", Round(load_s, 1));
+  JsonField(j, "reused_data", reuse && generate_s == 0);
   j.EndObject();
   Key(j, "tally");
   j.StartObject();

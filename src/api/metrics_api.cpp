@@ -109,9 +109,12 @@ std::optional<HttpResponse> MetricsApi::Subscriber(const HttpRequest& request,
     std::optional<SubscriberInfo> info = pipeline_->FindSubscriber(sid);
     // A subscriber sees itself (even before its profile is stored), unless its credential names
     // a partner the subscriber does not belong to.
-    const bool own = caller.role == Role::kSubscriber && MaySee(caller, sid, PartnerId()) &&
-                     (!caller.partner || (info && info->partner_id == *caller.partner));
-    if (!own && !(info && MaySee(caller, sid, info->partner_id))) {
+    const bool visible =
+        caller.role == Role::kSubscriber
+            ? MaySee(caller, sid, PartnerId()) &&
+                  (!caller.partner || (info && info->partner_id == *caller.partner))
+            : info && MaySee(caller, sid, info->partner_id);
+    if (!visible) {
       return JsonError(404, SubscriberNotFound(sid));
     }
   }

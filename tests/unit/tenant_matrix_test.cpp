@@ -356,6 +356,23 @@ TEST_F(TenantMatrixTest, NoTenantEverSeesAnotherTenantsRowsOnAnyRoute) {
   EXPECT_EQ(after->body, before->body) << "a cross-tenant write changed the account";
 }
 
+// A subscriber token that names a partner the subscriber does not belong to sees nothing: not
+// from the in-memory usage index, not from the store.
+TEST_F(TenantMatrixTest, ASubscriberTokenNamingAnotherPartnerSeesNothing) {
+  const std::string own = std::to_string(sub_a_);
+  const std::string token =
+      Token("--role subscriber --subscriber " + own + " --partner " + std::to_string(partner_b_));
+  Caller c{"mismatched token", token, Role::kSubscriber, partner_b_, sub_a_, true};
+  HttpClient http("127.0.0.1", server_->port(), 30s);
+  Server::AuthorizeAs(http, token);
+  for (const char* sub : {"/usage", "/summary", "/usage?granularity=hour"}) {
+    EXPECT_EQ(Call(http, c, "GET", "/v1/subscribers/" + own + sub).status, 404) << sub;
+  }
+  auto q = Call(http, c, "POST", "/v1/query", Query(R"("usage_events")", ""));
+  EXPECT_EQ(q.status, 200);
+  EXPECT_EQ(Total(q), 0) << q.body;
+}
+
 TEST_F(TenantMatrixTest, PersonalDataIsMaskedByRole) {
   const std::string own = std::to_string(sub_a_);
   std::map<Role, std::string> keys = {
