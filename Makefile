@@ -15,11 +15,12 @@ build: setup
 	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
-# The same code and tests under AddressSanitizer and UndefinedBehaviorSanitizer.
+# The same code and tests under AddressSanitizer and UndefinedBehaviorSanitizer (the benchmarks
+# are not built here: they run from the release build).
 build-asan: setup
 	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTALLY_SANITIZE=ON \
 	  -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" >/dev/null
-	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+	@cmake --build $(ASAN_BUILD) -j $(JOBS) --target tally tally_tests http_tests kafka_tests clickhouse_tests
 
 test-fast: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

@@ -89,11 +89,11 @@ class HttpClient::Impl {
     req.version(11);
     req.set(http::field::host, host_ + ":" + std::to_string(port_));
     req.set(http::field::user_agent, "tally-http-client");
-    for (const auto& [name, value] : defaults_) {
+    for (const auto& header : defaults_) {
       const bool overridden = std::any_of(headers.begin(), headers.end(), [&](const auto& h) {
-        return beast::iequals(h.first, name);
+        return beast::iequals(h.first, header.first);
       });
-      if (!overridden) req.set(name, value);
+      if (!overridden) req.set(header.first, header.second);
     }
     for (const auto& [name, value] : headers) {
       if (!IsToken(name) || HasLineBreakOrNul(value)) {

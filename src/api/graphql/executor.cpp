@@ -256,7 +256,7 @@ using GroupedFields = std::vector<std::pair<std::string, std::vector<const Selec
 class Executor {
  public:
   Executor(const Schema& schema, const Document& doc, Value variables, void* user)
-      : schema_(schema), doc_(doc), vars_(std::move(variables)), ctx_{schema, user} {
+      : schema_(schema), vars_(std::move(variables)), ctx_{schema, user} {
     for (const FragmentDefinition& f : doc.fragments) fragments_.emplace(f.name, &f);
   }
 
@@ -542,7 +542,6 @@ class Executor {
   }
 
   const Schema& schema_;
-  const Document& doc_;
   Value vars_;
   ResolveContext ctx_;
   std::map<std::string, const FragmentDefinition*> fragments_;

@@ -663,7 +663,9 @@ class Validator {
       CollectFields(b.field->selection_set,
                     b.def ? schema_.FindType(b.def->type.NamedType()) : nullptr, &fb, &vb);
       std::string reasons;
-      for (const auto& [key, xs] : fa) {
+      for (const auto& entry : fa) {
+        const auto& key = entry.first;
+        const auto& xs = entry.second;
         auto other =
             std::find_if(fb.begin(), fb.end(), [&](const auto& e) { return e.first == key; });
         if (other == fb.end()) continue;
