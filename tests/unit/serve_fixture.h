@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "api/http_client.h"
+#include "core/url.h"
 #include "store_fixture.h"
 #include "world_fixture.h"
 
@@ -31,22 +32,6 @@ inline uint16_t FreePort() {
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
   ::close(fd);
   return ntohs(a.sin_port);
-}
-
-//! `text` percent-encoded for a query parameter (RFC 3986 unreserved characters kept).
-inline std::string UrlEncode(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
 }
 
 //! A new API key for data directory `dir`, made by `tally keys create` with `args`

@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "api/http_client.h"
+#include "core/url.h"
 
 namespace tally {
 namespace {
@@ -85,23 +86,6 @@ std::string XmlEscape(std::string_view s) {
         break;
       default:
         out += c;
-    }
-  }
-  return out;
-}
-
-std::string UrlEncode(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size() * 3);
-  for (unsigned char c : s) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
     }
   }
   return out;
