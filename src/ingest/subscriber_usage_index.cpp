@@ -104,23 +104,25 @@ Status SubscriberUsageIndex::Load(EventStore& store) {
 void SubscriberUsageIndex::Apply(const std::vector<SubscriberDayRow>& rows) {
   if (rows.empty()) return;
   std::unique_lock lock(mu_);
+  for (const SubscriberDayRow& r : rows) newest_day_ = std::max(newest_day_, r.day.days);
+  // The window follows the newest day: days that fall out of it are dropped (once a day).
+  if (newest_day_ - keep_days_ + 1 > first_day_) DropBeforeLocked(newest_day_ - keep_days_ + 1);
   for (const SubscriberDayRow& r : rows) {
-    if (r.day.days > newest_day_) {
-      newest_day_ = r.day.days;
-      // A newer day moves the window; older days stay until DropBefore (they are still right).
-      if (first_day_ == INT32_MIN) first_day_ = newest_day_ - keep_days_ + 1;
-    }
     AddLocked(r.subscriber_id.value(), FromMeasures(r.day.days, r.m));
   }
 }
 
 void SubscriberUsageIndex::DropBefore(Date cutoff) {
   std::unique_lock lock(mu_);
-  first_day_ = std::max(first_day_, cutoff.days);
+  DropBeforeLocked(cutoff.days);
+}
+
+void SubscriberUsageIndex::DropBeforeLocked(int32_t cutoff) {
+  first_day_ = std::max(first_day_, cutoff);
   for (auto it = map_.begin(); it != map_.end();) {
     auto& days = it->second;
     const auto keep =
-        std::lower_bound(days.begin(), days.end(), cutoff.days,
+        std::lower_bound(days.begin(), days.end(), first_day_,
                          [](const SubscriberDayUsage& d, int32_t day) { return d.day < day; });
     rows_ -= static_cast<size_t>(keep - days.begin());
     days.erase(days.begin(), keep);

@@ -59,6 +59,7 @@ class SubscriberUsageIndex {
 
  private:
   void AddLocked(int64_t subscriber, const SubscriberDayUsage& u);
+  void DropBeforeLocked(int32_t cutoff);
   const int32_t keep_days_;
   mutable std::shared_mutex mu_;
   std::unordered_map<int64_t, std::vector<SubscriberDayUsage>> map_;  // days sorted

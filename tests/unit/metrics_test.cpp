@@ -507,6 +507,27 @@ TEST_F(MetricsWorldTest, TheSubscriberIndexAnswersLikeTheStore) {
   }
 }
 
+// The index keeps a window of days behind the newest: older days fall out as new ones arrive, and
+// a range starting before the window is not answered from it.
+TEST(SubscriberUsageIndexTest, TheWindowFollowsTheNewestDay) {
+  SubscriberUsageIndex index(3);
+  for (int32_t day = 100; day <= 105; ++day) {
+    SubscriberDayRow r;
+    r.day = Date{day};
+    r.subscriber_id = SubscriberId(7);
+    r.m[Measure::k_usage_events] = day;
+    index.Apply({r});
+  }
+  EXPECT_EQ(index.first_day().days, 103);
+  EXPECT_EQ(index.day_rows(), 3u);
+  auto days = index.Days(SubscriberId(7), Date{0}, Date{200});
+  ASSERT_EQ(days.size(), 3u);
+  EXPECT_EQ(days.front().day, 103);
+  EXPECT_EQ(days.back().usage_events, 105);
+  index.DropBefore(Date{105});
+  EXPECT_EQ(index.day_rows(), 1u);
+}
+
 // Loaded from the store at start, the index holds what commits built up while running.
 TEST_F(MetricsWorldTest, TheSubscriberIndexLoadsWhatCommitsBuilt) {
   const SubscriberUsageIndex* live = store_->pipeline().subscriber_index();
