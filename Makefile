@@ -47,6 +47,9 @@ demo: build
 	@echo "== revenue, ARPU and data by region and month, from the metrics layer (docs/metrics.md)"
 	@./$(BUILD)/tally query --data $(DEMO_DIR)/store --format csv \
 	  '{"measures": ["revenue", "arpu", "active_subscribers", "data_gb"], "dimensions": ["region"], "timeDimensions": [{"dimension": "time", "granularity": "month", "dateRange": ["2024-07-01", "2024-10-28"]}]}'
+	@echo "== the acquisition funnel by year, and the onboarding A/B test (docs/insights.md)"
+	@./$(BUILD)/tally insights funnel --data $(DEMO_DIR)/store segments=year format=csv
+	@./$(BUILD)/tally insights experiment --data $(DEMO_DIR)/store experiment=onboarding format=csv
 	@echo "== API keys for the demo (each is printed once; docs/security.md)"
 	@./$(BUILD)/tally keys create --data $(DEMO_DIR)/store --role admin --name demo-admin
 	@./$(BUILD)/tally keys create --data $(DEMO_DIR)/store --role partner --partner 1 --name demo-partner-1

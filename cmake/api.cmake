@@ -21,11 +21,12 @@ add_library(tally_api STATIC
   src/api/graphql/value.cpp
   src/api/graphql_api.cpp
   src/api/ingest_api.cpp
+  src/api/insights_api.cpp
   src/api/ledger_api.cpp
   src/api/live_api.cpp
   src/api/metrics_api.cpp
   src/api/server_metrics.cpp
   src/api/subscriber_api.cpp
 )
-target_link_libraries(tally_api PUBLIC tally_auth tally_metrics tally_ledger tally_ingest tally_http
+target_link_libraries(tally_api PUBLIC tally_auth tally_insights tally_metrics tally_ledger tally_ingest tally_http
                                        tally_core PkgConfig::SIMDJSON prometheus-cpp::core)

@@ -10,6 +10,7 @@ add_library(tally_metrics STATIC
   src/metrics/catalogue.cpp
   src/metrics/semantic_query.cpp
   src/metrics/compiler.cpp
+  src/metrics/analyses.cpp
   src/metrics/metrics_engine.cpp
 )
 target_link_libraries(tally_metrics PUBLIC tally_ingest tally_core)

@@ -104,19 +104,8 @@ std::optional<HttpResponse> MetricsApi::Subscriber(const HttpRequest& request,
                               "': expected a positive integer");
   }
   // A tenant sees only its own subscribers: another id is answered as if it did not exist.
-  if (!SeesAllTenants(caller)) {
-    const SubscriberId sid(id);
-    std::optional<SubscriberInfo> info = pipeline_->FindSubscriber(sid);
-    // A subscriber sees itself (even before its profile is stored), unless its credential names
-    // a partner the subscriber does not belong to.
-    const bool visible =
-        caller.role == Role::kSubscriber
-            ? MaySee(caller, sid, PartnerId()) &&
-                  (!caller.partner || (info && info->partner_id == *caller.partner))
-            : info && MaySee(caller, sid, info->partner_id);
-    if (!visible) {
-      return JsonError(404, SubscriberNotFound(sid));
-    }
+  if (!MaySeeSubscriber(caller, SubscriberId(id), *pipeline_)) {
+    return JsonError(404, SubscriberNotFound(SubscriberId(id)));
   }
   auto param = [&](const char* name, std::string fallback) {
     auto it = request.query.find(name);

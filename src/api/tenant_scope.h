@@ -8,6 +8,7 @@
 #include <string>
 
 #include "api/auth.h"
+#include "ingest/pipeline.h"
 #include "metrics/compiler.h"
 
 namespace tally {
@@ -41,6 +42,18 @@ inline SecurityScope ScopeOf(const Principal& p) {
   if (p.role == Role::kPartner && !p.partner) s.partner = -1;
   if (p.role == Role::kSubscriber && !p.subscriber) s.subscriber = -1;
   return s;
+}
+
+//! True when `p` may see subscriber `id`, looked up in the pipeline's subscriber table. A
+//! subscriber sees itself (even before its profile is stored), unless its credential names a
+//! partner the subscriber does not belong to.
+inline bool MaySeeSubscriber(const Principal& p, SubscriberId id, const IngestPipeline& pipeline) {
+  if (SeesAllTenants(p)) return true;
+  std::optional<SubscriberInfo> info = pipeline.FindSubscriber(id);
+  if (p.role == Role::kSubscriber) {
+    return MaySee(p, id, PartnerId()) && (!p.partner || (info && info->partner_id == *p.partner));
+  }
+  return info && MaySee(p, id, info->partner_id);
 }
 
 //! The 404 body for a subscriber the caller may not see (or that does not exist).

@@ -16,6 +16,7 @@
 #include "api/key_store.h"
 #include "api/ledger_api.h"
 #include "api/live_api.h"
+#include "api/insights_api.h"
 #include "api/metrics_api.h"
 #include "api/openapi.h"
 #include "api/rate_limiter.h"
@@ -193,6 +194,7 @@ CommandFn RegisterServe(CLI::App& app, CliContext& ctx) {
     mo.query_timeout = std::chrono::milliseconds(*query_timeout);
     MetricsEngine metrics(MetricCatalogue::Builtin(), session->pipeline.get(), mo);
     MetricsApi metrics_api(&metrics, session->pipeline.get());
+    InsightsApi insights_api(&metrics, session->pipeline.get());
     SubscriberApi subscriber_api(session->pipeline.get());
     GraphQLApi graphql_api(&metrics, session->pipeline.get(), session->ledger.get());
     LiveApi live_api(&metrics, session->pipeline.get());
@@ -224,6 +226,7 @@ CommandFn RegisterServe(CLI::App& app, CliContext& ctx) {
           }
           if (auto r = ingest.Handle(req)) return r;
           if (auto r = metrics_api.Handle(req, *who)) return r;
+          if (auto r = insights_api.Handle(req, *who)) return r;
           if (auto r = live_api.Handle(req, *who)) return r;
           if (auto r = subscriber_api.Handle(req, *who)) return r;
           if (auto r = graphql_api.Handle(req, *who)) return r;

@@ -29,6 +29,8 @@ CommandFn RegisterReconcile(CLI::App& app, CliContext& ctx);
 // `tally query` and `tally metrics`: the metrics layer (src/cli/cmd_query.cpp, docs/metrics.md).
 CommandFn RegisterQuery(CLI::App& app, CliContext& ctx);
 CommandFn RegisterMetrics(CLI::App& app, CliContext& ctx);
+// `tally insights`: funnel, pricing, experiments, power (src/cli/cmd_insights.cpp, docs/insights.md).
+CommandFn RegisterInsights(CLI::App& app, CliContext& ctx);
 // `tally keys`: API keys and embed tokens (src/cli/cmd_keys.cpp, docs/security.md).
 CommandFn RegisterKeys(CLI::App& app, CliContext& ctx);
 

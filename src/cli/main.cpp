@@ -35,6 +35,8 @@ int main(int argc, char** argv) {
   add("query", "Run a semantic query (measures, dimensions, filters) on a data directory (docs/metrics.md)",
       tally::RegisterQuery);
   add("metrics", "Print the metric catalogue: every measure and dimension, as JSON", tally::RegisterMetrics);
+  add("insights", "Funnel, pricing elasticity, A/B experiments and power from the data (docs/insights.md)",
+      tally::RegisterInsights);
   add("keys", "API keys and embed tokens (docs/security.md)", tally::RegisterKeys);
 
   try {

@@ -34,6 +34,12 @@ class DuckDialect final : public SqlDialect {
   std::string Ratio(const std::string& num, const std::string& den) const override {
     return "CAST(" + num + " AS DOUBLE) / NULLIF(" + den + ", 0)";
   }
+  std::string Year(const std::string& ts) const override {
+    return "CAST(year(" + ts + ") AS INTEGER)";
+  }
+  std::string AddDays(const std::string& ts, int days) const override {
+    return "(" + ts + " + INTERVAL (" + std::to_string(days) + ") DAY)";
+  }
 };
 
 std::string Quote(std::string_view name) {

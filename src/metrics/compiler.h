@@ -36,6 +36,10 @@ class SqlDialect {
   virtual std::string AnyValue(const std::string& expr) const = 0;
   //! `num / den` as a floating-point number, NULL when den is 0.
   virtual std::string Ratio(const std::string& num, const std::string& den) const = 0;
+  //! The calendar year of a TIMESTAMP or DATE expression, as an integer.
+  virtual std::string Year(const std::string& ts) const = 0;
+  //! A TIMESTAMP expression moved by a whole number of days (negative: earlier).
+  virtual std::string AddDays(const std::string& ts, int days) const = 0;
 };
 const SqlDialect& DuckDbDialect();
 

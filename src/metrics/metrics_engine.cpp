@@ -151,11 +151,29 @@ Result<CompiledQuery> MetricsEngine::Explain(const SemanticQuery& query, const S
 
 Result<MetricsResult> MetricsEngine::Run(const SemanticQuery& query, const SecurityScope& scope,
                                          const CompileOptions& options, CachePolicy cache) {
+  return Cached(QueryKey(query, scope, options), cache, [&](EventStore& store) {
+    return Compile(store, query, scope, options);
+  });
+}
+
+Result<MetricsResult> MetricsEngine::RunAnalysis(const Analysis& analysis,
+                                                 const SecurityScope& scope, CachePolicy cache) {
+  std::string key = "A" + std::to_string(analysis.key.size()) + ":" + analysis.key;
+  key += "p" + (scope.partner ? std::to_string(*scope.partner) : std::string("-"));
+  key += "s" + (scope.subscriber ? std::to_string(*scope.subscriber) : std::string("-"));
+  return Cached(key, cache, [&](EventStore& store) {
+    RelationFn relation = [&store](EventFamily f, TimeRange r) { return store.Relation(f, r); };
+    return analysis.compile(relation, DuckDbDialect(), scope);
+  });
+}
+
+Result<MetricsResult> MetricsEngine::Cached(
+    const std::string& key, CachePolicy cache,
+    const std::function<Result<CompiledQuery>(EventStore&)>& compile) {
   const auto t0 = std::chrono::steady_clock::now();
   auto elapsed = [&] {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   };
-  const std::string key = QueryKey(query, scope, options);
   const uint64_t version = pipeline_->data_version();
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -176,7 +194,7 @@ Result<MetricsResult> MetricsEngine::Run(const SemanticQuery& query, const Secur
   }
   MetricsResult result;
   auto run = [&](EventStore& store) -> Status {
-    TALLY_ASSIGN_OR_RETURN(CompiledQuery compiled, Compile(store, query, scope, options));
+    TALLY_ASSIGN_OR_RETURN(CompiledQuery compiled, compile(store));
     TALLY_ASSIGN_OR_RETURN(TextTable table, store.Query(compiled.sql, compiled.params));
     result.columns = compiled.columns;
     result.source = compiled.source;

@@ -3,6 +3,7 @@
 // them on the store between ingest commits, and caches results until the stored data changes.
 
 #include <chrono>
+#include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -13,6 +14,7 @@
 
 #include "core/status.h"
 #include "ingest/pipeline.h"
+#include "metrics/analyses.h"
 #include "metrics/compiler.h"
 
 namespace tally {
@@ -52,6 +54,10 @@ class MetricsEngine {
   Result<MetricsResult> Run(const SemanticQuery& query, const SecurityScope& scope,
                             const CompileOptions& options = {},
                             CachePolicy cache = CachePolicy::kUse);
+  //! Runs a fixed analysis (analyses.h) as seen by `scope`, cached like Run.
+  Result<MetricsResult> RunAnalysis(const Analysis& analysis, const SecurityScope& scope,
+                                    CachePolicy cache = CachePolicy::kUse);
+
   //! `query` for one subscriber answered from the pipeline's in-memory SubscriberUsageIndex,
   //! without the store: the same rows Run gives with the subscriber's scope. nullopt when the
   //! index cannot answer it (no index; dimensions, filters or an order other than by time; a
@@ -66,6 +72,8 @@ class MetricsEngine {
                                 const CompileOptions& options = {});
 
   const MetricCatalogue& catalogue() const { return catalogue_; }
+  //! The newest event time committed to the store, if any.
+  std::optional<Timestamp> Watermark() const { return pipeline_->watermark(); }
   int64_t cache_hits() const;
   int64_t cache_misses() const;
 
@@ -75,6 +83,9 @@ class MetricsEngine {
     uint64_t version = 0;
     std::shared_ptr<const MetricsResult> result;
   };
+  // Answers from the cache under `key`, or compiles, runs on the store and caches.
+  Result<MetricsResult> Cached(const std::string& key, CachePolicy cache,
+                               const std::function<Result<CompiledQuery>(EventStore&)>& compile);
   Result<CompiledQuery> Compile(EventStore& store, const SemanticQuery& query,
                                 const SecurityScope& scope, const CompileOptions& options);
 

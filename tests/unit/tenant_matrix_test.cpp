@@ -197,10 +197,10 @@ class TenantMatrixTest : public ::testing::Test {
       std::string cell;
       for (size_t i = 0; std::getline(cells, cell, ','); ++i) {
         if (i >= header.size() || cell.empty()) continue;
-        if (header[i] == "subscriber") {
+        if (header[i] == "subscriber" || header[i] == "subscriber_id") {
           EXPECT_TRUE(SubscriberInScope(c, std::stoll(cell))) << c.name << " " << what;
         }
-        if (header[i] == "partner") {
+        if (header[i] == "partner" || header[i] == "partner_id") {
           EXPECT_TRUE(PartnerInScope(c, std::stoll(cell))) << c.name << " " << what;
         }
       }
@@ -272,7 +272,8 @@ TEST_F(TenantMatrixTest, NoTenantEverSeesAnotherTenantsRowsOnAnyRoute) {
 
     // Reads of the caller's own tenant answer; the same reads of another tenant are 404s.
     for (const std::string sub : {"", "/usage", "/summary", "/balance", "/invoices",
-                                  "/usage?format=csv", "/summary?format=csv"}) {
+                                  "/usage?format=csv", "/summary?format=csv", "/anomalies",
+                                  "/anomalies?format=csv"}) {
       EXPECT_EQ(Call(http, c, "GET", "/v1/subscribers/" + own + sub).status, 200) << sub;
       EXPECT_EQ(Call(http, c, "GET", "/v1/subscribers/" + other + sub).status, 404) << sub;
     }
@@ -655,6 +656,84 @@ TEST_F(TenantMatrixTest, GraphQLAnswersOnlyTheCallersTenant) {
     ASSERT_TRUE(post.ok());
     EXPECT_EQ(post->status, 401) << post->body;
     EXPECT_EQ(post->body.find("\"data\""), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace tally::testing
+
+namespace tally::testing {
+namespace {
+
+// The insight routes join the matrix: a partner's funnel, experiments and pricing cover its own
+// visitors and units only (the funnel by partner, in JSON and CSV, holds its own id alone, and
+// its counts equal the admin's for that partner); the seed's all-partner figures are refused to
+// it; subscribers may not call the insight routes at all.
+TEST_F(TenantMatrixTest, InsightsAnswerOnlyTheCallersTenant) {
+  auto admin_funnel = admin_->Get("/v1/insights/funnel?segments=partner");
+  ASSERT_TRUE(admin_funnel.ok() && admin_funnel->status == 200)
+      << (admin_funnel.ok() ? admin_funnel->body : "");
+  simdjson::dom::parser parser;
+  std::map<std::string, int64_t> admin_visits;
+  for (simdjson::dom::element seg :
+       simdjson::dom::array(parser.parse(admin_funnel->body)["segments"])) {
+    admin_visits[std::string(std::string_view(seg["segment"]["partner"]))] =
+        int64_t(seg["steps"].at(0)["count"]);
+  }
+  ASSERT_GE(admin_visits.size(), 2u);
+  auto admin_list = admin_->Get("/v1/insights/experiments");
+  ASSERT_TRUE(admin_list.ok() && admin_list->status == 200);
+  for (const Caller& c : Tenants()) {
+    SCOPED_TRACE(c.name);
+    HttpClient http("127.0.0.1", server_->port(), 30s);
+    Server::AuthorizeAs(http, c.credential);
+    if (c.role == Role::kSubscriber) {
+      for (const char* route :
+           {"/v1/insights/funnel", "/v1/insights/pricing", "/v1/insights/experiments",
+            "/v1/insights/anomalies", "/v1/insights/power?mde=0.1&baseline=0.2"}) {
+        EXPECT_EQ(Call(http, c, "GET", route).status, 403) << route;
+      }
+      continue;
+    }
+    const std::string own = std::to_string(*c.partner);
+    auto funnel = Call(http, c, "GET", "/v1/insights/funnel?segments=partner");
+    ASSERT_EQ(funnel.status, 200) << funnel.body;
+    simdjson::dom::parser p;
+    int segments = 0;
+    for (simdjson::dom::element seg : simdjson::dom::array(p.parse(funnel.body)["segments"])) {
+      ++segments;
+      EXPECT_EQ(std::string(std::string_view(seg["segment"]["partner"])), own);
+      EXPECT_EQ(int64_t(seg["steps"].at(0)["count"]), admin_visits[own]);
+    }
+    EXPECT_LE(segments, 1);
+    EXPECT_EQ(Call(http, c, "GET", "/v1/insights/funnel?segments=partner,region&format=csv").status,
+              200);
+    EXPECT_EQ(Call(http, c, "GET", "/v1/insights/funnel?source=seed").status, 400);
+    EXPECT_EQ(Call(http, c, "GET", "/v1/insights/pricing?source=seed").status, 400);
+    EXPECT_EQ(Call(http, c, "GET", "/v1/insights/pricing").status, 200);
+    // Every flag's subscriber_id is checked against the scope by Call.
+    EXPECT_EQ(Call(http, c, "GET", "/v1/insights/anomalies").status, 200);
+    EXPECT_EQ(Call(http, c, "GET", "/v1/insights/anomalies?format=csv").status, 200);
+    auto list = Call(http, c, "GET", "/v1/insights/experiments");
+    ASSERT_EQ(list.status, 200) << list.body;
+    // Each experiment the partner sees has no more units than the admin sees, and its report
+    // counts the partner's units only.
+    for (simdjson::dom::element e : simdjson::dom::array(p.parse(list.body)["experiments"])) {
+      const std::string key = std::string(std::string_view(e["experiment"]));
+      const int64_t units = int64_t(e["units"]);
+      auto report = Call(http, c, "GET", "/v1/insights/experiments/" + key);
+      if (report.status != 200) {
+        EXPECT_EQ(report.status, 404) << report.body;  // no conversions for this partner
+        continue;
+      }
+      simdjson::dom::parser rp;
+      int64_t arm_units = 0;
+      for (simdjson::dom::element a : simdjson::dom::array(rp.parse(report.body)["arms"])) {
+        arm_units += int64_t(a["units"]);
+      }
+      EXPECT_LE(arm_units, units) << key;
+      EXPECT_NE(admin_list->body.find("\"" + key + "\""), std::string::npos);
+    }
   }
 }
 

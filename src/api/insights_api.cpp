@@ -1,0 +1,76 @@
+#include "api/insights_api.h"
+
+#include <charconv>
+
+#include "api/responses.h"
+#include "api/tenant_scope.h"
+
+namespace tally {
+
+std::optional<HttpResponse> InsightsApi::Handle(const HttpRequest& request,
+                                                const Principal& caller) {
+  constexpr std::string_view kPrefix = "/v1/insights/";
+  constexpr std::string_view kSubscribers = "/v1/subscribers/";
+  const std::string_view path = request.path;
+  const bool subscriber_route =
+      path.starts_with(kSubscribers) && path.ends_with("/anomalies");
+  if (!path.starts_with(kPrefix) && !subscriber_route) return std::nullopt;
+  if (request.method != "GET" && request.method != "HEAD") return JsonError(405, "use GET");
+  InsightParams params;
+  for (const auto& [k, v] : request.query) {
+    if (k != "access_token") params.emplace(k, v);  // the credential, read by the gateway
+  }
+  if (subscriber_route) {
+    const std::string_view id_text = path.substr(
+        kSubscribers.size(), path.size() - kSubscribers.size() - std::string_view("/anomalies").size());
+    int64_t id = 0;
+    auto [p, ec] = std::from_chars(id_text.data(), id_text.data() + id_text.size(), id);
+    if (ec != std::errc() || p != id_text.data() + id_text.size() || id <= 0) {
+      return JsonError(400, "subscriber id '" + std::string(id_text.substr(0, 32)) +
+                                "': expected a positive integer");
+    }
+    if (!MaySeeSubscriber(caller, SubscriberId(id), *pipeline_)) {
+      return JsonError(404, SubscriberNotFound(SubscriberId(id)));
+    }
+    params["subscriber"] = std::to_string(id);
+    return Answer("anomalies", params, caller);
+  }
+  std::string_view rest = path.substr(kPrefix.size());
+  std::string name(rest);
+  if (rest.starts_with("experiments/")) {
+    const std::string_view key = rest.substr(std::string_view("experiments/").size());
+    if (key.empty() || key.find('/') != std::string_view::npos) {
+      return JsonError(404, "no such insight route");
+    }
+    name = "experiment";
+    params["experiment"] = std::string(key);
+  } else if (name == "experiment") {
+    return JsonError(404, "no such insight route (one experiment: /v1/insights/experiments/{key})");
+  }
+  return Answer(name, params, caller);
+}
+
+std::optional<HttpResponse> InsightsApi::Answer(std::string_view name, const InsightParams& params,
+                                                const Principal& caller) {
+  Result<InsightOutput> out = RunInsight(*engine_, name, params, ScopeOf(caller));
+  if (!out.ok()) {
+    switch (out.status().code()) {
+      case Status::Code::kInvalidArgument:
+        return JsonError(400, out.status().message());
+      case Status::Code::kNotFound:
+        return JsonError(404, out.status().message());
+      case Status::Code::kDeadlineExceeded:
+        return JsonError(504, out.status().message() + " (serve.query_timeout_ms)");
+      default:
+        return JsonError(500, out.status().message());
+    }
+  }
+  HttpResponse r;
+  r.status = 200;
+  if (out->csv) r.content_type = "text/csv; charset=utf-8";
+  r.body = std::move(out->body);
+  if (out->cached) r.headers.emplace_back("X-Tally-Cache", "hit");
+  return r;
+}
+
+}  // namespace tally

@@ -1,0 +1,86 @@
+#pragma once
+// Small writers the insight reports share: JSON (rapidjson, numbers that are not finite become
+// null) and CSV (RFC 4180 quoting).
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <cmath>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tally {
+
+struct JsonOut {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w{sb};
+
+  void Key(std::string_view k) { w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size())); }
+  void String(std::string_view s) {
+    w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+  }
+  void Number(double x) {
+    if (std::isfinite(x)) {
+      w.Double(x);
+    } else {
+      w.Null();
+    }
+  }
+  void Number(const std::optional<double>& x) {
+    if (x) {
+      Number(*x);
+    } else {
+      w.Null();
+    }
+  }
+  void Strings(const std::vector<std::string>& v) {
+    w.StartArray();
+    for (const auto& s : v) String(s);
+    w.EndArray();
+  }
+  //! "name": x, for a number.
+  void Field(std::string_view name, double x) {
+    Key(name);
+    Number(x);
+  }
+  std::string Take() { return sb.GetString(); }
+};
+
+struct CsvOut {
+  std::string out;
+  bool row_start = true;
+
+  void Field(std::string_view v) {
+    if (!row_start) out += ',';
+    row_start = false;
+    if (v.find_first_of(",\"\r\n") == std::string_view::npos) {
+      out += v;
+      return;
+    }
+    out += '"';
+    for (char c : v) {
+      if (c == '"') out += '"';
+      out += c;
+    }
+    out += '"';
+  }
+  void Number(double x) {
+    if (!std::isfinite(x)) {
+      Field("");
+      return;
+    }
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.10g", x);
+    Field(buf);
+  }
+  void EndRow() {
+    out += "\r\n";
+    row_start = true;
+  }
+  std::string Take() { return std::move(out); }
+};
+
+}  // namespace tally
