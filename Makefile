@@ -61,6 +61,7 @@ bench: build
 	@./$(BUILD)/generate_bench --out bench/results/generate.json
 	@./$(BUILD)/ingest_bench --out bench/results/ingest.json
 	@./$(BUILD)/ledger_bench --out bench/results/ledger.json
+	@./$(BUILD)/insights_bench --out bench/results/insights.json
 	@./$(BUILD)/api_bench --out bench/results/api.json --tally $(BUILD)/tally
 	@$(MAKE) --no-print-directory fuzz
 
