@@ -8,7 +8,6 @@
 //   insights_bench --out bench/results/insights.json [--subscribers 2000] [--days 120]
 
 #include <CLI/CLI.hpp>
-
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -77,9 +76,8 @@ int Main(int argc, char** argv) {
   app.add_option("--days", days, "Days (the demo: 120)");
   CLI11_PARSE(app, argc, argv);
 
-  const std::string dir = (fs::temp_directory_path() / ("tally_insights_bench_" +
-                                                        std::to_string(::getpid())))
-                              .string();
+  const std::string dir =
+      (fs::temp_directory_path() / ("tally_insights_bench_" + std::to_string(::getpid()))).string();
   fs::remove_all(dir);
   GeneratorOptions g;
   g.out_dir = dir + "/world";
@@ -184,4 +182,6 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace tally::bench
 
-int main(int argc, char** argv) { return tally::bench::Main(argc, argv); }
+int main(int argc, char** argv) {
+  return tally::bench::Main(argc, argv);
+}

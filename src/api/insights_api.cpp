@@ -12,8 +12,7 @@ std::optional<HttpResponse> InsightsApi::Handle(const HttpRequest& request,
   constexpr std::string_view kPrefix = "/v1/insights/";
   constexpr std::string_view kSubscribers = "/v1/subscribers/";
   const std::string_view path = request.path;
-  const bool subscriber_route =
-      path.starts_with(kSubscribers) && path.ends_with("/anomalies");
+  const bool subscriber_route = path.starts_with(kSubscribers) && path.ends_with("/anomalies");
   if (!path.starts_with(kPrefix) && !subscriber_route) return std::nullopt;
   if (request.method != "GET" && request.method != "HEAD") return JsonError(405, "use GET");
   InsightParams params;
@@ -21,8 +20,9 @@ std::optional<HttpResponse> InsightsApi::Handle(const HttpRequest& request,
     if (k != "access_token") params.emplace(k, v);  // the credential, read by the gateway
   }
   if (subscriber_route) {
-    const std::string_view id_text = path.substr(
-        kSubscribers.size(), path.size() - kSubscribers.size() - std::string_view("/anomalies").size());
+    const std::string_view id_text =
+        path.substr(kSubscribers.size(),
+                    path.size() - kSubscribers.size() - std::string_view("/anomalies").size());
     int64_t id = 0;
     auto [p, ec] = std::from_chars(id_text.data(), id_text.data() + id_text.size(), id);
     if (ec != std::errc() || p != id_text.data() + id_text.size() || id <= 0) {
@@ -52,7 +52,14 @@ std::optional<HttpResponse> InsightsApi::Handle(const HttpRequest& request,
 
 std::optional<HttpResponse> InsightsApi::Answer(std::string_view name, const InsightParams& params,
                                                 const Principal& caller) {
-  Result<InsightOutput> out = RunInsight(*engine_, name, params, ScopeOf(caller));
+  Result<InsightOutput> out = Status::Internal("not run");
+  if (name == "kpis" && !kpi_thresholds_.empty() && !params.count("thresholds")) {
+    InsightParams with = params;
+    with["thresholds"] = kpi_thresholds_;
+    out = RunInsight(*engine_, name, with, ScopeOf(caller));
+  } else {
+    out = RunInsight(*engine_, name, params, ScopeOf(caller));
+  }
   if (!out.ok()) {
     switch (out.status().code()) {
       case Status::Code::kInvalidArgument:

@@ -91,13 +91,15 @@ int FromSeedFile(const InsightsFlags& f, InsightParams params) {
 
 CommandFn RegisterInsights(CLI::App& app, CliContext& ctx) {
   auto f = std::make_shared<InsightsFlags>();
-  app.add_option("insight", f->insight, "funnel, pricing, experiments, experiment, anomalies or power")
+  app.add_option("insight", f->insight,
+                 "funnel, pricing, experiments, experiment, anomalies or power")
       ->required();
   app.add_option("params", f->params, "Parameters as key=value (docs/insights.md)");
   app.add_option("--data", f->data, "Data directory");
   app.add_option("--seed-file", f->seed_file,
                  "funnel or pricing from the dashboard seed's CSV file instead of the store");
-  app.add_option("--partner", f->partner, "Answer as this partner would see it (row-level security)");
+  app.add_option("--partner", f->partner,
+                 "Answer as this partner would see it (row-level security)");
   return [f, &ctx]() {
     InsightParams params;
     for (const std::string& kv : f->params) {
@@ -112,9 +114,10 @@ CommandFn RegisterInsights(CLI::App& app, CliContext& ctx) {
     if (!f->seed_file.empty()) return FromSeedFile(*f, std::move(params));
     const auto& names = InsightNames();
     if (std::find(names.begin(), names.end(), f->insight) == names.end()) {
-      return Fail(Status::InvalidArgument("no insight '" + f->insight +
-                                          "' (funnel, pricing, experiments, experiment, anomalies, power)"),
-                  2);
+      return Fail(
+          Status::InvalidArgument("no insight '" + f->insight +
+                                  "' (funnel, pricing, experiments, experiment, anomalies, power)"),
+          2);
     }
     const SecurityScope scope{f->partner, std::nullopt};
     if (f->data.empty() && f->insight != "power") {

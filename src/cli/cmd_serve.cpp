@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <iostream>
+#include <map>
 
 #include "api/access_log.h"
 #include "api/audit_log.h"
@@ -27,6 +28,7 @@
 #include "cli/config_keys.h"
 #include "cli/store_session.h"
 #include "ingest/kafka_source.h"
+#include "insights/kpis.h"
 
 namespace tally {
 
@@ -156,9 +158,17 @@ CommandFn RegisterServe(CLI::App& app, CliContext& ctx) {
     auto gateway_settings = GatewaySettingsFrom(*cfg);
     auto query_timeout = cfg->Int("serve.query_timeout_ms");
     auto index_days = cfg->Int("serve.subscriber_index_days");
+    auto kpi_thresholds = cfg->String("insights.kpi_thresholds");
+    Status kpi_check = kpi_thresholds.status();
+    if (kpi_check.ok()) {
+      std::map<std::string, KpiThreshold> t(DefaultKpiThresholds().begin(),
+                                            DefaultKpiThresholds().end());
+      kpi_check = ParseKpiThresholds(*kpi_thresholds, &t).WithContext(
+          "insights.kpi_thresholds (from " + cfg->SourceOf("insights.kpi_thresholds") + ")");
+    }
     for (const Status& st :
          {port.status(), threads.status(), max_body.status(), kafka.status(),
-          gateway_settings.status(), query_timeout.status(), index_days.status()}) {
+          gateway_settings.status(), query_timeout.status(), index_days.status(), kpi_check}) {
       if (!st.ok()) {
         std::cerr << "tally serve: " << st.message() << "\n";
         return 2;
@@ -194,7 +204,7 @@ CommandFn RegisterServe(CLI::App& app, CliContext& ctx) {
     mo.query_timeout = std::chrono::milliseconds(*query_timeout);
     MetricsEngine metrics(MetricCatalogue::Builtin(), session->pipeline.get(), mo);
     MetricsApi metrics_api(&metrics, session->pipeline.get());
-    InsightsApi insights_api(&metrics, session->pipeline.get());
+    InsightsApi insights_api(&metrics, session->pipeline.get(), *kpi_thresholds);
     SubscriberApi subscriber_api(session->pipeline.get());
     GraphQLApi graphql_api(&metrics, session->pipeline.get(), session->ledger.get());
     LiveApi live_api(&metrics, session->pipeline.get());

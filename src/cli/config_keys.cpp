@@ -41,6 +41,7 @@ const std::vector<ConfigKey>& AllConfigKeys() {
       {"serve.subscriber_index_days", "400", "days of per-subscriber usage kept in memory for the usage API (0: off; queries go to the store)"},
       {"serve.query_timeout_ms", "10000", "a metrics query taking longer is stopped and answered 504 (0: no limit)"},
       {"serve.access_log", "stdout", "structured access log: stdout, off, or a file path"},
+      {"insights.kpi_thresholds", "", "KPI status thresholds, kpi:green:amber;... (docs/insights.md)"},
       {"kafka.brokers", "", "bootstrap servers; empty disables the Kafka source"},
       {"kafka.group", "tally", "consumer group id"},
       {"kafka.topics", "", "family=topic pairs, e.g. usage=cdr.usage,recharge=billing.recharge"},

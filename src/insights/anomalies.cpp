@@ -1,8 +1,7 @@
 #include "insights/anomalies.h"
 
-#include <boost/math/special_functions/gamma.hpp>
-
 #include <algorithm>
+#include <boost/math/special_functions/gamma.hpp>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -42,8 +41,7 @@ std::string MoneyText(int64_t minor) {
 // One subscriber's days, indexed by date, with the baselines the rules need.
 class SubscriberSeries {
  public:
-  SubscriberSeries(const SubscriberDay* first, const SubscriberDay* last,
-                   const AnomalyOptions& o)
+  SubscriberSeries(const SubscriberDay* first, const SubscriberDay* last, const AnomalyOptions& o)
       : first_(first), last_(last), o_(o) {
     for (const SubscriberDay* d = first; d != last; ++d) by_day_[d->day.days] = d;
   }
@@ -194,16 +192,15 @@ void DetectSubscriber(const SubscriberDay* first, const SubscriberDay* last,
           d->day, [](const SubscriberDay& x) { return static_cast<double>(x.premium_sms); }, any);
       (void)mad;
       if (d->premium_sms >= o.premium_factor * (norm + 1)) {
-        premium.push_back({d->day, d->premium_minor, 0, static_cast<double>(d->premium_sms),
-                           norm, ""});
+        premium.push_back(
+            {d->day, d->premium_minor, 0, static_cast<double>(d->premium_sms), norm, ""});
       }
     }
     if (d->overage_minor >= o.overage_min_minor) {
       auto [norm, mad] = series.Norm(
-          d->day, [](const SubscriberDay& x) { return static_cast<double>(x.overage_minor); },
-          any);
-      if (d->overage_minor - norm >= std::max(o.overage_mads * mad,
-                                              static_cast<double>(o.overage_min_minor))) {
+          d->day, [](const SubscriberDay& x) { return static_cast<double>(x.overage_minor); }, any);
+      if (d->overage_minor - norm >=
+          std::max(o.overage_mads * mad, static_cast<double>(o.overage_min_minor))) {
         overage.push_back({d->day, d->overage_minor, static_cast<int64_t>(std::llround(norm)),
                            static_cast<double>(d->overage_minor), norm, ""});
       }

@@ -73,16 +73,16 @@ struct AnomalyOptions {
 
 struct ChargeFlag {
   int64_t subscriber_id = 0;
-  std::string cause;       // roaming, premium_sms, overage, double_charge
-  Timestamp start, end;    // the episode: [first flagged day, day after the last); a double
-                           // charge: the record's time (start == end)
-  int days = 0;            // flagged days (1 for a double charge)
-  int64_t charge_minor = 0;     // what the flagged part cost over the episode
-  int64_t expected_minor = 0;   // what the subscriber's norm would have cost (0 for roaming
-                                // and double charges: no norm to bill)
-  std::string reason;           // one sentence for the subscriber or the agent
-  std::optional<std::string> country;                              // roaming
-  std::optional<std::string> event_id, original_event_id;          // double charge
+  std::string cause;           // roaming, premium_sms, overage, double_charge
+  Timestamp start, end;        // the episode: [first flagged day, day after the last); a double
+                               // charge: the record's time (start == end)
+  int days = 0;                // flagged days (1 for a double charge)
+  int64_t charge_minor = 0;    // what the flagged part cost over the episode
+  int64_t expected_minor = 0;  // what the subscriber's norm would have cost (0 for roaming
+                               // and double charges: no norm to bill)
+  std::string reason;          // one sentence for the subscriber or the agent
+  std::optional<std::string> country;                      // roaming
+  std::optional<std::string> event_id, original_event_id;  // double charge
 };
 
 struct AnomalyReport {

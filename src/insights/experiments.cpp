@@ -99,7 +99,9 @@ void WriteSequential(JsonOut& j, const ab::SequentialResult& s) {
   j.w.EndObject();
 }
 
-std::string Describe(const Status& s) { return s.message(); }
+std::string Describe(const Status& s) {
+  return s.message();
+}
 
 // DuckDB's "2024-06-01 00:00:00[.ffffff]" as ISO 8601 UTC.
 std::string Iso(const std::optional<std::string>& text) {
@@ -115,8 +117,7 @@ std::string Iso(const std::optional<std::string>& text) {
 
 Result<std::vector<ExperimentSummary>> ListExperiments(MetricsEngine& engine, TimeRange range,
                                                        const SecurityScope& scope) {
-  TALLY_ASSIGN_OR_RETURN(MetricsResult r,
-                         engine.RunAnalysis(ExperimentListAnalysis(range), scope));
+  TALLY_ASSIGN_OR_RETURN(MetricsResult r, engine.RunAnalysis(ExperimentListAnalysis(range), scope));
   std::vector<ExperimentSummary> out;
   for (const auto& row : r.rows) {
     ExperimentSummary s;
@@ -240,9 +241,9 @@ Result<ExperimentReport> AnalyseExperiment(MetricsEngine& engine, const std::str
         report.notes.push_back("srm: " + Describe(srm.status()));
       }
     }
-    const bool has_value = found->has_value && std::any_of(arms.begin(), arms.end(), [](const ArmRow& a) {
-                             return a.v_sum != 0;
-                           });
+    const bool has_value =
+        found->has_value &&
+        std::any_of(arms.begin(), arms.end(), [](const ArmRow& a) { return a.v_sum != 0; });
     const bool cuped = HasPrePeriod(metric) && report.unit == "subscriber";
     for (size_t i = 1; i < arms.size(); ++i) {
       const ArmRow& t = arms[i];
@@ -256,7 +257,8 @@ Result<ExperimentReport> AnalyseExperiment(MetricsEngine& engine, const std::str
         const ab::BinomialArm bt{t.units, static_cast<int64_t>(std::llround(t.y_sum))};
         auto f = ab::TwoProportionZTest(bc, bt, freq);
         if (!f.ok()) {
-          report.notes.push_back(metric + " conversion, " + t.variant + ": " + Describe(f.status()));
+          report.notes.push_back(metric + " conversion, " + t.variant + ": " +
+                                 Describe(f.status()));
         } else {
           m.frequentist = *f;
           if (auto b = ab::BetaBinomial(bc, bt, options.beta_prior, 1 - options.alpha); b.ok()) {
@@ -326,7 +328,8 @@ Result<ExperimentReport> AnalyseExperiment(MetricsEngine& engine, const std::str
         if (auto n = ab::SampleSizeMeans(mean, std::sqrt(var), options.mde, po); n.ok()) {
           m.required_units_per_arm = n->per_arm;
         }
-        if (auto p = ab::PowerMeans(mean, std::sqrt(var), options.mde, std::min(c.units, t.units), po);
+        if (auto p =
+                ab::PowerMeans(mean, std::sqrt(var), options.mde, std::min(c.units, t.units), po);
             p.ok()) {
           m.power_now = *p;
         }
@@ -456,11 +459,26 @@ std::string ExperimentReport::ToJson() const {
 
 std::string ExperimentReport::ToCsv() const {
   CsvOut c;
-  for (const char* h :
-       {"experiment", "metric", "kind", "variant", "mean_control", "mean_treatment", "abs_lift",
-        "rel_lift", "ci_rel_low", "ci_rel_high", "p_value", "p_holm", "p_bh",
-        "prob_treatment_better", "expected_loss_treatment", "sequential_p_value",
-        "cuped_rel_lift", "cuped_p_value", "srm_p_value", "srm_mismatch"}) {
+  for (const char* h : {"experiment",
+                        "metric",
+                        "kind",
+                        "variant",
+                        "mean_control",
+                        "mean_treatment",
+                        "abs_lift",
+                        "rel_lift",
+                        "ci_rel_low",
+                        "ci_rel_high",
+                        "p_value",
+                        "p_holm",
+                        "p_bh",
+                        "prob_treatment_better",
+                        "expected_loss_treatment",
+                        "sequential_p_value",
+                        "cuped_rel_lift",
+                        "cuped_p_value",
+                        "srm_p_value",
+                        "srm_mismatch"}) {
     c.Field(h);
   }
   c.EndRow();

@@ -31,16 +31,16 @@ Result<std::vector<ExperimentSummary>> ListExperiments(MetricsEngine& engine, Ti
 std::string ExperimentListJson(const std::vector<ExperimentSummary>& list);
 
 struct ExperimentOptions {
-  TimeRange range = AllTime();      // exposures in this range
+  TimeRange range = AllTime();       // exposures in this range
   std::vector<std::string> metrics;  // empty: every conversion metric of the experiment
   double alpha = 0.05;
-  double allocation = 0.5;           // intended treatment share (two arms); SRM tests against it
+  double allocation = 0.5;  // intended treatment share (two arms); SRM tests against it
   double srm_threshold = ab::kDefaultSrmThreshold;
   double sequential_tuning = ab::kDefaultSequentialTuning;
-  ab::BetaPrior beta_prior;           // Bayesian conversion model
-  ab::NormalPrior normal_prior;       // Bayesian revenue model (on the relative lift)
-  int pre_days = 14;                  // CUPED pre-period before each unit's first exposure
-  double mde = 0.05;                  // relative lift the power figures are for
+  ab::BetaPrior beta_prior;      // Bayesian conversion model
+  ab::NormalPrior normal_prior;  // Bayesian revenue model (on the relative lift)
+  int pre_days = 14;             // CUPED pre-period before each unit's first exposure
+  double mde = 0.05;             // relative lift the power figures are for
   double power = 0.8;
 };
 
@@ -70,7 +70,7 @@ struct ExperimentReport {
   std::string unit;
   ExperimentOptions options;
   std::string control;
-  std::vector<ArmStats> arms;     // every variant with exposures, control first
+  std::vector<ArmStats> arms;          // every variant with exposures, control first
   int64_t multiple_variant_units = 0;  // exposed to more than one variant: in no arm
   ab::SrmResult srm;
   std::vector<MetricComparison> comparisons;

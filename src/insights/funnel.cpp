@@ -82,7 +82,8 @@ Result<FunnelReport> FunnelFromEvents(MetricsEngine& engine, const FunnelAnalysi
     report.segments.push_back(std::move(seg));
   }
   if (k == 0 && report.segments.empty()) {
-    report.segments.push_back({{}, FunnelSteps(spec.steps, std::vector<int64_t>(spec.steps.size()))});
+    report.segments.push_back(
+        {{}, FunnelSteps(spec.steps, std::vector<int64_t>(spec.steps.size()))});
   }
   return report;
 }
@@ -99,8 +100,9 @@ Result<FunnelReport> FunnelFromStoredSeed(MetricsEngine& engine,
   TALLY_ASSIGN_OR_RETURN(MetricsResult r,
                          engine.RunAnalysis(SeedTableAnalysis(ReferenceTable::kSeedFunnel), scope));
   TALLY_ASSIGN_OR_RETURN(auto rows, SeedRowsOf(r));
-  TALLY_ASSIGN_OR_RETURN(FunnelReport report,
-                         FunnelFromSeedRows(rows, segment_by, "seed_funnel_data", "seed_funnel_data"));
+  TALLY_ASSIGN_OR_RETURN(
+      FunnelReport report,
+      FunnelFromSeedRows(rows, segment_by, "seed_funnel_data", "seed_funnel_data"));
   report.cached = r.cached;
   return report;
 }

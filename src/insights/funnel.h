@@ -46,9 +46,9 @@ std::vector<FunnelStepResult> FunnelSteps(const std::vector<std::string>& steps,
                                           const std::vector<int64_t>& counts);
 
 //! The cohort funnel from app events (cohorts entering in `range`), under `scope`.
-Result<FunnelReport> FunnelFromEvents(MetricsEngine& engine, const FunnelAnalysisSpec& spec,
-                                      const SecurityScope& scope,
-                                      MetricsEngine::CachePolicy cache = MetricsEngine::CachePolicy::kUse);
+Result<FunnelReport> FunnelFromEvents(
+    MetricsEngine& engine, const FunnelAnalysisSpec& spec, const SecurityScope& scope,
+    MetricsEngine::CachePolicy cache = MetricsEngine::CachePolicy::kUse);
 
 //! The funnel of the dashboard seed's funnel_data.csv (step,count,step_order,region,plan,year),
 //! segmented by any of region, tier (the file's `plan` column) and year. Errors name the line

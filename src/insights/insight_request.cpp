@@ -9,7 +9,9 @@
 #include "insights/anomalies.h"
 #include "insights/experiments.h"
 #include "insights/funnel.h"
+#include "insights/geo.h"
 #include "insights/json_out.h"
+#include "insights/kpis.h"
 #include "insights/pricing.h"
 
 namespace tally {
@@ -166,7 +168,8 @@ Result<InsightOutput> Pricing(MetricsEngine& engine, Params& p, bool csv,
 Result<InsightOutput> Experiments(MetricsEngine& engine, Params& p, const SecurityScope& scope) {
   TALLY_ASSIGN_OR_RETURN(TimeRange range, p.Range());
   TALLY_RETURN_IF_ERROR(p.CheckAllUsed("experiments"));
-  TALLY_ASSIGN_OR_RETURN(std::vector<ExperimentSummary> list, ListExperiments(engine, range, scope));
+  TALLY_ASSIGN_OR_RETURN(std::vector<ExperimentSummary> list,
+                         ListExperiments(engine, range, scope));
   return InsightOutput{ExperimentListJson(list), false, false};
 }
 
@@ -195,7 +198,8 @@ Result<InsightOutput> Experiment(MetricsEngine& engine, Params& p, bool csv,
   if (!(o.beta_prior.alpha > 0)) return Status::InvalidArgument("prior_alpha: must be > 0");
   if (!(o.beta_prior.beta > 0)) return Status::InvalidArgument("prior_beta: must be > 0");
   if (!(o.normal_prior.variance > 0)) return Status::InvalidArgument("prior_variance: must be > 0");
-  if (!(o.power > 0 && o.power < 1)) return Status::InvalidArgument("power: must be between 0 and 1");
+  if (!(o.power > 0 && o.power < 1))
+    return Status::InvalidArgument("power: must be between 0 and 1");
   TALLY_RETURN_IF_ERROR(p.CheckAllUsed("experiment"));
   TALLY_ASSIGN_OR_RETURN(ExperimentReport r, AnalyseExperiment(engine, *key, o, scope));
   return Output(r, csv);
@@ -225,6 +229,37 @@ Result<InsightOutput> Anomalies(MetricsEngine& engine, Params& p, bool csv,
   return Output(r, csv);
 }
 
+Result<InsightOutput> Kpis(MetricsEngine& engine, Params& p, bool csv, const SecurityScope& scope) {
+  KpiOptions o;
+  if (p.Raw("from") || p.Raw("to")) {
+    TALLY_ASSIGN_OR_RETURN(TimeRange r, p.Range());
+    if (r.from == AllTime().from || r.to == AllTime().to) {
+      return Status::InvalidArgument("from, to: give both, or neither (the last six months)");
+    }
+    o.range = r;
+  }
+  if (const std::string* seg = p.Raw("segment")) o.segment_by = *seg;
+  if (const std::string* t = p.Raw("thresholds")) o.thresholds = *t;
+  TALLY_RETURN_IF_ERROR(p.CheckAllUsed("kpis"));
+  TALLY_ASSIGN_OR_RETURN(KpiReport r, ComputeKpis(engine, o, scope));
+  return Output(r, csv);
+}
+
+Result<InsightOutput> Geo(MetricsEngine& engine, Params& p, bool csv, const SecurityScope& scope) {
+  std::optional<TimeRange> range;
+  if (p.Raw("from") || p.Raw("to")) {
+    TALLY_ASSIGN_OR_RETURN(TimeRange r, p.Range());
+    if (r.from == AllTime().from || r.to == AllTime().to) {
+      return Status::InvalidArgument("from, to: give both, or neither (the last 30 days)");
+    }
+    range = r;
+  }
+  const std::vector<std::string> measures = p.List("measures").value_or(DefaultGeoMeasures());
+  TALLY_RETURN_IF_ERROR(p.CheckAllUsed("geo"));
+  TALLY_ASSIGN_OR_RETURN(GeoReport r, ComputeGeo(engine, measures, range, scope));
+  return Output(r, csv);
+}
+
 // The power calculator: no data, only the formulas.
 Result<InsightOutput> Power(Params& p) {
   ab::PowerOptions o;
@@ -233,9 +268,11 @@ Result<InsightOutput> Power(Params& p) {
   TALLY_ASSIGN_OR_RETURN(std::string sides, p.OneOf("sides", "two", {"two", "one"}));
   o.two_sided = sides == "two";
   TALLY_ASSIGN_OR_RETURN(std::string var, p.OneOf("variance", "pooled", {"pooled", "unpooled"}));
-  o.variance = var == "pooled" ? ab::ProportionVariance::kPooled : ab::ProportionVariance::kUnpooled;
+  o.variance =
+      var == "pooled" ? ab::ProportionVariance::kPooled : ab::ProportionVariance::kUnpooled;
   TALLY_ASSIGN_OR_RETURN(std::optional<double> mde, p.Number("mde"));
-  if (!mde) return Status::InvalidArgument("mde: required (the relative lift to detect, e.g. 0.05)");
+  if (!mde)
+    return Status::InvalidArgument("mde: required (the relative lift to detect, e.g. 0.05)");
   TALLY_ASSIGN_OR_RETURN(std::optional<double> baseline, p.Number("baseline"));
   TALLY_ASSIGN_OR_RETURN(std::optional<double> mean, p.Number("mean"));
   TALLY_ASSIGN_OR_RETURN(std::optional<double> sd, p.Number("sd"));
@@ -276,8 +313,8 @@ Result<InsightOutput> Power(Params& p) {
 }  // namespace
 
 const std::vector<std::string>& InsightNames() {
-  static const std::vector<std::string> k = {"funnel",     "pricing",   "experiments",
-                                             "experiment", "anomalies", "power"};
+  static const std::vector<std::string> k = {"kpis",       "funnel",    "pricing", "experiments",
+                                             "experiment", "anomalies", "geo",     "power"};
   return k;
 }
 
@@ -290,11 +327,15 @@ Result<InsightOutput> RunInsight(MetricsEngine& engine, std::string_view name,
   if (name == "pricing") return Pricing(engine, p, csv, scope);
   if (name == "experiment") return Experiment(engine, p, csv, scope);
   if (name == "anomalies") return Anomalies(engine, p, csv, scope);
-  if (csv) return Status::InvalidArgument("format: the " + std::string(name) + " insight is JSON only");
+  if (name == "kpis") return Kpis(engine, p, csv, scope);
+  if (name == "geo") return Geo(engine, p, csv, scope);
+  if (csv)
+    return Status::InvalidArgument("format: the " + std::string(name) + " insight is JSON only");
   if (name == "experiments") return Experiments(engine, p, scope);
   if (name == "power") return Power(p);
-  return Status::NotFound("no insight '" + ValidUtf8OrEscaped(name) +
-                          "' (funnel, pricing, experiments, experiment, anomalies, power)");
+  return Status::NotFound(
+      "no insight '" + ValidUtf8OrEscaped(name) +
+      "' (kpis, funnel, pricing, experiments, experiment, anomalies, geo, power)");
 }
 
 }  // namespace tally

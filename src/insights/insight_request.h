@@ -14,13 +14,14 @@
 
 namespace tally {
 
-//! The insights RunInsight knows: funnel, pricing, experiments, experiment, anomalies, power.
+//! The insights RunInsight knows: kpis, funnel, pricing, experiments, experiment, anomalies,
+//! geo, power.
 const std::vector<std::string>& InsightNames();
 
 struct InsightOutput {
-  std::string body;          // JSON, or CSV when the parameter format=csv
+  std::string body;  // JSON, or CSV when the parameter format=csv
   bool csv = false;
-  bool cached = false;       // every store query it made was answered from the cache
+  bool cached = false;  // every store query it made was answered from the cache
 };
 
 using InsightParams = std::map<std::string, std::string, std::less<>>;

@@ -19,7 +19,9 @@ namespace {
 double ToDouble(const std::optional<std::string>& v) {
   return v ? std::strtod(v->c_str(), nullptr) : 0.0;
 }
-int64_t ToInt(const std::optional<std::string>& v) { return v ? std::stoll(*v) : 0; }
+int64_t ToInt(const std::optional<std::string>& v) {
+  return v ? std::stoll(*v) : 0;
+}
 
 }  // namespace
 
@@ -96,7 +98,8 @@ Result<PricingReport> PricingFromEvents(MetricsEngine& engine, const PricingOpti
     p.ref_price_minor = ToInt(row[5]);
     p.trials = ToInt(row[6]);
     p.paid = ToInt(row[7]);
-    groups[{row[0].value_or(""), row[1].value_or(""), static_cast<int>(ToInt(row[2]))}].push_back(p);
+    groups[{row[0].value_or(""), row[1].value_or(""), static_cast<int>(ToInt(row[2]))}].push_back(
+        p);
   }
   for (auto& [key, points] : groups) {
     ElasticityEstimate e = FitElasticity(std::move(points), options.confidence);

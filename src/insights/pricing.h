@@ -29,7 +29,7 @@ struct ElasticityEstimate {
   std::string region;
   int year = 0;
   // Not set when the segment cannot be estimated (see note).
-  std::optional<double> elasticity;       // magnitude: conversion falls e% per 1% price rise
+  std::optional<double> elasticity;  // magnitude: conversion falls e% per 1% price rise
   std::optional<double> standard_error;
   std::optional<double> ci_low, ci_high;  // at the report's confidence
   std::optional<double> base_conversion;  // fitted conversion at the reference price

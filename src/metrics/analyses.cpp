@@ -37,8 +37,8 @@ void AddPartnerScope(const SecurityScope& scope, const std::string& alias, std::
 
 Status RefuseSubscriberScope(const SecurityScope& scope, std::string_view what) {
   if (!scope.subscriber) return Status::Ok();
-  return Status::InvalidArgument(std::string(what) +
-                                 " aggregate over many people; a subscriber's scope cannot see them");
+  return Status::InvalidArgument(
+      std::string(what) + " aggregate over many people; a subscriber's scope cannot see them");
 }
 
 bool IsAppKind(std::string_view s) {
@@ -62,7 +62,9 @@ std::optional<std::string> SegmentExpr(std::string_view seg, const SqlDialect& d
 
 }  // namespace
 
-TimeRange AllTime() { return TimeRange{kFarPast, kFarFuture}; }
+TimeRange AllTime() {
+  return TimeRange{kFarPast, kFarFuture};
+}
 
 const std::vector<std::string>& FunnelSegments() {
   static const std::vector<std::string> k = {"region", "tier", "plan", "partner",
@@ -71,7 +73,8 @@ const std::vector<std::string>& FunnelSegments() {
 }
 
 Result<Analysis> FunnelAnalysis(const FunnelAnalysisSpec& spec) {
-  if (spec.steps.size() < 2) return Status::InvalidArgument("steps: a funnel needs at least 2 steps");
+  if (spec.steps.size() < 2)
+    return Status::InvalidArgument("steps: a funnel needs at least 2 steps");
   for (size_t i = 0; i < spec.steps.size(); ++i) {
     if (!IsAppKind(spec.steps[i])) {
       return Status::InvalidArgument("steps[" + std::to_string(i) + "]: '" + spec.steps[i] +
@@ -89,7 +92,8 @@ Result<Analysis> FunnelAnalysis(const FunnelAnalysisSpec& spec) {
     const auto& all = FunnelSegments();
     if (std::find(all.begin(), all.end(), spec.segments[i]) == all.end()) {
       return Status::InvalidArgument("segments[" + std::to_string(i) + "]: unknown segment '" +
-                                     spec.segments[i] + "' (region, tier, plan, partner, device, "
+                                     spec.segments[i] +
+                                     "' (region, tier, plan, partner, device, "
                                      "year or month)");
     }
   }
@@ -129,14 +133,14 @@ Result<Analysis> FunnelAnalysis(const FunnelAnalysisSpec& spec) {
     std::string reached;
     for (size_t i = 1; i <= n; ++i) {
       const std::string t = "v.t" + std::to_string(i);
-      reached = i == 1 ? t + " IS NOT NULL"
-                       : reached + " AND " + t + " >= v.t" + std::to_string(i - 1);
+      reached =
+          i == 1 ? t + " IS NOT NULL" : reached + " AND " + t + " >= v.t" + std::to_string(i - 1);
       select += std::string(select.empty() ? "" : ", ") + "sum(CASE WHEN " + reached +
                 " THEN 1 ELSE 0 END) AS step_" + std::to_string(i);
       q.columns.push_back("step_" + std::to_string(i));
     }
-    const bool needs_tier = std::find(spec.segments.begin(), spec.segments.end(), "tier") !=
-                            spec.segments.end();
+    const bool needs_tier =
+        std::find(spec.segments.begin(), spec.segments.end(), "tier") != spec.segments.end();
     q.sql = "SELECT " + select + " FROM (" + per_visitor + ") v";
     if (needs_tier) {
       q.sql += " LEFT JOIN (SELECT plan_id, " + d.AnyValue("tier") +
@@ -162,7 +166,8 @@ Analysis PriceTrialsAnalysis(TimeRange range, int trial_days) {
                                   const SecurityScope& scope) -> Result<CompiledQuery> {
     TALLY_RETURN_IF_ERROR(RefuseSubscriberScope(scope, "price elasticities"));
     // Conversions come up to trial_days (and a little) after the trials of the range.
-    TALLY_ASSIGN_OR_RETURN(EventRelation rel, relation(EventFamily::kApp, TimeRange{range.from, kFarFuture}));
+    TALLY_ASSIGN_OR_RETURN(EventRelation rel,
+                           relation(EventFamily::kApp, TimeRange{range.from, kFarFuture}));
     CompiledQuery q;
     const std::string decision = d.AddDays("t.ts", trial_days);
     std::string trials = "SELECT t.visitor_id, t.plan_id, t.region, " + decision +
@@ -180,13 +185,16 @@ Analysis PriceTrialsAnalysis(TimeRange range, int trial_days) {
             " AS year, tr.plan_id AS plan_id, p.monthly_price_minor AS price_minor, "
             "r.monthly_price_minor AS ref_price_minor, count(*) AS trials, "
             "sum(CASE WHEN c.visitor_id IS NULL THEN 0 ELSE 1 END) AS paid FROM (" +
-            trials + ") tr JOIN plans p ON p.plan_id = tr.plan_id AND p.region = tr.region AND "
+            trials +
+            ") tr JOIN plans p ON p.plan_id = tr.plan_id AND p.region = tr.region AND "
             "p.effective_from <= CAST(tr.decision_ts AS DATE) AND CAST(tr.decision_ts AS DATE) < "
             "p.effective_to JOIN plans r ON r.plan_id = tr.plan_id AND r.region = tr.region AND "
-            "r.version = 1 LEFT JOIN (" + paid + ") c ON c.visitor_id = tr.visitor_id "
+            "r.version = 1 LEFT JOIN (" +
+            paid +
+            ") c ON c.visitor_id = tr.visitor_id "
             "GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5";
-    q.columns = {"tier", "region", "year", "plan_id", "price_minor", "ref_price_minor", "trials",
-                 "paid"};
+    q.columns = {"tier",        "region",          "year",   "plan_id",
+                 "price_minor", "ref_price_minor", "trials", "paid"};
     q.source = "events:app; plans";
     return q;
   };
@@ -207,19 +215,22 @@ Analysis ExperimentListAnalysis(TimeRange range) {
     q.params.push_back(range.to);
     AddPartnerScope(scope, "e", &where, &q.params);
     const std::string exposures =
-        "SELECT e.experiment, " + d.AnyValue("e.unit") + " AS unit, min(e.ts) AS first_exposure, "
-        "max(e.ts) AS last_exposure, count(DISTINCT e.unit_id) AS units FROM (" + rel.sql + ") e" +
-        where + " AND e.kind = 'exposure' GROUP BY e.experiment";
+        "SELECT e.experiment, " + d.AnyValue("e.unit") +
+        " AS unit, min(e.ts) AS first_exposure, "
+        "max(e.ts) AS last_exposure, count(DISTINCT e.unit_id) AS units FROM (" +
+        rel.sql + ") e" + where + " AND e.kind = 'exposure' GROUP BY e.experiment";
     std::string conv_where = " WHERE e.kind = 'conversion' AND e.metric IS NOT NULL";
     AddPartnerScope(scope, "e", &conv_where, &q.params);
     const std::string metrics =
         "SELECT e.experiment, string_agg(DISTINCT e.metric, ',' ORDER BY e.metric) AS metrics, "
-        "max(CASE WHEN e.value_minor IS NULL THEN 0 ELSE 1 END) AS has_value FROM (" + rel.sql +
-        ") e" + conv_where + " GROUP BY e.experiment";
-    q.sql = "SELECT x.experiment, x.unit, x.first_exposure, x.last_exposure, x.units, m.metrics, "
-            "coalesce(m.has_value, 0) AS has_value FROM (" + exposures + ") x LEFT JOIN (" +
-            metrics + ") m ON m.experiment = x.experiment ORDER BY x.first_exposure, x.experiment";
-    q.columns = {"experiment", "unit",  "first_exposure", "last_exposure",
+        "max(CASE WHEN e.value_minor IS NULL THEN 0 ELSE 1 END) AS has_value FROM (" +
+        rel.sql + ") e" + conv_where + " GROUP BY e.experiment";
+    q.sql =
+        "SELECT x.experiment, x.unit, x.first_exposure, x.last_exposure, x.units, m.metrics, "
+        "coalesce(m.has_value, 0) AS has_value FROM (" +
+        exposures + ") x LEFT JOIN (" + metrics +
+        ") m ON m.experiment = x.experiment ORDER BY x.first_exposure, x.experiment";
+    q.columns = {"experiment", "unit",    "first_exposure", "last_exposure",
                  "units",      "metrics", "has_value"};
     q.source = "events:experiment";
     return q;
@@ -239,13 +250,15 @@ Analysis SeedTableAnalysis(ReferenceTable table) {
     }
     CompiledQuery q;
     if (funnel) {
-      q.sql = "SELECT step, count, step_order, region, plan, year FROM seed_funnel_data "
-              "ORDER BY year, region, plan, step_order";
+      q.sql =
+          "SELECT step, count, step_order, region, plan, year FROM seed_funnel_data "
+          "ORDER BY year, region, plan, step_order";
       q.columns = {"step", "count", "step_order", "region", "plan", "year"};
       q.source = "seed_funnel_data";
     } else {
-      q.sql = "SELECT plan, region, year, elasticity, conversion_rate FROM "
-              "seed_pricing_elasticity ORDER BY year, plan, region";
+      q.sql =
+          "SELECT plan, region, year, elasticity, conversion_rate FROM "
+          "seed_pricing_elasticity ORDER BY year, plan, region";
       q.columns = {"plan", "region", "year", "elasticity", "conversion_rate"};
       q.source = "seed_pricing_elasticity";
     }
@@ -254,7 +267,9 @@ Analysis SeedTableAnalysis(ReferenceTable table) {
   return a;
 }
 
-bool HasPrePeriod(std::string_view metric) { return metric == "recharge"; }
+bool HasPrePeriod(std::string_view metric) {
+  return metric == "recharge";
+}
 
 Analysis ExperimentArmsAnalysis(const ExperimentArmsSpec& spec) {
   Analysis a;
@@ -269,42 +284,44 @@ Analysis ExperimentArmsAnalysis(const ExperimentArmsSpec& spec) {
     // Units: first exposure and variant ("(multiple)" when exposed to more than one).
     std::string units =
         "SELECT e.unit_id, e.unit, CASE WHEN count(DISTINCT e.variant) > 1 THEN '(multiple)' "
-        "ELSE min(e.variant) END AS variant, min(e.ts) AS first_ts FROM (" + rel.sql +
-        ") e WHERE e.kind = 'exposure' AND e.experiment = ? AND e.ts >= ? AND e.ts < ?";
+        "ELSE min(e.variant) END AS variant, min(e.ts) AS first_ts FROM (" +
+        rel.sql + ") e WHERE e.kind = 'exposure' AND e.experiment = ? AND e.ts >= ? AND e.ts < ?";
     BindText(&q.params, spec.experiment);
     q.params.push_back(spec.range.from);
     q.params.push_back(spec.range.to);
     AddPartnerScope(scope, "e", &units, &q.params);
     units += " GROUP BY e.unit_id, e.unit";
-    std::string conversions = "SELECT c.unit_id, c.ts, c.value_minor FROM (" + rel.sql +
-                              ") c WHERE c.kind = 'conversion' AND c.experiment = ? AND c.metric = ?";
+    std::string conversions =
+        "SELECT c.unit_id, c.ts, c.value_minor FROM (" + rel.sql +
+        ") c WHERE c.kind = 'conversion' AND c.experiment = ? AND c.metric = ?";
     BindText(&q.params, spec.experiment);
     BindText(&q.params, spec.metric);
     AddPartnerScope(scope, "c", &conversions, &q.params);
     // Per unit: y (converted after exposure), v (value of those conversions, major units).
     std::string per_unit =
         "SELECT u.unit_id, u.unit, u.variant, u.first_ts, CASE WHEN count(c.unit_id) > 0 THEN 1 "
-        "ELSE 0 END AS y, coalesce(sum(c.value_minor), 0) / 100.0 AS v FROM (" + units +
-        ") u LEFT JOIN (" + conversions + ") c ON c.unit_id = u.unit_id AND c.ts >= u.first_ts "
+        "ELSE 0 END AS y, coalesce(sum(c.value_minor), 0) / 100.0 AS v FROM (" +
+        units + ") u LEFT JOIN (" + conversions +
+        ") c ON c.unit_id = u.unit_id AND c.ts >= u.first_ts "
         "GROUP BY u.unit_id, u.unit, u.variant, u.first_ts";
     // Pre-period covariates: the subscriber's successful recharges before the first exposure.
     std::string with_x;
     if (HasPrePeriod(spec.metric)) {
-      TALLY_ASSIGN_OR_RETURN(
-          EventRelation rech,
-          relation(EventFamily::kRecharge,
-                   TimeRange{Timestamp{spec.range.from.micros - int64_t{spec.pre_days} * 86400 *
-                                                                   1000000},
-                             spec.range.to}));
+      TALLY_ASSIGN_OR_RETURN(EventRelation rech,
+                             relation(EventFamily::kRecharge,
+                                      TimeRange{Timestamp{spec.range.from.micros -
+                                                          int64_t{spec.pre_days} * 86400 * 1000000},
+                                                spec.range.to}));
       std::string pre = "SELECT r.subscriber_id, r.ts, r.amount_minor FROM (" + rech.sql +
                         ") r WHERE r.payment_status = 'succeeded'";
       AddPartnerScope(scope, "r", &pre, &q.params);
-      with_x = "SELECT w.variant, w.y, w.v, count(r.subscriber_id) AS xn, "
-               "coalesce(sum(r.amount_minor), 0) / 100.0 AS xv FROM (" + per_unit +
-               ") w LEFT JOIN (" + pre + ") r ON w.unit = 'subscriber' AND r.subscriber_id = "
-               "w.unit_id AND r.ts < w.first_ts AND r.ts >= " +
-               d.AddDays("w.first_ts", -spec.pre_days) +
-               " GROUP BY w.unit_id, w.variant, w.y, w.v";
+      with_x =
+          "SELECT w.variant, w.y, w.v, count(r.subscriber_id) AS xn, "
+          "coalesce(sum(r.amount_minor), 0) / 100.0 AS xv FROM (" +
+          per_unit + ") w LEFT JOIN (" + pre +
+          ") r ON w.unit = 'subscriber' AND r.subscriber_id = "
+          "w.unit_id AND r.ts < w.first_ts AND r.ts >= " +
+          d.AddDays("w.first_ts", -spec.pre_days) + " GROUP BY w.unit_id, w.variant, w.y, w.v";
     } else {
       with_x = "SELECT w.variant, w.y, w.v, 0 AS xn, 0.0 AS xv FROM (" + per_unit + ") w";
     }
@@ -312,10 +329,96 @@ Analysis ExperimentArmsAnalysis(const ExperimentArmsSpec& spec) {
         "SELECT k.variant, count(*) AS units, sum(k.y) AS y_sum, sum(k.y * k.y) AS y_sq, "
         "sum(k.v) AS v_sum, sum(k.v * k.v) AS v_sq, sum(k.xn) AS xn_sum, sum(k.xn * k.xn) AS "
         "xn_sq, sum(k.xn * k.y) AS xn_y, sum(k.xv) AS xv_sum, sum(k.xv * k.xv) AS xv_sq, "
-        "sum(k.xv * k.v) AS xv_v FROM (" + with_x + ") k GROUP BY k.variant ORDER BY k.variant";
-    q.columns = {"variant", "units", "y_sum",  "y_sq",   "v_sum", "v_sq",
-                 "xn_sum",  "xn_sq", "xn_y", "xv_sum", "xv_sq", "xv_v"};
+        "sum(k.xv * k.v) AS xv_v FROM (" +
+        with_x + ") k GROUP BY k.variant ORDER BY k.variant";
+    q.columns = {"variant", "units", "y_sum", "y_sq",   "v_sum", "v_sq",
+                 "xn_sum",  "xn_sq", "xn_y",  "xv_sum", "xv_sq", "xv_v"};
     q.source = HasPrePeriod(spec.metric) ? "events:experiment,recharge" : "events:experiment";
+    return q;
+  };
+  return a;
+}
+
+Analysis CitiesAnalysis() {
+  Analysis a;
+  a.key = "cities";
+  a.compile = [](const RelationFn&, const SqlDialect&,
+                 const SecurityScope&) -> Result<CompiledQuery> {
+    CompiledQuery q;
+    q.sql = "SELECT name, country, region, latitude, longitude FROM cities ORDER BY region, name";
+    q.columns = {"name", "country", "region", "latitude", "longitude"};
+    q.source = "cities";
+    return q;
+  };
+  return a;
+}
+
+Result<Analysis> RevenueRetentionAnalysis(TimeRange range, const std::string& segment) {
+  if (segment != "" && segment != "plan" && segment != "tier" && segment != "region" &&
+      segment != "partner") {
+    return Status::InvalidArgument("segment: '" + segment +
+                                   "' is not one of plan, tier, region, partner");
+  }
+  Analysis a;
+  a.key = "retention|" + RangeKey(range) + "|" + segment;
+  a.compile = [range, segment](const RelationFn& relation, const SqlDialect& d,
+                               const SecurityScope& scope) -> Result<CompiledQuery> {
+    if (scope.subscriber) {
+      return Status::InvalidArgument(
+          "retention aggregates over many people; a subscriber's scope cannot see it");
+    }
+    // The cohort month starts a month before the range.
+    const Timestamp from{std::max<int64_t>(0, range.from.micros - int64_t{31} * 86400 * 1000000)};
+    TALLY_ASSIGN_OR_RETURN(EventRelation rel,
+                           relation(EventFamily::kCharge, TimeRange{from, range.to}));
+    CompiledQuery q;
+    const std::string month = d.TimeBucket(Granularity::kMonth, "c.ts");
+    // The same per-subscriber monthly fees are read twice (cohort and next month).
+    std::vector<SqlParam> fee_params = {from, range.to};
+    std::string fees = "SELECT c.subscriber_id, " + month +
+                       " AS period, sum(c.amount_minor) / "
+                       "100.0 AS fee, max(c.plan_id) AS plan_id, max(c.partner_id) AS partner_id "
+                       "FROM (" +
+                       rel.sql +
+                       ") c WHERE c.entry IN ('plan_fee', 'proration') AND "
+                       "c.ts >= ? AND c.ts < ?";
+    AddPartnerScope(scope, "c", &fees, &fee_params);
+    fees += " GROUP BY c.subscriber_id, " + month;
+    for (int i = 0; i < 2; ++i)
+      q.params.insert(q.params.end(), fee_params.begin(), fee_params.end());
+    std::string seg = "''";
+    std::string joins;
+    if (segment == "plan") seg = "CAST(a.plan_id AS VARCHAR)";
+    if (segment == "partner") seg = "CAST(a.partner_id AS VARCHAR)";
+    if (segment == "tier") {
+      seg = "p.tier";
+      joins = " LEFT JOIN (SELECT plan_id, " + d.AnyValue("tier") +
+              " AS tier FROM plans GROUP BY plan_id) p ON p.plan_id = a.plan_id";
+    }
+    if (segment == "region") {
+      seg = "s.region";
+      joins = " LEFT JOIN subscribers s ON s.subscriber_id = a.subscriber_id";
+    }
+    const std::string next = d.AddMonths("a.period", 1);
+    q.sql = "SELECT " + next + " AS period, " + seg +
+            " AS segment, count(*) AS "
+            "start_subscribers, sum(a.fee) AS start_mrr, sum(CASE WHEN x.subscriber_id IS NULL "
+            "THEN 1 ELSE 0 END) AS churned_subscribers, sum(CASE WHEN x.subscriber_id IS NULL "
+            "THEN a.fee ELSE 0 END) AS churned_mrr, sum(coalesce(x.fee, 0)) AS retained_mrr "
+            "FROM (" +
+            fees + ") a LEFT JOIN (" + fees +
+            ") x ON x.subscriber_id = "
+            "a.subscriber_id AND x.period = " +
+            next + joins + " WHERE " + next + " >= ? AND " + next + " < ? AND " +
+            d.AddMonths("a.period", 2) + " <= (SELECT max(m.ts) FROM (" + rel.sql +
+            ") m WHERE m.entry = 'plan_fee')"
+            " GROUP BY 1, 2 ORDER BY 1, 2";
+    q.params.push_back(range.from);
+    q.params.push_back(range.to);
+    q.columns = {
+        "period",      "segment",     "start_subscribers", "start_mrr", "churned_subscribers",
+        "churned_mrr", "retained_mrr"};
+    q.source = "events:charge";
     return q;
   };
   return a;
@@ -351,7 +454,8 @@ Analysis SubscriberDaysAnalysis(TimeRange range, std::optional<int64_t> subscrib
     CompiledQuery q;
     const std::string uday = d.TimeBucket(Granularity::kDay, "u.ts");
     std::string u =
-        "SELECT u.subscriber_id, " + uday + " AS day, "
+        "SELECT u.subscriber_id, " + uday +
+        " AS day, "
         "sum(CASE WHEN u.kind = 'data_session' AND NOT u.roaming THEN u.bytes ELSE 0 END) / "
         "1e6 AS home_mb, "
         "sum(CASE WHEN u.kind = 'data_session' AND u.roaming THEN u.bytes ELSE 0 END) / 1e6 AS "
@@ -360,35 +464,43 @@ Analysis SubscriberDaysAnalysis(TimeRange range, std::optional<int64_t> subscrib
         "END) AS roaming_sessions, sum(CASE WHEN u.roaming THEN 1 ELSE 0 END) AS roaming_records, "
         "max(u.roaming_country) AS roaming_country, "
         "sum(CASE WHEN u.kind = 'sms' AND u.destination = 'premium' THEN 1 ELSE 0 END) AS "
-        "premium_sms FROM (" + usage.sql + ") u WHERE u.ts >= ? AND u.ts < ?";
+        "premium_sms FROM (" +
+        usage.sql + ") u WHERE u.ts >= ? AND u.ts < ?";
     q.params.push_back(range.from);
     q.params.push_back(range.to);
     AddSubscriberFilters(scope, subscriber, "u", &u, &q.params);
     u += " GROUP BY u.subscriber_id, " + uday;
     const std::string cday = d.TimeBucket(Granularity::kDay, "c.ts");
     std::string c =
-        "SELECT c.subscriber_id, " + cday + " AS day, "
+        "SELECT c.subscriber_id, " + cday +
+        " AS day, "
         "sum(CASE WHEN c.kind = 'overage' THEN c.amount_minor ELSE 0 END) AS overage_minor, "
         "sum(CASE WHEN c.kind = 'roaming' THEN c.amount_minor ELSE 0 END) AS roaming_minor, "
         "sum(CASE WHEN c.kind = 'premium_sms' THEN c.amount_minor ELSE 0 END) AS premium_minor "
-        "FROM (" + charge.sql + ") c WHERE c.entry = 'usage' AND c.ts >= ? AND c.ts < ?";
+        "FROM (" +
+        charge.sql + ") c WHERE c.entry = 'usage' AND c.ts >= ? AND c.ts < ?";
     q.params.push_back(range.from);
     q.params.push_back(range.to);
     AddSubscriberFilters(scope, subscriber, "c", &c, &q.params);
     c += " GROUP BY c.subscriber_id, " + cday;
-    q.sql = "SELECT coalesce(u.subscriber_id, c.subscriber_id) AS subscriber_id, "
-            "coalesce(u.day, c.day) AS day, coalesce(u.home_mb, 0) AS home_mb, "
-            "coalesce(u.roaming_mb, 0) AS roaming_mb, coalesce(u.home_sessions, 0) AS "
-            "home_sessions, coalesce(u.roaming_sessions, 0) AS roaming_sessions, "
-            "coalesce(u.roaming_records, 0) AS "
-            "roaming_records, u.roaming_country, coalesce(u.premium_sms, 0) AS premium_sms, "
-            "coalesce(c.overage_minor, 0) AS overage_minor, coalesce(c.roaming_minor, 0) AS "
-            "roaming_minor, coalesce(c.premium_minor, 0) AS premium_minor FROM (" + u +
-            ") u FULL OUTER JOIN (" + c + ") c ON c.subscriber_id = u.subscriber_id AND "
-            "c.day = u.day ORDER BY 1, 2";
-    q.columns = {"subscriber_id", "day",           "home_mb",       "roaming_mb",
-                 "home_sessions", "roaming_sessions", "roaming_records", "roaming_country",
-                 "premium_sms",   "overage_minor", "roaming_minor", "premium_minor"};
+    q.sql =
+        "SELECT coalesce(u.subscriber_id, c.subscriber_id) AS subscriber_id, "
+        "coalesce(u.day, c.day) AS day, coalesce(u.home_mb, 0) AS home_mb, "
+        "coalesce(u.roaming_mb, 0) AS roaming_mb, coalesce(u.home_sessions, 0) AS "
+        "home_sessions, coalesce(u.roaming_sessions, 0) AS roaming_sessions, "
+        "coalesce(u.roaming_records, 0) AS "
+        "roaming_records, u.roaming_country, coalesce(u.premium_sms, 0) AS premium_sms, "
+        "coalesce(c.overage_minor, 0) AS overage_minor, coalesce(c.roaming_minor, 0) AS "
+        "roaming_minor, coalesce(c.premium_minor, 0) AS premium_minor FROM (" +
+        u + ") u FULL OUTER JOIN (" + c +
+        ") c ON c.subscriber_id = u.subscriber_id AND "
+        "c.day = u.day ORDER BY 1, 2";
+    q.columns = {"subscriber_id",   "day",
+                 "home_mb",         "roaming_mb",
+                 "home_sessions",   "roaming_sessions",
+                 "roaming_records", "roaming_country",
+                 "premium_sms",     "overage_minor",
+                 "roaming_minor",   "premium_minor"};
     q.source = "events:usage,charge";
     return q;
   };
@@ -410,8 +522,9 @@ Analysis DuplicateUsageAnalysis(TimeRange range, std::optional<int64_t> subscrib
     q.params.push_back(range.from);
     q.params.push_back(range.to);
     AddSubscriberFilters(scope, subscriber, "u", &dup, &q.params);
-    dup += " GROUP BY u.subscriber_id, u.ts, u.kind, u.session_ref, u.duration_s, u.bytes, "
-           "u.counterparty, u.destination, u.roaming HAVING count(*) > 1";
+    dup +=
+        " GROUP BY u.subscriber_id, u.ts, u.kind, u.session_ref, u.duration_s, u.bytes, "
+        "u.counterparty, u.destination, u.roaming HAVING count(*) > 1";
     // What the first and the last copy were charged. The charge query appears twice, so its
     // values are bound twice.
     std::vector<SqlParam> ch_params = {range.from, range.to};
@@ -419,13 +532,18 @@ Analysis DuplicateUsageAnalysis(TimeRange range, std::optional<int64_t> subscrib
                      ") c WHERE c.entry = 'usage' AND c.ts >= ? AND c.ts < ?";
     AddSubscriberFilters(scope, subscriber, "c", &ch, &ch_params);
     for (int i = 0; i < 2; ++i) q.params.insert(q.params.end(), ch_params.begin(), ch_params.end());
-    q.sql = "SELECT x.subscriber_id, x.ts, x.kind, x.session_ref, x.copies, x.first_event_id, "
-            "x.last_event_id, coalesce(c1.amount_minor, 0) + coalesce(c2.amount_minor, 0) AS "
-            "charged_minor FROM (" + dup + ") x LEFT JOIN (" + ch + ") c1 ON "
-            "c1.usage_event_id = x.first_event_id LEFT JOIN (" + ch + ") c2 ON "
-            "c2.usage_event_id = x.last_event_id ORDER BY x.subscriber_id, x.ts";
-    q.columns = {"subscriber_id", "ts",           "kind",          "session_ref",
-                 "copies",        "first_event_id", "last_event_id", "charged_minor"};
+    q.sql =
+        "SELECT x.subscriber_id, x.ts, x.kind, x.session_ref, x.copies, x.first_event_id, "
+        "x.last_event_id, coalesce(c1.amount_minor, 0) + coalesce(c2.amount_minor, 0) AS "
+        "charged_minor FROM (" +
+        dup + ") x LEFT JOIN (" + ch +
+        ") c1 ON "
+        "c1.usage_event_id = x.first_event_id LEFT JOIN (" +
+        ch +
+        ") c2 ON "
+        "c2.usage_event_id = x.last_event_id ORDER BY x.subscriber_id, x.ts";
+    q.columns = {"subscriber_id", "ts",           "kind", "session_ref", "copies", "first_event_id",
+                 "last_event_id", "charged_minor"};
     q.source = "events:usage,charge";
     return q;
   };

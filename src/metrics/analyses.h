@@ -75,13 +75,32 @@ Analysis ExperimentListAnalysis(TimeRange range);
 struct ExperimentArmsSpec {
   std::string experiment;
   std::string metric;
-  TimeRange range;   // exposures in this range
+  TimeRange range;  // exposures in this range
   int pre_days = 14;
 };
 Analysis ExperimentArmsAnalysis(const ExperimentArmsSpec& spec);
 
 //! Whether ExperimentArmsAnalysis has a pre-period covariate for `metric`.
 bool HasPrePeriod(std::string_view metric);
+
+// ---- Geography
+// ------------------------------------------------------------------------------------
+
+//! The cities table: name, country, region, latitude, longitude (reference data, not tenant
+//! data: every caller may read it).
+Analysis CitiesAnalysis();
+
+// ---- Revenue retention
+// ---------------------------------------------------------------------------
+
+//! Month-over-month retention of billed subscribers: for each month M whose plan fees are all
+//! billed (M ends before the newest charge), the subscribers billed a plan fee or proration in the
+//! month before (the cohort), those of them billed nothing in M (churned) and the cohort's fees
+//! in M (retained revenue, with upgrades and downgrades). `segment` groups by the cohort's
+//! attribute in the month before: "", plan, tier, region or partner.
+//! Columns: period (the month M), segment, start_subscribers, start_mrr, churned_subscribers,
+//! churned_mrr, retained_mrr (major units).
+Result<Analysis> RevenueRetentionAnalysis(TimeRange range, const std::string& segment);
 
 // ---- Unusual charges ---------------------------------------------------------------------------
 

@@ -40,6 +40,9 @@ class DuckDialect final : public SqlDialect {
   std::string AddDays(const std::string& ts, int days) const override {
     return "(" + ts + " + INTERVAL (" + std::to_string(days) + ") DAY)";
   }
+  std::string AddMonths(const std::string& ts, int months) const override {
+    return "CAST(" + ts + " + INTERVAL (" + std::to_string(months) + ") MONTH AS TIMESTAMP)";
+  }
 };
 
 std::string Quote(std::string_view name) {

@@ -40,6 +40,8 @@ class SqlDialect {
   virtual std::string Year(const std::string& ts) const = 0;
   //! A TIMESTAMP expression moved by a whole number of days (negative: earlier).
   virtual std::string AddDays(const std::string& ts, int days) const = 0;
+  //! A TIMESTAMP expression moved by a whole number of calendar months.
+  virtual std::string AddMonths(const std::string& ts, int months) const = 0;
 };
 const SqlDialect& DuckDbDialect();
 

@@ -2,6 +2,8 @@
 // detector on the demo world, graded against the generator's labelled anomalies (precision and
 // recall >= 0.9 per kind, as the issue asks), one subscriber at a time and per partner too.
 
+#include "insights/anomalies.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -9,7 +11,6 @@
 #include <set>
 
 #include "ingest/csv_file.h"
-#include "insights/anomalies.h"
 #include "store_fixture.h"
 
 namespace tally::testing {

@@ -689,8 +689,9 @@ TEST_F(TenantMatrixTest, InsightsAnswerOnlyTheCallersTenant) {
     Server::AuthorizeAs(http, c.credential);
     if (c.role == Role::kSubscriber) {
       for (const char* route :
-           {"/v1/insights/funnel", "/v1/insights/pricing", "/v1/insights/experiments",
-            "/v1/insights/anomalies", "/v1/insights/power?mde=0.1&baseline=0.2"}) {
+           {"/v1/insights/kpis", "/v1/insights/funnel", "/v1/insights/pricing",
+            "/v1/insights/experiments", "/v1/insights/anomalies", "/v1/insights/geo",
+            "/v1/insights/power?mde=0.1&baseline=0.2"}) {
         EXPECT_EQ(Call(http, c, "GET", route).status, 403) << route;
       }
       continue;
@@ -714,6 +715,13 @@ TEST_F(TenantMatrixTest, InsightsAnswerOnlyTheCallersTenant) {
     // Every flag's subscriber_id is checked against the scope by Call.
     EXPECT_EQ(Call(http, c, "GET", "/v1/insights/anomalies").status, 200);
     EXPECT_EQ(Call(http, c, "GET", "/v1/insights/anomalies?format=csv").status, 200);
+    auto kpis = Call(http, c, "GET", "/v1/insights/kpis?segment=partner");
+    ASSERT_EQ(kpis.status, 200) << kpis.body;
+    for (simdjson::dom::element row : simdjson::dom::array(p.parse(kpis.body)["rows"])) {
+      EXPECT_EQ(std::string(std::string_view(row["segment"])), own);
+    }
+    EXPECT_EQ(Call(http, c, "GET", "/v1/insights/kpis?segment=partner&format=csv").status, 200);
+    EXPECT_EQ(Call(http, c, "GET", "/v1/insights/geo").status, 200);
     auto list = Call(http, c, "GET", "/v1/insights/experiments");
     ASSERT_EQ(list.status, 200) << list.body;
     // Each experiment the partner sees has no more units than the admin sees, and its report
