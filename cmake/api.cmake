@@ -25,8 +25,9 @@ add_library(tally_api STATIC
   src/api/ledger_api.cpp
   src/api/live_api.cpp
   src/api/metrics_api.cpp
+  src/api/models_api.cpp
   src/api/server_metrics.cpp
   src/api/subscriber_api.cpp
 )
-target_link_libraries(tally_api PUBLIC tally_auth tally_insights tally_metrics tally_ledger tally_ingest tally_http
+target_link_libraries(tally_api PUBLIC tally_auth tally_models tally_insights tally_metrics tally_ledger tally_ingest tally_http
                                        tally_core PkgConfig::SIMDJSON prometheus-cpp::core)

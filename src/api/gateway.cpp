@@ -112,6 +112,12 @@ const std::vector<ApiRoute>& ApiRoutes() {
        "Sample size and power for an A/B test"},
       {"GET", "/v1/subscribers/{id}/anomalies", kAllRoles, true,
        "A subscriber's unusual charges with their cause"},
+      {"GET", "/v1/insights/models", RoleBit(Role::kAdmin) | RoleBit(Role::kAnalyst), false,
+       "Churn and LTV model versions, their holdout metrics and which is active"},
+      {"GET", "/v1/insights/models/{model}/importance", RoleBit(Role::kAdmin) | RoleBit(Role::kAnalyst),
+       false, "Global importance (mean |SHAP|) of a model's active version"},
+      {"GET", "/v1/subscribers/{id}/churn", kAllRoles, true,
+       "A subscriber's churn probability and LTV with SHAP contributions"},
       {"GET", "/graphql", kAllRoles, true, "GraphQL query in ?query= (or the schema with ?sdl)"},
       {"POST", "/graphql", kAllRoles, true, "GraphQL query in a JSON body"},
   };

@@ -60,18 +60,7 @@ std::optional<HttpResponse> InsightsApi::Answer(std::string_view name, const Ins
   } else {
     out = RunInsight(*engine_, name, params, ScopeOf(caller));
   }
-  if (!out.ok()) {
-    switch (out.status().code()) {
-      case Status::Code::kInvalidArgument:
-        return JsonError(400, out.status().message());
-      case Status::Code::kNotFound:
-        return JsonError(404, out.status().message());
-      case Status::Code::kDeadlineExceeded:
-        return JsonError(504, out.status().message() + " (serve.query_timeout_ms)");
-      default:
-        return JsonError(500, out.status().message());
-    }
-  }
+  if (!out.ok()) return QueryError(out.status());
   HttpResponse r;
   r.status = 200;
   if (out->csv) r.content_type = "text/csv; charset=utf-8";

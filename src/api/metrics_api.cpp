@@ -64,16 +64,7 @@ HttpResponse MetricsApi::Answer(const HttpRequest& request, const SemanticQuery&
                                      : engine_->Run(query, scope, {},
                                                     refresh ? MetricsEngine::CachePolicy::kRefresh
                                                             : MetricsEngine::CachePolicy::kUse);
-  if (!result.ok()) {
-    switch (result.status().code()) {
-      case Status::Code::kInvalidArgument:
-        return JsonError(400, result.status().message());
-      case Status::Code::kDeadlineExceeded:
-        return JsonError(504, result.status().message() + " (serve.query_timeout_ms)");
-      default:
-        return JsonError(500, result.status().message());
-    }
-  }
+  if (!result.ok()) return QueryError(result.status());
   HttpResponse r;
   if (csv) {
     r.content_type = "text/csv; charset=utf-8";

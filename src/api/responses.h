@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "api/http_server.h"
+#include "core/status.h"
 #include "core/text_buffer.h"
 #include "core/utf8.h"
 
@@ -25,6 +26,21 @@ inline HttpResponse JsonError(int status, std::string_view message) {
   out.PutJsonString(ValidUtf8OrEscaped(message));
   out.Put('}');
   return JsonResponse(status, std::string(out.view()));
+}
+
+//! The response for a query that failed: 400 for a bad argument (the message names it), 404 for
+//! something that does not exist, 504 when it ran out of time, 500 otherwise.
+inline HttpResponse QueryError(const Status& st) {
+  switch (st.code()) {
+    case Status::Code::kInvalidArgument:
+      return JsonError(400, st.message());
+    case Status::Code::kNotFound:
+      return JsonError(404, st.message());
+    case Status::Code::kDeadlineExceeded:
+      return JsonError(504, st.message() + " (serve.query_timeout_ms)");
+    default:
+      return JsonError(500, st.message());
+  }
 }
 
 }  // namespace tally

@@ -18,6 +18,7 @@
 #include "api/ledger_api.h"
 #include "api/live_api.h"
 #include "api/insights_api.h"
+#include "api/models_api.h"
 #include "api/metrics_api.h"
 #include "api/openapi.h"
 #include "api/rate_limiter.h"
@@ -205,6 +206,7 @@ CommandFn RegisterServe(CLI::App& app, CliContext& ctx) {
     MetricsEngine metrics(MetricCatalogue::Builtin(), session->pipeline.get(), mo);
     MetricsApi metrics_api(&metrics, session->pipeline.get());
     InsightsApi insights_api(&metrics, session->pipeline.get(), *kpi_thresholds);
+    ModelsApi models_api(f->data);
     SubscriberApi subscriber_api(session->pipeline.get());
     GraphQLApi graphql_api(&metrics, session->pipeline.get(), session->ledger.get());
     LiveApi live_api(&metrics, session->pipeline.get());
@@ -236,6 +238,7 @@ CommandFn RegisterServe(CLI::App& app, CliContext& ctx) {
           }
           if (auto r = ingest.Handle(req)) return r;
           if (auto r = metrics_api.Handle(req, *who)) return r;
+          if (auto r = models_api.Handle(req, *who)) return r;  // before insights: /v1/insights/models
           if (auto r = insights_api.Handle(req, *who)) return r;
           if (auto r = live_api.Handle(req, *who)) return r;
           if (auto r = subscriber_api.Handle(req, *who)) return r;

@@ -33,5 +33,8 @@ CommandFn RegisterMetrics(CLI::App& app, CliContext& ctx);
 CommandFn RegisterInsights(CLI::App& app, CliContext& ctx);
 // `tally keys`: API keys and embed tokens (src/cli/cmd_keys.cpp, docs/security.md).
 CommandFn RegisterKeys(CLI::App& app, CliContext& ctx);
+// `tally train` and `tally models`: churn and LTV models (src/cli/cmd_train.cpp, docs/models.md).
+CommandFn RegisterTrain(CLI::App& app, CliContext& ctx);
+CommandFn RegisterModels(CLI::App& app, CliContext& ctx);
 
 }  // namespace tally

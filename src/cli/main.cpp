@@ -38,6 +38,9 @@ int main(int argc, char** argv) {
   add("insights", "Funnel, pricing elasticity, A/B experiments and power from the data (docs/insights.md)",
       tally::RegisterInsights);
   add("keys", "API keys and embed tokens (docs/security.md)", tally::RegisterKeys);
+  add("train", "Train a new version of the churn or LTV model (docs/models.md)", tally::RegisterTrain);
+  add("models", "List model versions with their metrics, or activate one (docs/models.md)",
+      tally::RegisterModels);
 
   try {
     app.parse(argc, argv);

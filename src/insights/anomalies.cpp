@@ -426,11 +426,8 @@ std::string AnomalyReport::ToJson() const {
 
 std::string AnomalyReport::ToCsv() const {
   CsvOut c;
-  for (const char* h : {"subscriber_id", "cause", "start", "end", "days", "charge_minor",
-                        "expected_minor", "country", "event_id", "original_event_id", "reason"}) {
-    c.Field(h);
-  }
-  c.EndRow();
+  c.Header({"subscriber_id", "cause", "start", "end", "days", "charge_minor", "expected_minor",
+            "country", "event_id", "original_event_id", "reason"});
   for (const ChargeFlag& f : flags) {
     c.Field(std::to_string(f.subscriber_id));
     c.Field(f.cause);

@@ -459,29 +459,26 @@ std::string ExperimentReport::ToJson() const {
 
 std::string ExperimentReport::ToCsv() const {
   CsvOut c;
-  for (const char* h : {"experiment",
-                        "metric",
-                        "kind",
-                        "variant",
-                        "mean_control",
-                        "mean_treatment",
-                        "abs_lift",
-                        "rel_lift",
-                        "ci_rel_low",
-                        "ci_rel_high",
-                        "p_value",
-                        "p_holm",
-                        "p_bh",
-                        "prob_treatment_better",
-                        "expected_loss_treatment",
-                        "sequential_p_value",
-                        "cuped_rel_lift",
-                        "cuped_p_value",
-                        "srm_p_value",
-                        "srm_mismatch"}) {
-    c.Field(h);
-  }
-  c.EndRow();
+  c.Header({"experiment",
+            "metric",
+            "kind",
+            "variant",
+            "mean_control",
+            "mean_treatment",
+            "abs_lift",
+            "rel_lift",
+            "ci_rel_low",
+            "ci_rel_high",
+            "p_value",
+            "p_holm",
+            "p_bh",
+            "prob_treatment_better",
+            "expected_loss_treatment",
+            "sequential_p_value",
+            "cuped_rel_lift",
+            "cuped_p_value",
+            "srm_p_value",
+            "srm_mismatch"});
   for (const auto& m : comparisons) {
     c.Field(experiment);
     c.Field(m.metric);

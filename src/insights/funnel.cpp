@@ -212,11 +212,8 @@ std::string FunnelReport::ToJson() const {
 std::string FunnelReport::ToCsv() const {
   CsvOut c;
   for (const auto& s : segment_by) c.Field(s);
-  for (const char* h : {"step", "step_order", "count", "step_conversion", "overall_conversion",
-                        "drop_off", "drop_off_rate"}) {
-    c.Field(h);
-  }
-  c.EndRow();
+  c.Header({"step", "step_order", "count", "step_conversion", "overall_conversion", "drop_off",
+            "drop_off_rate"});
   for (const auto& seg : segments) {
     for (size_t i = 0; i < seg.steps.size(); ++i) {
       const FunnelStepResult& s = seg.steps[i];

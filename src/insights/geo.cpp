@@ -101,11 +101,7 @@ std::string GeoReport::ToJson() const {
   j.w.StartObject();
   j.Key("measures");
   j.Strings(measures);
-  j.Key("range");
-  j.w.StartArray();
-  j.String(FormatTimestamp(range.from));
-  j.String(FormatTimestamp(range.to));
-  j.w.EndArray();
+  j.Range("range", range);
   for (const char* level : {"region", "city"}) {
     j.Key(std::string(level) == "region" ? "regions" : "cities");
     j.w.StartArray();
@@ -147,18 +143,10 @@ std::string GeoReport::ToCsv() const {
     c.Field(r.country);
     c.Field(r.region);
     for (const auto& x : {r.latitude, r.longitude}) {
-      if (x) {
-        c.Number(*x);
-      } else {
-        c.Field("");
-      }
+      c.Number(x);
     }
     for (const auto& v : r.values) {
-      if (v) {
-        c.Number(*v);
-      } else {
-        c.Field("");
-      }
+      c.Number(v);
     }
     c.EndRow();
   }

@@ -7,10 +7,13 @@
 
 #include <cmath>
 #include <cstdio>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "store/event_store.h"
 
 namespace tally {
 
@@ -46,6 +49,14 @@ struct JsonOut {
     Key(name);
     Number(x);
   }
+  //! "name": ["<from>", "<to>"] in ISO 8601.
+  void Range(std::string_view name, const TimeRange& r) {
+    Key(name);
+    w.StartArray();
+    String(FormatTimestamp(r.from));
+    String(FormatTimestamp(r.to));
+    w.EndArray();
+  }
   std::string Take() { return sb.GetString(); }
 };
 
@@ -75,6 +86,19 @@ struct CsvOut {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.10g", x);
     Field(buf);
+  }
+  //! A value that may be missing (an empty cell).
+  void Number(const std::optional<double>& x) {
+    if (x) {
+      Number(*x);
+    } else {
+      Field("");
+    }
+  }
+  //! The header row.
+  void Header(std::initializer_list<std::string_view> names) {
+    for (std::string_view n : names) Field(n);
+    EndRow();
   }
   void EndRow() {
     out += "\r\n";

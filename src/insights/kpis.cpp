@@ -202,11 +202,7 @@ std::string KpiReport::ToJson() const {
   j.w.StartObject();
   j.Key("segment_by");
   j.String(segment_by);
-  j.Key("range");
-  j.w.StartArray();
-  j.String(FormatTimestamp(range.from));
-  j.String(FormatTimestamp(range.to));
-  j.w.EndArray();
+  j.Range("range", range);
   j.Key("thresholds");
   j.w.StartObject();
   for (const auto& [name, t] : thresholds) {
@@ -255,10 +251,7 @@ std::string KpiReport::ToJson() const {
 
 std::string KpiReport::ToCsv() const {
   CsvOut c;
-  for (const char* h : {"period", "segment", "kpi", "value", "previous", "change", "status"}) {
-    c.Field(h);
-  }
-  c.EndRow();
+  c.Header({"period", "segment", "kpi", "value", "previous", "change", "status"});
   for (const KpiRow& r : rows) {
     for (const auto& [name, t] : thresholds) {
       const KpiValue& v = r.kpis.at(name);
@@ -266,11 +259,7 @@ std::string KpiReport::ToCsv() const {
       c.Field(r.segment);
       c.Field(name);
       for (const auto& x : {v.value, v.previous, v.change}) {
-        if (x) {
-          c.Number(*x);
-        } else {
-          c.Field("");
-        }
+        c.Number(x);
       }
       c.Field(v.status);
       c.EndRow();

@@ -295,27 +295,17 @@ std::string PricingReport::ToJson() const {
 
 std::string PricingReport::ToCsv() const {
   CsvOut c;
-  for (const char* h : {"tier", "region", "year", "elasticity", "standard_error", "ci_low",
-                        "ci_high", "base_conversion", "price_levels", "trials", "paid", "note"}) {
-    c.Field(h);
-  }
-  c.EndRow();
-  auto opt = [&](const std::optional<double>& x) {
-    if (x) {
-      c.Number(*x);
-    } else {
-      c.Field("");
-    }
-  };
+  c.Header({"tier", "region", "year", "elasticity", "standard_error", "ci_low", "ci_high",
+            "base_conversion", "price_levels", "trials", "paid", "note"});
   for (const auto& e : elasticities) {
     c.Field(e.tier);
     c.Field(e.region);
     c.Field(std::to_string(e.year));
-    opt(e.elasticity);
-    opt(e.standard_error);
-    opt(e.ci_low);
-    opt(e.ci_high);
-    opt(e.base_conversion);
+    c.Number(e.elasticity);
+    c.Number(e.standard_error);
+    c.Number(e.ci_low);
+    c.Number(e.ci_high);
+    c.Number(e.base_conversion);
     c.Field(std::to_string(e.price_levels));
     c.Field(std::to_string(e.trials));
     c.Field(std::to_string(e.paid));
