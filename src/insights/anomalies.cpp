@@ -12,7 +12,6 @@ namespace tally {
 
 namespace {
 
-constexpr int64_t kDayMicros = int64_t{86400} * 1000000;
 
 double Median(std::vector<double> v) {
   if (v.empty()) return 0;
