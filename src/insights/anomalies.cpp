@@ -7,11 +7,11 @@
 #include <map>
 
 #include "insights/json_out.h"
+#include "metrics/result_cells.h"
 
 namespace tally {
 
 namespace {
-
 
 double Median(std::vector<double> v) {
   if (v.empty()) return 0;
@@ -209,23 +209,6 @@ void DetectSubscriber(const SubscriberDay* first, const SubscriberDay* last,
   Merge(first->subscriber_id, "overage", overage, o, out);
 }
 
-double ToDouble(const std::optional<std::string>& v) {
-  return v ? std::strtod(v->c_str(), nullptr) : 0.0;
-}
-int64_t ToInt(const std::optional<std::string>& v) {
-  return v ? static_cast<int64_t>(std::llround(std::strtod(v->c_str(), nullptr))) : 0;
-}
-
-// DuckDB's "2024-06-01 00:00:00[.ffffff]" (or ISO 8601) as a Timestamp.
-Result<Timestamp> TimeOf(const std::optional<std::string>& text) {
-  std::string t = text.value_or("");
-  if (t.size() >= 19 && t[10] == ' ') {
-    t[10] = 'T';
-    t += 'Z';
-  }
-  return ParseTimestamp(t);
-}
-
 std::string_view LabelOf(std::string_view cause) {
   if (cause == "roaming") return "roaming_bill_shock";
   if (cause == "premium_sms") return "premium_sms_fraud";
@@ -275,19 +258,19 @@ Result<std::vector<SubscriberDay>> ReadSubscriberDays(MetricsEngine& engine,
   days.reserve(r.rows.size());
   for (const auto& row : r.rows) {
     SubscriberDay d;
-    d.subscriber_id = ToInt(row[0]);
-    TALLY_ASSIGN_OR_RETURN(Timestamp day, TimeOf(row[1]));
+    d.subscriber_id = CellInt(row[0]);
+    TALLY_ASSIGN_OR_RETURN(Timestamp day, CellTime(row[1]));
     d.day = day.date();
-    d.home_mb = ToDouble(row[2]);
-    d.roaming_mb = ToDouble(row[3]);
-    d.home_sessions = ToInt(row[4]);
-    d.roaming_sessions = ToInt(row[5]);
-    d.roaming_records = ToInt(row[6]);
+    d.home_mb = CellDouble(row[2]);
+    d.roaming_mb = CellDouble(row[3]);
+    d.home_sessions = CellInt(row[4]);
+    d.roaming_sessions = CellInt(row[5]);
+    d.roaming_records = CellInt(row[6]);
     d.roaming_country = row[7].value_or("");
-    d.premium_sms = ToInt(row[8]);
-    d.overage_minor = ToInt(row[9]);
-    d.roaming_minor = ToInt(row[10]);
-    d.premium_minor = ToInt(row[11]);
+    d.premium_sms = CellInt(row[8]);
+    d.overage_minor = CellInt(row[9]);
+    d.roaming_minor = CellInt(row[10]);
+    d.premium_minor = CellInt(row[11]);
     days.push_back(std::move(d));
   }
   return days;
@@ -302,14 +285,14 @@ Result<std::vector<DuplicateUsage>> ReadDuplicateUsage(MetricsEngine& engine,
   std::vector<DuplicateUsage> dups;
   for (const auto& row : r.rows) {
     DuplicateUsage d;
-    d.subscriber_id = ToInt(row[0]);
-    TALLY_ASSIGN_OR_RETURN(d.ts, TimeOf(row[1]));
+    d.subscriber_id = CellInt(row[0]);
+    TALLY_ASSIGN_OR_RETURN(d.ts, CellTime(row[1]));
     d.kind = row[2].value_or("");
     d.session_ref = row[3].value_or("");
-    d.copies = ToInt(row[4]);
+    d.copies = CellInt(row[4]);
     d.first_event_id = row[5].value_or("");
     d.last_event_id = row[6].value_or("");
-    d.charged_minor = ToInt(row[7]);
+    d.charged_minor = CellInt(row[7]);
     dups.push_back(std::move(d));
   }
   return dups;

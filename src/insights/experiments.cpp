@@ -4,17 +4,11 @@
 #include <cmath>
 
 #include "insights/json_out.h"
+#include "metrics/result_cells.h"
 
 namespace tally {
 
 namespace {
-
-double ToDouble(const std::optional<std::string>& v) {
-  return v ? std::strtod(v->c_str(), nullptr) : 0.0;
-}
-int64_t ToInt(const std::optional<std::string>& v) {
-  return v ? static_cast<int64_t>(std::llround(std::strtod(v->c_str(), nullptr))) : 0;
-}
 
 // One variant's sufficient statistics (the columns of ExperimentArmsAnalysis).
 struct ArmRow {
@@ -29,17 +23,17 @@ std::vector<ArmRow> ArmRowsOf(const MetricsResult& r) {
   for (const auto& row : r.rows) {
     ArmRow a;
     a.variant = row[0].value_or("");
-    a.units = ToInt(row[1]);
-    a.y_sum = ToDouble(row[2]);
-    a.y_sq = ToDouble(row[3]);
-    a.v_sum = ToDouble(row[4]);
-    a.v_sq = ToDouble(row[5]);
-    a.xn_sum = ToDouble(row[6]);
-    a.xn_sq = ToDouble(row[7]);
-    a.xn_y = ToDouble(row[8]);
-    a.xv_sum = ToDouble(row[9]);
-    a.xv_sq = ToDouble(row[10]);
-    a.xv_v = ToDouble(row[11]);
+    a.units = CellInt(row[1]);
+    a.y_sum = CellDouble(row[2]);
+    a.y_sq = CellDouble(row[3]);
+    a.v_sum = CellDouble(row[4]);
+    a.v_sq = CellDouble(row[5]);
+    a.xn_sum = CellDouble(row[6]);
+    a.xn_sq = CellDouble(row[7]);
+    a.xn_y = CellDouble(row[8]);
+    a.xv_sum = CellDouble(row[9]);
+    a.xv_sq = CellDouble(row[10]);
+    a.xv_v = CellDouble(row[11]);
     out.push_back(std::move(a));
   }
   return out;
@@ -103,16 +97,6 @@ std::string Describe(const Status& s) {
   return s.message();
 }
 
-// DuckDB's "2024-06-01 00:00:00[.ffffff]" as ISO 8601 UTC.
-std::string Iso(const std::optional<std::string>& text) {
-  std::string out = text.value_or("");
-  if (out.size() >= 19 && out[10] == ' ') {
-    out[10] = 'T';
-    out += 'Z';
-  }
-  return out;
-}
-
 }  // namespace
 
 Result<std::vector<ExperimentSummary>> ListExperiments(MetricsEngine& engine, TimeRange range,
@@ -123,9 +107,9 @@ Result<std::vector<ExperimentSummary>> ListExperiments(MetricsEngine& engine, Ti
     ExperimentSummary s;
     s.experiment = row[0].value_or("");
     s.unit = row[1].value_or("");
-    s.first_exposure = Iso(row[2]);
-    s.last_exposure = Iso(row[3]);
-    s.units = ToInt(row[4]);
+    s.first_exposure = IsoTimeText(row[2].value_or(""));
+    s.last_exposure = IsoTimeText(row[3].value_or(""));
+    s.units = CellInt(row[4]);
     const std::string metrics = row[5].value_or("");
     for (size_t at = 0; at < metrics.size();) {
       size_t comma = metrics.find(',', at);
@@ -133,7 +117,7 @@ Result<std::vector<ExperimentSummary>> ListExperiments(MetricsEngine& engine, Ti
       if (comma > at) s.metrics.push_back(metrics.substr(at, comma - at));
       at = comma + 1;
     }
-    s.has_value = ToInt(row[6]) != 0;
+    s.has_value = CellInt(row[6]) != 0;
     out.push_back(std::move(s));
   }
   return out;

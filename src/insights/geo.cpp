@@ -4,20 +4,9 @@
 #include <map>
 
 #include "insights/json_out.h"
+#include "metrics/result_cells.h"
 
 namespace tally {
-
-namespace {
-
-std::optional<double> Number(const std::optional<std::string>& v) {
-  if (!v) return std::nullopt;
-  char* end = nullptr;
-  const double x = std::strtod(v->c_str(), &end);
-  if (end == v->c_str() || !std::isfinite(x)) return std::nullopt;
-  return x;
-}
-
-}  // namespace
 
 const std::vector<std::string>& DefaultGeoMeasures() {
   static const std::vector<std::string> k = {"active_subscribers", "revenue", "arpu", "data_gb",
@@ -53,8 +42,8 @@ Result<GeoReport> ComputeGeo(MetricsEngine& engine, const std::vector<std::strin
     c.name = row[0].value_or("");
     c.country = row[1].value_or("");
     c.region = row[2].value_or("");
-    c.latitude = Number(row[3]);
-    c.longitude = Number(row[4]);
+    c.latitude = CellNumber(row[3]);
+    c.longitude = CellNumber(row[4]);
     c.values.resize(measures.size());
     if (c.latitude && c.longitude) {
       lat_sum[c.region].first += *c.latitude;
@@ -87,7 +76,7 @@ Result<GeoReport> ComputeGeo(MetricsEngine& engine, const std::vector<std::strin
         const std::string name = row[0].value_or("");
         auto it = target.find(name);
         if (it == target.end()) continue;  // no home city or region recorded
-        it->second.values[m] = Number(row[1]);
+        it->second.values[m] = CellNumber(row[1]);
       }
     }
   }

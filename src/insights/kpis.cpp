@@ -6,6 +6,7 @@
 
 #include "core/utf8.h"
 #include "insights/json_out.h"
+#include "metrics/result_cells.h"
 
 namespace tally {
 
@@ -18,24 +19,6 @@ constexpr std::pair<const char*, const char*> kCatalogueKpis[] = {
     {"active_subscribers", "active_subscribers"},
     {"conversion_rate", "conversion_rate"},
 };
-
-std::optional<double> Number(const std::optional<std::string>& v) {
-  if (!v) return std::nullopt;
-  char* end = nullptr;
-  const double x = std::strtod(v->c_str(), &end);
-  if (end == v->c_str() || !std::isfinite(x)) return std::nullopt;
-  return x;
-}
-
-// DuckDB's "2024-06-01 00:00:00" as "2024-06-01T00:00:00Z" (MetricsResult times already are).
-std::string IsoMonth(const std::string& text) {
-  std::string out = text;
-  if (out.size() >= 19 && out[10] == ' ') {
-    out[10] = 'T';
-    out += 'Z';
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -151,19 +134,19 @@ Result<KpiReport> ComputeKpis(MetricsEngine& engine, const KpiOptions& options,
     TALLY_ASSIGN_OR_RETURN(MetricsResult r, engine.Run(q, scope));
     for (const auto& row : r.rows) {
       const std::string segment = options.segment_by.empty() ? "" : row[1].value_or("");
-      cells[{row[0].value_or(""), segment}][kpi] = Number(row.back());
+      cells[{row[0].value_or(""), segment}][kpi] = CellNumber(row.back());
     }
   }
   TALLY_ASSIGN_OR_RETURN(Analysis retention,
                          RevenueRetentionAnalysis(report.range, options.segment_by));
   TALLY_ASSIGN_OR_RETURN(MetricsResult r, engine.RunAnalysis(retention, scope));
   for (const auto& row : r.rows) {
-    auto& c = cells[{IsoMonth(row[0].value_or("")), row[1].value_or("")}];
-    const double start = Number(row[2]).value_or(0), start_mrr = Number(row[3]).value_or(0);
-    if (start > 0) c["logo_churn"] = Number(row[4]).value_or(0) / start;
+    auto& c = cells[{IsoTimeText(row[0].value_or("")), row[1].value_or("")}];
+    const double start = CellNumber(row[2]).value_or(0), start_mrr = CellNumber(row[3]).value_or(0);
+    if (start > 0) c["logo_churn"] = CellNumber(row[4]).value_or(0) / start;
     if (start_mrr > 0) {
-      c["revenue_churn"] = Number(row[5]).value_or(0) / start_mrr;
-      c["nrr"] = Number(row[6]).value_or(0) / start_mrr;
+      c["revenue_churn"] = CellNumber(row[5]).value_or(0) / start_mrr;
+      c["nrr"] = CellNumber(row[6]).value_or(0) / start_mrr;
     }
   }
   // Previous month of the same segment: the entry before in period order.

@@ -9,21 +9,11 @@
 
 #include "ingest/csv_file.h"
 #include "insights/json_out.h"
+#include "metrics/result_cells.h"
 #include "model/enums.h"
 #include "model/seed.h"
 
 namespace tally {
-
-namespace {
-
-double ToDouble(const std::optional<std::string>& v) {
-  return v ? std::strtod(v->c_str(), nullptr) : 0.0;
-}
-int64_t ToInt(const std::optional<std::string>& v) {
-  return v ? std::stoll(*v) : 0;
-}
-
-}  // namespace
 
 ElasticityEstimate FitElasticity(std::vector<PricePoint> points, double confidence) {
   ElasticityEstimate e;
@@ -93,12 +83,12 @@ Result<PricingReport> PricingFromEvents(MetricsEngine& engine, const PricingOpti
   std::map<std::tuple<std::string, std::string, int>, std::vector<PricePoint>> groups;
   for (const auto& row : trials.rows) {
     PricePoint p;
-    p.plan_id = ToInt(row[3]);
-    p.price_minor = ToInt(row[4]);
-    p.ref_price_minor = ToInt(row[5]);
-    p.trials = ToInt(row[6]);
-    p.paid = ToInt(row[7]);
-    groups[{row[0].value_or(""), row[1].value_or(""), static_cast<int>(ToInt(row[2]))}].push_back(
+    p.plan_id = CellInt(row[3]);
+    p.price_minor = CellInt(row[4]);
+    p.ref_price_minor = CellInt(row[5]);
+    p.trials = CellInt(row[6]);
+    p.paid = CellInt(row[7]);
+    groups[{row[0].value_or(""), row[1].value_or(""), static_cast<int>(CellInt(row[2]))}].push_back(
         p);
   }
   for (auto& [key, points] : groups) {
@@ -124,23 +114,23 @@ Result<PricingReport> PricingFromEvents(MetricsEngine& engine, const PricingOpti
   q.dimensions = {"tier"};
   TALLY_ASSIGN_OR_RETURN(MetricsResult tiers, engine.Run(q, scope));
   double total = 0;
-  for (const auto& row : tiers.rows) total += ToDouble(row[2]);
+  for (const auto& row : tiers.rows) total += CellDouble(row[2]);
   for (const auto& row : tiers.rows) {
     TierSummary t;
     t.tier = row[0].value_or("");
-    if (row[1]) t.arpu = ToDouble(row[1]);
-    if (row[2]) t.active_subscribers = ToDouble(row[2]);
-    t.share = total > 0 ? ToDouble(row[2]) / total : 0;
+    if (row[1]) t.arpu = CellDouble(row[1]);
+    if (row[2]) t.active_subscribers = CellDouble(row[2]);
+    t.share = total > 0 ? CellDouble(row[2]) / total : 0;
     report.tiers.push_back(std::move(t));
   }
   q.measures = {"active_subscribers"};
   q.dimensions = {"plan"};
   TALLY_ASSIGN_OR_RETURN(MetricsResult plans, engine.Run(q, scope));
   total = 0;
-  for (const auto& row : plans.rows) total += ToDouble(row[1]);
+  for (const auto& row : plans.rows) total += CellDouble(row[1]);
   for (const auto& row : plans.rows) {
     report.plans.push_back(
-        {row[0].value_or(""), ToDouble(row[1]), total > 0 ? ToDouble(row[1]) / total : 0});
+        {row[0].value_or(""), CellDouble(row[1]), total > 0 ? CellDouble(row[1]) / total : 0});
   }
   return report;
 }
@@ -185,9 +175,9 @@ Result<PricingReport> PricingFromStoredSeed(MetricsEngine& engine, const Securit
     SeedElasticityRow e;
     TALLY_ASSIGN_OR_RETURN(e.plan, ParseEnum<Tier>(row[0].value_or("")));
     TALLY_ASSIGN_OR_RETURN(e.region, ParseEnum<Region>(row[1].value_or("")));
-    e.year = static_cast<int32_t>(ToInt(row[2]));
-    e.elasticity = ToDouble(row[3]);
-    e.conversion_rate = ToDouble(row[4]);
+    e.year = static_cast<int32_t>(CellInt(row[2]));
+    e.elasticity = CellDouble(row[3]);
+    e.conversion_rate = CellDouble(row[4]);
     rows.push_back(e);
   }
   return PricingFromSeedRows(rows, "seed_pricing_elasticity", "seed_pricing_elasticity");

@@ -7,6 +7,8 @@
 #include <charconv>
 #include <cmath>
 
+#include "metrics/result_cells.h"
+
 namespace tally {
 
 namespace {
@@ -44,13 +46,6 @@ std::string QueryKey(const SemanticQuery& q, const SecurityScope& scope,
   return k;
 }
 
-// DuckDB's "2024-06-01 00:00:00" as "2024-06-01T00:00:00Z".
-std::string IsoTime(const std::string& text) {
-  if (text.size() < 19 || text[10] != ' ') return text;
-  std::string out = text;
-  out[10] = 'T';
-  return out + "Z";
-}
 
 }  // namespace
 
@@ -215,7 +210,7 @@ Result<MetricsResult> MetricsEngine::Cached(
   }
   if (!result.columns.empty() && result.columns[0] == "time") {
     for (auto& row : result.rows) {
-      if (row[0]) *row[0] = IsoTime(*row[0]);
+      if (row[0]) *row[0] = IsoTimeText(std::move(*row[0]));
     }
   }
   {
