@@ -9,6 +9,7 @@ add_library(tally_insights STATIC
   src/insights/anomalies.cpp
   src/insights/kpis.cpp
   src/insights/geo.cpp
+  src/insights/plan_advice.cpp
   src/insights/insight_request.cpp
 )
 target_link_libraries(tally_insights PUBLIC tally_metrics tally_ingest tally_core Boost::headers)

@@ -12,17 +12,31 @@ std::optional<HttpResponse> InsightsApi::Handle(const HttpRequest& request,
   constexpr std::string_view kPrefix = "/v1/insights/";
   constexpr std::string_view kSubscribers = "/v1/subscribers/";
   const std::string_view path = request.path;
-  const bool subscriber_route = path.starts_with(kSubscribers) && path.ends_with("/anomalies");
-  if (!path.starts_with(kPrefix) && !subscriber_route) return std::nullopt;
+  // The per-subscriber insights: /v1/subscribers/{id}/anomalies and .../plan-advice.
+  std::string_view insight;
+  std::string_view id_text;
+  if (path.starts_with(kSubscribers)) {
+    const std::string_view tail = path.substr(kSubscribers.size());
+    const size_t slash = tail.find('/');
+    if (slash == std::string_view::npos) return std::nullopt;
+    const std::string_view what = tail.substr(slash + 1);
+    if (what == "anomalies") {
+      insight = "anomalies";
+    } else if (what == "plan-advice") {
+      insight = "plans";
+    } else {
+      return std::nullopt;
+    }
+    id_text = tail.substr(0, slash);
+  } else if (!path.starts_with(kPrefix)) {
+    return std::nullopt;
+  }
   if (request.method != "GET" && request.method != "HEAD") return JsonError(405, "use GET");
   InsightParams params;
   for (const auto& [k, v] : request.query) {
     if (k != "access_token") params.emplace(k, v);  // the credential, read by the gateway
   }
-  if (subscriber_route) {
-    const std::string_view id_text =
-        path.substr(kSubscribers.size(),
-                    path.size() - kSubscribers.size() - std::string_view("/anomalies").size());
+  if (!insight.empty()) {
     int64_t id = 0;
     auto [p, ec] = std::from_chars(id_text.data(), id_text.data() + id_text.size(), id);
     if (ec != std::errc() || p != id_text.data() + id_text.size() || id <= 0) {
@@ -33,7 +47,7 @@ std::optional<HttpResponse> InsightsApi::Handle(const HttpRequest& request,
       return JsonError(404, SubscriberNotFound(SubscriberId(id)));
     }
     params["subscriber"] = std::to_string(id);
-    return Answer("anomalies", params, caller);
+    return Answer(insight, params, caller);
   }
   std::string_view rest = path.substr(kPrefix.size());
   std::string name(rest);

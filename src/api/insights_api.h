@@ -6,9 +6,12 @@
 //   GET /v1/insights/experiments         experiments with exposures: ?from=&to=
 //   GET /v1/insights/experiments/{key}   one experiment's A/B report: ?alpha=&metrics=&...
 //   GET /v1/insights/anomalies           unusual charges (bill shock) of every subscriber in scope
+//   GET /v1/insights/plans               plan recommendations of every subscriber in scope
 //   GET /v1/insights/geo                 measures by region and city with coordinates: ?measures=
 //   GET /v1/insights/power               sample size and power: ?mde=&baseline= | ?mean=&sd=
 //   GET /v1/subscribers/{id}/anomalies   one subscriber's unusual charges (404 outside the scope)
+//   GET /v1/subscribers/{id}/plan-advice one subscriber's last cycles priced under every plan,
+//                                        and the advice (404 outside the scope)
 // Parameters are those of `tally insights` (insights/insight_request.h); ?format=csv answers CSV
 // where the insight has a table. Every store query runs under the caller's scope.
 

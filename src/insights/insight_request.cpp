@@ -12,6 +12,7 @@
 #include "insights/geo.h"
 #include "insights/json_out.h"
 #include "insights/kpis.h"
+#include "insights/plan_advice.h"
 #include "insights/pricing.h"
 
 namespace tally {
@@ -229,6 +230,34 @@ Result<InsightOutput> Anomalies(MetricsEngine& engine, Params& p, bool csv,
   return Output(r, csv);
 }
 
+Result<InsightOutput> Plans(MetricsEngine& engine, Params& p, bool csv,
+                            const SecurityScope& scope) {
+  PlanAdviceOptions o;
+  if (const std::string* v = p.Raw("as_of")) {
+    Result<Date> d = ParseDate(*v);
+    if (!d.ok()) {
+      return Status::InvalidArgument("as_of: '" + ValidUtf8OrEscaped(v->substr(0, 64)) +
+                                     "' is not a date (YYYY-MM-DD)");
+    }
+    o.as_of = *d;
+  }
+  TALLY_RETURN_IF_ERROR(p.Int("cycles", &o.cycles));
+  TALLY_ASSIGN_OR_RETURN(o.subscriber, p.Int64("subscriber"));
+  TALLY_ASSIGN_OR_RETURN(std::string billing, p.OneOf("billing", "same", {"same", "any"}));
+  o.any_billing = billing == "any";
+  TALLY_RETURN_IF_ERROR(p.Number("min_saving_share", &o.min_saving_share));
+  TALLY_ASSIGN_OR_RETURN(std::optional<int64_t> min_saving, p.Int64("min_saving_minor"));
+  if (min_saving) o.min_saving_minor = *min_saving;
+  TALLY_RETURN_IF_ERROR(p.Number("growth_min", &o.growth_min));
+  TALLY_RETURN_IF_ERROR(p.Number("upsell_use", &o.upsell_use));
+  TALLY_RETURN_IF_ERROR(p.Number("upsell_max_share", &o.upsell_max_share));
+  if (const std::string* a = p.Raw("action")) o.action = *a;
+  TALLY_RETURN_IF_ERROR(p.Int("limit", &o.limit));
+  TALLY_RETURN_IF_ERROR(p.CheckAllUsed("plans"));
+  TALLY_ASSIGN_OR_RETURN(PlanAdviceReport r, RecommendPlans(engine, o, scope));
+  return Output(r, csv);
+}
+
 Result<InsightOutput> Kpis(MetricsEngine& engine, Params& p, bool csv, const SecurityScope& scope) {
   KpiOptions o;
   if (p.Raw("from") || p.Raw("to")) {
@@ -313,8 +342,9 @@ Result<InsightOutput> Power(Params& p) {
 }  // namespace
 
 const std::vector<std::string>& InsightNames() {
-  static const std::vector<std::string> k = {"kpis",       "funnel",    "pricing", "experiments",
-                                             "experiment", "anomalies", "geo",     "power"};
+  static const std::vector<std::string> k = {"kpis",        "funnel",     "pricing",
+                                             "experiments", "experiment", "anomalies",
+                                             "plans",       "geo",        "power"};
   return k;
 }
 
@@ -327,6 +357,7 @@ Result<InsightOutput> RunInsight(MetricsEngine& engine, std::string_view name,
   if (name == "pricing") return Pricing(engine, p, csv, scope);
   if (name == "experiment") return Experiment(engine, p, csv, scope);
   if (name == "anomalies") return Anomalies(engine, p, csv, scope);
+  if (name == "plans") return Plans(engine, p, csv, scope);
   if (name == "kpis") return Kpis(engine, p, csv, scope);
   if (name == "geo") return Geo(engine, p, csv, scope);
   if (csv)
@@ -335,7 +366,7 @@ Result<InsightOutput> RunInsight(MetricsEngine& engine, std::string_view name,
   if (name == "power") return Power(p);
   return Status::NotFound(
       "no insight '" + ValidUtf8OrEscaped(name) +
-      "' (kpis, funnel, pricing, experiments, experiment, anomalies, geo, power)");
+      "' (kpis, funnel, pricing, experiments, experiment, anomalies, plans, geo, power)");
 }
 
 }  // namespace tally

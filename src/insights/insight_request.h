@@ -15,7 +15,7 @@
 namespace tally {
 
 //! The insights RunInsight knows: kpis, funnel, pricing, experiments, experiment, anomalies,
-//! geo, power.
+//! plans, geo, power.
 const std::vector<std::string>& InsightNames();
 
 struct InsightOutput {

@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "model/enums.h"
+#include "model/plan.h"
+#include "model/record_codec.h"
 
 namespace tally {
 
@@ -545,6 +547,162 @@ Analysis DuplicateUsageAnalysis(TimeRange range, std::optional<int64_t> subscrib
     q.columns = {"subscriber_id", "ts",           "kind", "session_ref", "copies", "first_event_id",
                  "last_event_id", "charged_minor"};
     q.source = "events:usage,charge";
+    return q;
+  };
+  return a;
+}
+
+Analysis PlanVersionsAnalysis() {
+  Analysis a;
+  a.key = "plan_versions";
+  a.compile = [](const RelationFn&, const SqlDialect&,
+                 const SecurityScope&) -> Result<CompiledQuery> {
+    CompiledQuery q;
+    std::string list;
+    ForEachField<PlanVersion>([&](const auto& f) {
+      q.columns.emplace_back(f.name);
+      list += (list.empty() ? "" : ", ") + std::string(f.name);
+    });
+    q.sql = "SELECT " + list + " FROM plans ORDER BY plan_id, region, version";
+    q.source = "plans";
+    return q;
+  };
+  return a;
+}
+
+namespace {
+
+// Each subscriber's billing-cycle day, as a derived table (subscriber_id, cycle_day, and the
+// subscribers table's columns): the day of the month of their newest plan fee in `range` (the
+// ledger charges the fee on the first day of each cycle), else the day they were activated; 28
+// at most. Binds its values into `params`.
+std::string CycleDaysTable(const EventRelation& charge, TimeRange range, const SqlDialect& d,
+                           const SecurityScope& scope, std::optional<int64_t> subscriber,
+                           std::vector<SqlParam>* params) {
+  std::string fees = "SELECT c.subscriber_id, " + d.DayOfMonth("max(c.ts)") + " AS fee_day FROM (" +
+                     charge.sql + ") c WHERE c.entry = 'plan_fee' AND c.ts >= ? AND c.ts < ?";
+  params->push_back(range.from);
+  params->push_back(range.to);
+  AddSubscriberFilters(scope, subscriber, "c", &fees, params);
+  fees += " GROUP BY c.subscriber_id";
+  std::string t = "SELECT s.*, least(28, coalesce(f.fee_day, " + d.DayOfMonth("s.activation_date") +
+                  ")) AS cycle_day FROM subscribers s LEFT JOIN (" + fees +
+                  ") f ON f.subscriber_id = s.subscriber_id WHERE true";
+  AddSubscriberFilters(scope, subscriber, "s", &t, params);
+  return t;
+}
+
+}  // namespace
+
+Analysis SubscriberPlansAnalysis(TimeRange range, std::optional<int64_t> subscriber) {
+  Analysis a;
+  a.key = "subscriber_plans|" + RangeKey(range) + "|" + SubscriberKey(subscriber);
+  a.compile = [range, subscriber](const RelationFn& relation, const SqlDialect& d,
+                                  const SecurityScope& scope) -> Result<CompiledQuery> {
+    TALLY_ASSIGN_OR_RETURN(EventRelation charge, relation(EventFamily::kCharge, range));
+    CompiledQuery q;
+    q.sql =
+        "SELECT s.subscriber_id, s.partner_id, s.plan_id, s.billing_type, s.region, "
+        "s.activation_date, s.status, s.cycle_day FROM (" +
+        CycleDaysTable(charge, range, d, scope, subscriber, &q.params) +
+        ") s ORDER BY s.subscriber_id";
+    q.columns = {"subscriber_id", "partner_id",      "plan_id", "billing_type",
+                 "region",        "activation_date", "status",  "cycle_day"};
+    q.source = "subscribers; events:charge";
+    return q;
+  };
+  return a;
+}
+
+Analysis SubscriberCyclesAnalysis(TimeRange range, std::optional<int64_t> subscriber) {
+  Analysis a;
+  a.key = "subscriber_cycles|" + RangeKey(range) + "|" + SubscriberKey(subscriber);
+  a.compile = [range, subscriber](const RelationFn& relation, const SqlDialect& d,
+                                  const SecurityScope& scope) -> Result<CompiledQuery> {
+    TALLY_ASSIGN_OR_RETURN(EventRelation usage, relation(EventFamily::kUsage, range));
+    TALLY_ASSIGN_OR_RETURN(EventRelation charge, relation(EventFamily::kCharge, range));
+    // The cycle a time falls in: its month, or the month before when it is before the cycle day.
+    auto cycle = [&d](const std::string& ts) {
+      return "(" + d.MonthIndex(ts) + " - CASE WHEN " + d.DayOfMonth(ts) +
+             " < s.cycle_day THEN 1 ELSE 0 END)";
+    };
+    CompiledQuery q;
+    const std::string home = "NOT u.roaming AND ";
+    const std::string minutes = "ceil(coalesce(u.duration_s, 0) / 60.0)";
+    const std::string mb = "ceil(coalesce(u.bytes, 0) / 1e6)";
+    const std::string premium = "u.kind = 'sms' AND coalesce(u.destination, '') = 'premium'";
+    std::string u = "SELECT u.subscriber_id, " + cycle("u.ts") +
+                    " AS billing_cycle, "
+                    "sum(CASE WHEN " +
+                    home + "u.kind = 'voice_call' THEN " + minutes +
+                    " ELSE 0 END) AS voice_min, "
+                    "sum(CASE WHEN " +
+                    home + "u.kind = 'sms' AND NOT (" + premium +
+                    ") THEN 1 ELSE 0 END) AS sms, "
+                    "sum(CASE WHEN " +
+                    home + "u.kind = 'data_session' THEN " + mb +
+                    " ELSE 0 END) AS data_mb, "
+                    "sum(CASE WHEN u.roaming AND u.kind = 'voice_call' THEN " +
+                    minutes +
+                    " ELSE 0 END) AS roaming_voice_min, "
+                    "sum(CASE WHEN u.roaming AND u.kind = 'sms' THEN 1 ELSE 0 END) AS roaming_sms, "
+                    "sum(CASE WHEN u.roaming AND u.kind = 'data_session' THEN " +
+                    mb +
+                    " ELSE 0 END) AS roaming_data_mb, "
+                    "sum(CASE WHEN " +
+                    home + premium + " THEN 1 ELSE 0 END) AS premium_sms FROM (" + usage.sql +
+                    ") u JOIN (" + CycleDaysTable(charge, range, d, scope, subscriber, &q.params) +
+                    ") s ON s.subscriber_id = u.subscriber_id WHERE u.ts >= ? AND u.ts < ?";
+    q.params.push_back(range.from);
+    q.params.push_back(range.to);
+    AddSubscriberFilters(scope, subscriber, "u", &u, &q.params);
+    u += " GROUP BY u.subscriber_id, " + cycle("u.ts");
+    std::string c =
+        "SELECT c.subscriber_id, " + cycle("c.ts") +
+        " AS billing_cycle, sum(c.amount_minor) AS billed_minor, min(c.plan_id) AS min_plan_id, "
+        "max(c.plan_id) AS max_plan_id, min(c.plan_version) AS min_plan_version, "
+        "max(c.plan_version) AS max_plan_version FROM (" +
+        charge.sql + ") c JOIN (" + CycleDaysTable(charge, range, d, scope, subscriber, &q.params) +
+        ") s ON s.subscriber_id = c.subscriber_id WHERE c.entry IN ('usage', 'plan_fee', "
+        "'proration') AND c.ts >= ? AND c.ts < ?";
+    q.params.push_back(range.from);
+    q.params.push_back(range.to);
+    AddSubscriberFilters(scope, subscriber, "c", &c, &q.params);
+    c += " GROUP BY c.subscriber_id, " + cycle("c.ts");
+    q.columns = {"subscriber_id",    "billing_cycle",     "voice_min",   "sms",
+                 "data_mb",          "roaming_voice_min", "roaming_sms", "roaming_data_mb",
+                 "premium_sms",      "billed_minor",      "min_plan_id", "max_plan_id",
+                 "min_plan_version", "max_plan_version"};
+    q.sql =
+        "SELECT coalesce(u.subscriber_id, c.subscriber_id) AS subscriber_id, "
+        "coalesce(u.billing_cycle, c.billing_cycle) AS billing_cycle";
+    for (size_t i = 2; i < 9; ++i) {
+      q.sql += ", coalesce(u." + q.columns[i] + ", 0) AS " + q.columns[i];
+    }
+    q.sql += ", coalesce(c.billed_minor, 0) AS billed_minor";
+    for (size_t i = 10; i < q.columns.size(); ++i) q.sql += ", c." + q.columns[i];
+    q.sql += " FROM (" + u + ") u FULL OUTER JOIN (" + c +
+             ") c ON c.subscriber_id = u.subscriber_id AND c.billing_cycle = u.billing_cycle "
+             "ORDER BY 1, 2";
+    q.source = "events:usage,charge; subscribers";
+    return q;
+  };
+  return a;
+}
+
+Analysis UsageStartAnalysis(TimeRange range) {
+  Analysis a;
+  a.key = "usage_start|" + RangeKey(range);
+  a.compile = [range](const RelationFn& relation, const SqlDialect& d,
+                      const SecurityScope&) -> Result<CompiledQuery> {
+    TALLY_ASSIGN_OR_RETURN(EventRelation usage, relation(EventFamily::kUsage, range));
+    CompiledQuery q;
+    q.sql = "SELECT " + d.TimeBucket(Granularity::kDay, "min(u.ts)") + " AS first_day FROM (" +
+            usage.sql + ") u WHERE u.ts >= ? AND u.ts < ?";
+    q.params.push_back(range.from);
+    q.params.push_back(range.to);
+    q.columns = {"first_day"};
+    q.source = "events:usage";
     return q;
   };
   return a;

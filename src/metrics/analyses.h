@@ -117,4 +117,34 @@ Analysis SubscriberDaysAnalysis(TimeRange range, std::optional<int64_t> subscrib
 //! copies were charged together).
 Analysis DuplicateUsageAnalysis(TimeRange range, std::optional<int64_t> subscriber);
 
+// ---- Plan recommendations ----------------------------------------------------------------------
+
+//! Every plan version (reference data: the same for every caller). Columns: the plans table's,
+//! in PlanVersion's field order.
+Analysis PlanVersionsAnalysis();
+
+//! The subscribers (one when `subscriber` is set) within the caller's scope, from the
+//! subscribers table, with their billing-cycle day: the day of the month of their newest plan fee
+//! in `range` (the ledger charges it on the first day of each cycle), else the day they were
+//! activated; 28 at most. Columns: subscriber_id, partner_id, plan_id, billing_type, region,
+//! activation_date, status, cycle_day.
+Analysis SubscriberPlansAnalysis(TimeRange range, std::optional<int64_t> subscriber);
+
+//! Billable units and billed money per subscriber and billing cycle, for usage and charges in
+//! `range`. A subscriber's cycles start on their cycle day (SubscriberPlansAnalysis); a cycle is
+//! numbered by the month it starts in (year x 12 + month - 1). Units are counted per record as
+//! the rating rules count them (model/tariff.h): voice rounds up to whole minutes per call, data
+//! to whole MB per session.
+//! Columns: subscriber_id, billing_cycle, voice_min, sms, data_mb (at home, premium SMS apart),
+//! roaming_voice_min, roaming_sms, roaming_data_mb, premium_sms, billed_minor (plan fees,
+//! prorations and usage charges), min_plan_id, max_plan_id, min_plan_version, max_plan_version
+//! (of those charges).
+Analysis SubscriberCyclesAnalysis(TimeRange range, std::optional<int64_t> subscriber);
+
+//! The first day in `range` the store holds usage for, whoever's: the store's coverage (which
+//! billing cycles it holds in full), like its watermark, not tenant data. The same for every
+//! caller, so no scope is applied; only the day is returned. Columns: first_day (NULL when the
+//! range holds no usage).
+Analysis UsageStartAnalysis(TimeRange range);
+
 }  // namespace tally

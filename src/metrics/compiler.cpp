@@ -43,6 +43,12 @@ class DuckDialect final : public SqlDialect {
   std::string AddMonths(const std::string& ts, int months) const override {
     return "CAST(" + ts + " + INTERVAL (" + std::to_string(months) + ") MONTH AS TIMESTAMP)";
   }
+  std::string MonthIndex(const std::string& ts) const override {
+    return "CAST(year(" + ts + ") * 12 + month(" + ts + ") - 1 AS INTEGER)";
+  }
+  std::string DayOfMonth(const std::string& ts) const override {
+    return "CAST(day(" + ts + ") AS INTEGER)";
+  }
 };
 
 std::string Quote(std::string_view name) {

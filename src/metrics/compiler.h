@@ -42,6 +42,10 @@ class SqlDialect {
   virtual std::string AddDays(const std::string& ts, int days) const = 0;
   //! A TIMESTAMP expression moved by a whole number of calendar months.
   virtual std::string AddMonths(const std::string& ts, int months) const = 0;
+  //! Months since year 0 of a TIMESTAMP or DATE expression (year x 12 + month - 1), an integer.
+  virtual std::string MonthIndex(const std::string& ts) const = 0;
+  //! The day of the month (1-31) of a TIMESTAMP or DATE expression, an integer.
+  virtual std::string DayOfMonth(const std::string& ts) const = 0;
 };
 const SqlDialect& DuckDbDialect();
 

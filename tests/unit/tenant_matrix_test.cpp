@@ -273,7 +273,8 @@ TEST_F(TenantMatrixTest, NoTenantEverSeesAnotherTenantsRowsOnAnyRoute) {
     // Reads of the caller's own tenant answer; the same reads of another tenant are 404s.
     for (const std::string sub : {"", "/usage", "/summary", "/balance", "/invoices",
                                   "/usage?format=csv", "/summary?format=csv", "/anomalies",
-                                  "/anomalies?format=csv"}) {
+                                  "/anomalies?format=csv", "/plan-advice",
+                                  "/plan-advice?format=csv"}) {
       EXPECT_EQ(Call(http, c, "GET", "/v1/subscribers/" + own + sub).status, 200) << sub;
       EXPECT_EQ(Call(http, c, "GET", "/v1/subscribers/" + other + sub).status, 404) << sub;
     }
@@ -690,7 +691,8 @@ TEST_F(TenantMatrixTest, InsightsAnswerOnlyTheCallersTenant) {
     if (c.role == Role::kSubscriber) {
       for (const char* route :
            {"/v1/insights/kpis", "/v1/insights/funnel", "/v1/insights/pricing",
-            "/v1/insights/experiments", "/v1/insights/anomalies", "/v1/insights/geo",
+            "/v1/insights/experiments", "/v1/insights/anomalies", "/v1/insights/plans",
+            "/v1/insights/geo",
             "/v1/insights/power?mde=0.1&baseline=0.2"}) {
         EXPECT_EQ(Call(http, c, "GET", route).status, 403) << route;
       }
@@ -715,6 +717,21 @@ TEST_F(TenantMatrixTest, InsightsAnswerOnlyTheCallersTenant) {
     // Every flag's subscriber_id is checked against the scope by Call.
     EXPECT_EQ(Call(http, c, "GET", "/v1/insights/anomalies").status, 200);
     EXPECT_EQ(Call(http, c, "GET", "/v1/insights/anomalies?format=csv").status, 200);
+    // Plan advice considers the partner's own subscribers only (each listed id is checked by
+    // Call too): fewer than the admin's, and some.
+    auto considered = [](simdjson::dom::element r) {
+      return int64_t(r["subscribers"]) + int64_t(r["too_new"]) + int64_t(r["unpriced"]) +
+             int64_t(r["inactive"]);
+    };
+    auto plans = Call(http, c, "GET", "/v1/insights/plans?action=all&limit=0");
+    ASSERT_EQ(plans.status, 200) << plans.body;
+    auto admin_plans = admin_->Get("/v1/insights/plans?action=all&limit=0");
+    ASSERT_TRUE(admin_plans.ok() && admin_plans->status == 200);
+    simdjson::dom::parser ap;
+    const int64_t mine = considered(p.parse(plans.body));
+    EXPECT_GT(mine, 0);
+    EXPECT_LT(mine, considered(ap.parse(admin_plans->body)));
+    EXPECT_EQ(Call(http, c, "GET", "/v1/insights/plans?action=all&format=csv").status, 200);
     auto kpis = Call(http, c, "GET", "/v1/insights/kpis?segment=partner");
     ASSERT_EQ(kpis.status, 200) << kpis.body;
     for (simdjson::dom::element row : simdjson::dom::array(p.parse(kpis.body)["rows"])) {
