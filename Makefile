@@ -50,7 +50,7 @@ demo: build
 	@echo "== the acquisition funnel by year, and the onboarding A/B test (docs/insights.md)"
 	@./$(BUILD)/tally insights funnel --data $(DEMO_DIR)/store segments=year format=csv
 	@./$(BUILD)/tally insights experiment --data $(DEMO_DIR)/store experiment=onboarding format=csv
-	@echo "== plan recommendations: the five largest savings, and the counts per action (docs/insights.md)"
+	@echo "== plan recommendations: the five largest savings (docs/insights.md)"
 	@./$(BUILD)/tally insights plans --data $(DEMO_DIR)/store limit=5 format=csv
 	@echo "== API keys for the demo (each is printed once; docs/security.md)"
 	@./$(BUILD)/tally keys create --data $(DEMO_DIR)/store --role admin --name demo-admin

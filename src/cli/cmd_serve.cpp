@@ -14,12 +14,12 @@
 #include "api/graphql_api.h"
 #include "api/http_server.h"
 #include "api/ingest_api.h"
+#include "api/insights_api.h"
 #include "api/key_store.h"
 #include "api/ledger_api.h"
 #include "api/live_api.h"
-#include "api/insights_api.h"
-#include "api/models_api.h"
 #include "api/metrics_api.h"
+#include "api/models_api.h"
 #include "api/openapi.h"
 #include "api/rate_limiter.h"
 #include "api/responses.h"
@@ -164,8 +164,9 @@ CommandFn RegisterServe(CLI::App& app, CliContext& ctx) {
     if (kpi_check.ok()) {
       std::map<std::string, KpiThreshold> t(DefaultKpiThresholds().begin(),
                                             DefaultKpiThresholds().end());
-      kpi_check = ParseKpiThresholds(*kpi_thresholds, &t).WithContext(
-          "insights.kpi_thresholds (from " + cfg->SourceOf("insights.kpi_thresholds") + ")");
+      kpi_check = ParseKpiThresholds(*kpi_thresholds, &t)
+                      .WithContext("insights.kpi_thresholds (from " +
+                                   cfg->SourceOf("insights.kpi_thresholds") + ")");
     }
     for (const Status& st :
          {port.status(), threads.status(), max_body.status(), kafka.status(),
@@ -238,7 +239,7 @@ CommandFn RegisterServe(CLI::App& app, CliContext& ctx) {
           }
           if (auto r = ingest.Handle(req)) return r;
           if (auto r = metrics_api.Handle(req, *who)) return r;
-          if (auto r = models_api.Handle(req, *who)) return r;  // before insights: /v1/insights/models
+          if (auto r = models_api.Handle(req, *who)) return r;
           if (auto r = insights_api.Handle(req, *who)) return r;
           if (auto r = live_api.Handle(req, *who)) return r;
           if (auto r = subscriber_api.Handle(req, *who)) return r;

@@ -101,6 +101,16 @@ class Params {
     if (r.to <= r.from) return Status::InvalidArgument("to: must be after from");
     return r;
   }
+  // from and to together, or neither (nullopt: the insight's default period, `default_text`).
+  Result<std::optional<TimeRange>> BothOrNeither(std::string_view default_text) {
+    if (!Raw("from") && !Raw("to")) return std::optional<TimeRange>();
+    TALLY_ASSIGN_OR_RETURN(TimeRange r, Range());
+    if (r.from == AllTime().from || r.to == AllTime().to) {
+      return Status::InvalidArgument("from, to: give both, or neither (" +
+                                     std::string(default_text) + ")");
+    }
+    return std::optional<TimeRange>(r);
+  }
   //! Fails on a parameter no reader asked for.
   Status CheckAllUsed(std::string_view insight) const {
     for (const auto& [k, v] : p_) {
@@ -260,13 +270,8 @@ Result<InsightOutput> Plans(MetricsEngine& engine, Params& p, bool csv,
 
 Result<InsightOutput> Kpis(MetricsEngine& engine, Params& p, bool csv, const SecurityScope& scope) {
   KpiOptions o;
-  if (p.Raw("from") || p.Raw("to")) {
-    TALLY_ASSIGN_OR_RETURN(TimeRange r, p.Range());
-    if (r.from == AllTime().from || r.to == AllTime().to) {
-      return Status::InvalidArgument("from, to: give both, or neither (the last six months)");
-    }
-    o.range = r;
-  }
+  TALLY_ASSIGN_OR_RETURN(std::optional<TimeRange> range, p.BothOrNeither("the last six months"));
+  if (range) o.range = *range;
   if (const std::string* seg = p.Raw("segment")) o.segment_by = *seg;
   if (const std::string* t = p.Raw("thresholds")) o.thresholds = *t;
   TALLY_RETURN_IF_ERROR(p.CheckAllUsed("kpis"));
@@ -275,14 +280,7 @@ Result<InsightOutput> Kpis(MetricsEngine& engine, Params& p, bool csv, const Sec
 }
 
 Result<InsightOutput> Geo(MetricsEngine& engine, Params& p, bool csv, const SecurityScope& scope) {
-  std::optional<TimeRange> range;
-  if (p.Raw("from") || p.Raw("to")) {
-    TALLY_ASSIGN_OR_RETURN(TimeRange r, p.Range());
-    if (r.from == AllTime().from || r.to == AllTime().to) {
-      return Status::InvalidArgument("from, to: give both, or neither (the last 30 days)");
-    }
-    range = r;
-  }
+  TALLY_ASSIGN_OR_RETURN(std::optional<TimeRange> range, p.BothOrNeither("the last 30 days"));
   const std::vector<std::string> measures = p.List("measures").value_or(DefaultGeoMeasures());
   TALLY_RETURN_IF_ERROR(p.CheckAllUsed("geo"));
   TALLY_ASSIGN_OR_RETURN(GeoReport r, ComputeGeo(engine, measures, range, scope));

@@ -10,6 +10,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <set>
 
 #include "api/audit_log.h"
@@ -119,6 +120,7 @@ class GatewayTest : public ::testing::Test {
         o, [this](const HttpRequest& req, const Principal* who) -> std::optional<HttpResponse> {
           ++calls_;
           seen_ = who ? std::optional<Principal>(*who) : std::nullopt;
+          seen_query_ = req.query;
           HttpResponse r;
           r.body = "{}";
           r.headers.emplace_back("X-Tally-Rows", "7");
@@ -167,6 +169,7 @@ class GatewayTest : public ::testing::Test {
   Timestamp now_ = Now();
   int calls_ = 0;
   std::optional<Principal> seen_;
+  std::map<std::string, std::string> seen_query_;
 };
 
 TEST_F(GatewayTest, PublicRoutesNeedNoCredentialAndUnknownOnesAre404Or405) {
@@ -221,7 +224,10 @@ TEST_F(GatewayTest, EmbedTokensReadTheirScopeOnlyAndExpiredOrTamperedOnesAre401)
 
   HttpRequest by_url = Req("GET", "/v1/subscribers/77/usage");
   by_url.query["access_token"] = token;
+  by_url.query["from"] = "2024-07-01";
   EXPECT_EQ(gateway_->Handle(by_url).status, 200);
+  // The handler gets the query without the credential.
+  EXPECT_EQ(seen_query_, (std::map<std::string, std::string>{{"from", "2024-07-01"}}));
 
   std::string tampered = token;
   tampered[tampered.find('.') + 3] ^= 1;  // one bit of the claims
