@@ -39,6 +39,14 @@ struct JsonOut {
       w.Null();
     }
   }
+  //! An integer, or null when there is none.
+  void Int(const std::optional<int64_t>& x) {
+    if (x) {
+      w.Int64(*x);
+    } else {
+      w.Null();
+    }
+  }
   void Strings(const std::vector<std::string>& v) {
     w.StartArray();
     for (const auto& s : v) String(s);

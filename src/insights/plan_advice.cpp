@@ -569,11 +569,7 @@ std::string PlanAdviceReport::ToJson() const {
     j.Key("action");
     j.String(a.action);
     j.Key("suggested_plan");
-    if (a.suggested_plan) {
-      j.w.Int64(*a.suggested_plan);
-    } else {
-      j.w.Null();
-    }
+    j.Int(a.suggested_plan);
     j.Key("saving_minor");
     j.w.Int64(a.saving_minor);
     j.Key("revenue_minor");
@@ -596,17 +592,9 @@ std::string PlanAdviceReport::ToJson() const {
       j.Key("billed_minor");
       j.w.Int64(u.billed_minor);
       j.Key("billed_plan");
-      if (u.billed_plan) {
-        j.w.Int64(*u.billed_plan);
-      } else {
-        j.w.Null();
-      }
+      j.Int(u.billed_plan);
       j.Key("billed_version");
-      if (u.billed_version) {
-        j.w.Int(*u.billed_version);
-      } else {
-        j.w.Null();
-      }
+      j.Int(u.billed_version ? std::optional<int64_t>(*u.billed_version) : std::nullopt);
       j.w.EndObject();
     }
     j.w.EndArray();
