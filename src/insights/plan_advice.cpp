@@ -242,14 +242,17 @@ PlanAdvice Advise(const PlanVersion& current, const std::vector<PlanVersion>& ca
     a.saving_minor = std::llround(e_cur - expected(*up));
     a.revenue_minor = -a.saving_minor;
     const int32_t more = up->plan.*fullest->bundle;
-    a.reason = Percent(use) + " of the " + std::to_string(current.*fullest->bundle) + " " +
-               fullest->unit + " " + fullest->name + " bundle used " +
+    const std::string price =
+        a.revenue_minor > 0   ? MoneyText(a.revenue_minor, a.currency) + " a cycle more"
+        : a.revenue_minor < 0 ? MoneyText(-a.revenue_minor, a.currency) + " a cycle less"
+                              : "the same";
+    a.reason = Percent(use) + " of the " + fullest->name + " bundle (" +
+               std::to_string(current.*fullest->bundle) + " " + fullest->unit + ") used " +
                (a.growing ? "at next cycle's expected pace" : "last cycle") + "; plan " +
                PlanName(up->plan) + " (" +
                (more == kUnlimited ? std::string("unlimited")
                                    : std::to_string(more) + " " + fullest->unit) +
-               ") would cost " + MoneyText(std::max<int64_t>(0, a.revenue_minor), a.currency) +
-               " a cycle more.";
+               ") would cost " + price + ".";
     return a;
   }
   a.action = "stay";

@@ -179,7 +179,7 @@ TEST(AdviseTest, ANearlyFullBundleIsAnUpsellWithItsRevenue) {
   EXPECT_EQ(a.revenue_minor, 300);
   EXPECT_EQ(a.saving_minor, -300);
   EXPECT_EQ(a.reason,
-            "90% of the 5000 MB data bundle used last cycle; plan 'Plus' (8000 MB) would cost "
+            "90% of the data bundle (5000 MB) used last cycle; plan 'Plus' (8000 MB) would cost "
             "3.00 USD a cycle more.");
   // Without a small step up there is no upsell: Pro costs 2000 more.
   const auto b = Advise(kBasic, {kBasic, kPro}, DataCycles({4500, 4500, 4500}), Defaults());
