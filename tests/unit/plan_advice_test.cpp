@@ -246,6 +246,12 @@ class PlanAdviceWorld : public ::testing::Test {
     return r.ok() ? *r : PlanAdviceReport{};
   }
 
+  // The checks, run by one test: each test of a suite runs in a process of its own under ctest,
+  // and loading the world through the ledger is the slow part.
+  static void EachCyclePricedUnderTheBilledPlanEqualsTheLedgersCharges();
+  static void OneSubscribersAdviceIsTheFleetsAndScopesSeeTheirOwn();
+  static void TheReportListsTheLargestSavingsFirstAndTheCliAgrees();
+
   static std::string* world_;
   static std::string* data_;
   static StoreFixture* store_;
@@ -256,7 +262,7 @@ std::string* PlanAdviceWorld::data_ = nullptr;
 StoreFixture* PlanAdviceWorld::store_ = nullptr;
 MetricsEngine* PlanAdviceWorld::engine_ = nullptr;
 
-TEST_F(PlanAdviceWorld, EachCyclePricedUnderTheBilledPlanEqualsTheLedgersCharges) {
+void PlanAdviceWorld::EachCyclePricedUnderTheBilledPlanEqualsTheLedgersCharges() {
   const PlanAdviceReport all = All();
   ASSERT_GE(all.subscribers, 200);
   auto versions = ReadPlanVersions(*engine_, {});
@@ -287,7 +293,7 @@ TEST_F(PlanAdviceWorld, EachCyclePricedUnderTheBilledPlanEqualsTheLedgersCharges
   }
 }
 
-TEST_F(PlanAdviceWorld, OneSubscribersAdviceIsTheFleetsAndScopesSeeTheirOwn) {
+void PlanAdviceWorld::OneSubscribersAdviceIsTheFleetsAndScopesSeeTheirOwn() {
   const PlanAdviceReport all = All();
   ASSERT_FALSE(all.advice.empty());
   std::map<int64_t, std::vector<int64_t>> by_partner;
@@ -326,7 +332,7 @@ TEST_F(PlanAdviceWorld, OneSubscribersAdviceIsTheFleetsAndScopesSeeTheirOwn) {
   for (const PlanAdvice& a : theirs.advice) EXPECT_EQ(a.partner_id, partner);
 }
 
-TEST_F(PlanAdviceWorld, TheReportListsTheLargestSavingsFirstAndTheCliAgrees) {
+void PlanAdviceWorld::TheReportListsTheLargestSavingsFirstAndTheCliAgrees() {
   PlanAdviceOptions o;
   o.limit = 5;
   auto top = RecommendPlans(*engine_, o, {});
@@ -360,6 +366,21 @@ TEST_F(PlanAdviceWorld, TheReportListsTheLargestSavingsFirstAndTheCliAgrees) {
   EXPECT_NE(bad.out.find("cycles: must be 1 to 12"), std::string::npos) << bad.out;
   EXPECT_EQ(typo.code, 2);
   EXPECT_NE(typo.out.find("unknown parameter 'acton'"), std::string::npos) << typo.out;
+}
+
+TEST_F(PlanAdviceWorld, PricesEqualTheLedgersScopesHoldAndTheCliAgrees) {
+  {
+    SCOPED_TRACE("prices");
+    EachCyclePricedUnderTheBilledPlanEqualsTheLedgersCharges();
+  }
+  {
+    SCOPED_TRACE("scopes");
+    OneSubscribersAdviceIsTheFleetsAndScopesSeeTheirOwn();
+  }
+  {
+    SCOPED_TRACE("order and CLI");
+    TheReportListsTheLargestSavingsFirstAndTheCliAgrees();
+  }
 }
 
 }  // namespace
