@@ -219,8 +219,8 @@ class PlanAdviceWorld : public ::testing::Test {
     world_ = new std::string(TempDir("plan_world"));
     data_ = new std::string(TempDir("plan_data"));
     GeneratorOptions o = SmallWorld(*world_);
-    o.subscribers = 300;
-    o.days = 130;  // four whole cycles after the first, whatever the cycle day
+    o.subscribers = 200;
+    o.days = 100;  // two or three whole cycles after the first, whatever the cycle day
     o.seed = 19;
     o.visitors_per_day = 50;
     MustGenerate(o);
@@ -264,7 +264,7 @@ MetricsEngine* PlanAdviceWorld::engine_ = nullptr;
 
 void PlanAdviceWorld::EachCyclePricedUnderTheBilledPlanEqualsTheLedgersCharges() {
   const PlanAdviceReport all = All();
-  ASSERT_GE(all.subscribers, 200);
+  ASSERT_GE(all.subscribers, 150);
   auto versions = ReadPlanVersions(*engine_, {});
   ASSERT_TRUE(versions.ok()) << versions.status().ToString();
   std::map<std::tuple<int64_t, Region, int32_t>, PlanVersion> by_key;
@@ -281,8 +281,8 @@ void PlanAdviceWorld::EachCyclePricedUnderTheBilledPlanEqualsTheLedgersCharges()
       if (u.billed_minor > v->second.monthly_price_minor) ++with_overage;
     }
   }
-  EXPECT_GE(compared, 500);
-  EXPECT_GE(with_overage, 100);  // the comparison covers charges beyond the fee
+  EXPECT_GE(compared, 250) << compared;
+  EXPECT_GE(with_overage, 50) << with_overage;  // charges beyond the fee are compared too
   // Every action shows up in a world this size, and the counts add up.
   int64_t counted = 0;
   for (const auto& [action, n] : all.actions) counted += n;
