@@ -223,6 +223,13 @@ class ModelsWorld : public ::testing::Test {
     delete data_;
   }
 
+  // The checks, run by one test: under ctest each test of a suite runs in a process of its own,
+  // and generating and loading the world is the slow part.
+  static void FeaturesOfACutoffIgnoreEventsAddedAfterIt();
+  static void OnlySubscribersActiveAtTheCutoffHaveFeatures();
+  static void ChurnXgboostBeatsTheLogisticBaselineOnTheHoldout();
+  static void TrainedVersionsAreServedWithShapDataWithinTheCallersScope();
+
   static constexpr int kSubscribers = 2000;
   static constexpr int kDays = 150;
   static std::string* world_;
@@ -236,7 +243,7 @@ StoreFixture* ModelsWorld::store_ = nullptr;
 // Features as of a cutoff in the middle of a day (so that the day partition holding the cutoff is
 // read) do not change when events after the cutoff arrive, in every family the features read,
 // while the labels after the cutoff do.
-TEST_F(ModelsWorld, FeaturesOfACutoffIgnoreEventsAddedAfterIt) {
+void ModelsWorld::FeaturesOfACutoffIgnoreEventsAddedAfterIt() {
   MetricsEngine engine(MetricCatalogue::Builtin(), &store_->pipeline());
   const Timestamp cutoff{StartOfDay(Date{DaysFromCivil(2024, 1, 1) + 100}).micros +
                          int64_t{12} * 3600 * 1000000};
@@ -323,7 +330,7 @@ TEST_F(ModelsWorld, FeaturesOfACutoffIgnoreEventsAddedAfterIt) {
 }
 
 // Subscribers deactivated before a cutoff are not scored at it, and the rows are those active.
-TEST_F(ModelsWorld, OnlySubscribersActiveAtTheCutoffHaveFeatures) {
+void ModelsWorld::OnlySubscribersActiveAtTheCutoffHaveFeatures() {
   MetricsEngine engine(MetricCatalogue::Builtin(), &store_->pipeline());
   const Date day{DaysFromCivil(2024, 1, 1) + 90};
   auto f = LoadFeatures(engine, StartOfDay(day));
@@ -348,7 +355,7 @@ TEST_F(ModelsWorld, OnlySubscribersActiveAtTheCutoffHaveFeatures) {
 
 // The churn model on the world, split by time; XGBoost's holdout AUC beats the logistic
 // baseline's. Both are printed for the record (docs/models.md).
-TEST_F(ModelsWorld, ChurnXgboostBeatsTheLogisticBaselineOnTheHoldout) {
+void ModelsWorld::ChurnXgboostBeatsTheLogisticBaselineOnTheHoldout() {
   MetricsEngine engine(MetricCatalogue::Builtin(), &store_->pipeline());
   const std::string dir = testing::TempDir("models_registry_churn");
   ModelRegistry registry(dir);
@@ -413,7 +420,7 @@ HttpRequest Get(const std::string& path) {
 
 // Both models trained into one data directory's registry, then served: versions, importance,
 // and one subscriber's scores with SHAP data, within the caller's scope only.
-TEST_F(ModelsWorld, TrainedVersionsAreServedWithShapDataWithinTheCallersScope) {
+void ModelsWorld::TrainedVersionsAreServedWithShapDataWithinTheCallersScope() {
   MetricsEngine engine(MetricCatalogue::Builtin(), &store_->pipeline());
   const std::string dir = testing::TempDir("models_registry_api");
   ModelRegistry registry(dir);
@@ -502,6 +509,18 @@ TEST_F(ModelsWorld, TrainedVersionsAreServedWithShapDataWithinTheCallersScope) {
   EXPECT_EQ(doc["models"][0]["active_version"].GetInt(), 1);
   EXPECT_EQ(doc["models"][0]["versions"].Size(), 2u);
   std::filesystem::remove_all(dir);
+}
+
+TEST_F(ModelsWorld, FeaturesScoresAndModelsOnOneWorld) {
+  for (auto [name, check] :
+       {std::pair{"features ignore later events", &FeaturesOfACutoffIgnoreEventsAddedAfterIt},
+        std::pair{"only active subscribers", &OnlySubscribersActiveAtTheCutoffHaveFeatures},
+        std::pair{"xgboost beats the baseline", &ChurnXgboostBeatsTheLogisticBaselineOnTheHoldout},
+        std::pair{"served within scope",
+                  &TrainedVersionsAreServedWithShapDataWithinTheCallersScope}}) {
+    SCOPED_TRACE(name);
+    check();
+  }
 }
 
 }  // namespace
