@@ -11,15 +11,21 @@ DEMO_DIR   ?= data/demo
 setup:
 	@bash scripts/setup
 
+# Debug information is line tables only (-g1): stack traces, sanitizer reports and perf keep file
+# and line, and the builds take about a third less time than with full -g. For a debugger that
+# shows local variables, build with RELEASE_FLAGS="-O2 -g -DNDEBUG".
+RELEASE_FLAGS ?= -O2 -g1 -DNDEBUG
+
 build: setup
-	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$(RELEASE_FLAGS)" >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
 # The same code and tests under AddressSanitizer and UndefinedBehaviorSanitizer (the benchmarks
 # are not built here: they run from the release build).
 build-asan: setup
 	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTALLY_SANITIZE=ON \
-	  -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" >/dev/null
+	  -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS) --target tally tally_tests http_tests kafka_tests clickhouse_tests
 
 test-fast: build
