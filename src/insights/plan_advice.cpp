@@ -368,10 +368,17 @@ Result<PlanAdviceReport> RecommendPlans(MetricsEngine& engine, const PlanAdviceO
   }
   PlanAdviceReport report;
   report.options = o;
+  const std::optional<Timestamp> newest = engine.Watermark();
   if (o.as_of) {
+    // Cycles after the data would be priced as if nothing had been used.
+    if (newest && o.as_of->days > newest->date().days + 1) {
+      return Status::InvalidArgument("as_of: " + FormatDate(*o.as_of) +
+                                     " is after the newest event in the store (" +
+                                     FormatDate(newest->date()) + ")");
+    }
     report.as_of = *o.as_of;
-  } else if (auto w = engine.Watermark()) {
-    report.as_of = w->date();
+  } else if (newest) {
+    report.as_of = newest->date();
   } else {
     return Status::NotFound("the store holds no events yet: no billing cycle to price");
   }

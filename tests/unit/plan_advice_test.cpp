@@ -352,6 +352,13 @@ void PlanAdviceWorld::TheReportListsTheLargestSavingsFirstAndTheCliAgrees() {
     EXPECT_LE(share, last);
     last = share;
   }
+  // An as-of day after the data is refused, rather than priced as cycles without usage.
+  PlanAdviceOptions future;
+  future.as_of = Date{top->as_of.days + 40};
+  auto refused = RecommendPlans(*engine_, future, {});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("as_of: "), std::string::npos)
+      << refused.status().message();
   // The command answers the same (the store is closed while it runs: one process at a time).
   delete engine_;
   store_->Close();
