@@ -3,13 +3,17 @@
 find_package(Boost 1.81 REQUIRED)
 find_package(ZLIB REQUIRED)
 
+# gzip is a library of its own so that the gunzip fuzzer (cmake/fuzz.cmake) compiles it without
+# Boost.Beast.
+add_library(tally_gzip STATIC src/ingest/gzip.cpp)
+target_link_libraries(tally_gzip PUBLIC tally_core PRIVATE ZLIB::ZLIB)
+
 add_library(tally_http STATIC
   src/api/http_server.cpp
   src/api/http_client.cpp
-  src/ingest/gzip.cpp
 )
 target_link_libraries(tally_http
-  PUBLIC tally_core
+  PUBLIC tally_gzip tally_core
   PRIVATE Boost::headers ZLIB::ZLIB Threads::Threads)
 # Asio is used without its deprecated interfaces, and without Boost.System's library.
 target_compile_definitions(tally_http PRIVATE BOOST_ASIO_NO_DEPRECATED)

@@ -20,6 +20,7 @@
 #include "api/graphql/lexer.h"
 #include "api/graphql/parser.h"
 #include "api/graphql/tally_schema.h"
+#include "api/graphql/tally_schema_types.h"
 #include "api/graphql/validation.h"
 #include "world_fixture.h"
 
@@ -619,6 +620,26 @@ TEST(GraphQLTallySchema, HasTheDocumentedRootFieldsAndNoMutations) {
       << sdl;
   EXPECT_NE(sdl.find("granularity: Granularity = DAY"), std::string::npos);
   EXPECT_EQ(sdl.find("type Mutation"), std::string::npos);
+}
+
+// fuzz/graphql_fuzzer.cpp validates against the schema built without resolvers, so that its build
+// needs only the metric catalogue: it must be the served schema, type for type and field for
+// field, and only the resolvers may differ.
+TEST(GraphQLTallySchema, WithoutResolversPrintsTheServedSdl) {
+  const std::unique_ptr<Schema> types_only = BuildTallySchemaTypes(MetricCatalogue::Builtin());
+  EXPECT_EQ(types_only->PrintSdl(), TallySchema().PrintSdl());
+  const std::pair<const char*, const char*> computed[] = {
+      {"Query", "subscriber"},   {"Query", "subscribers"},  {"Query", "metrics"},
+      {"Query", "query"},        {"Query", "experiments"},  {"Subscriber", "usage"},
+      {"Subscriber", "summary"}, {"Subscriber", "account"}, {"Subscriber", "invoices"}};
+  for (auto [type, field] : computed) {
+    const FieldDef* served = TallySchema().FindType(type)->FindField(field);
+    const FieldDef* unresolved = types_only->FindType(type)->FindField(field);
+    ASSERT_NE(served, nullptr) << type << "." << field;
+    ASSERT_NE(unresolved, nullptr) << type << "." << field;
+    EXPECT_TRUE(served->resolve) << type << "." << field << " is served without its resolver";
+    EXPECT_FALSE(unresolved->resolve) << type << "." << field;
+  }
 }
 
 }  // namespace

@@ -1,8 +1,9 @@
 #pragma once
 // A GraphQL schema as the validator and the executor read it: types (scalars, objects,
 // interfaces, unions, enums, input objects), their fields and arguments, directives, and for
-// each object field the resolver that computes it. Declared in code (tally_schema.cpp builds
-// tally's), printed as SDL, and described to clients by introspection (introspection.h).
+// each object field the resolver that computes it. Declared in code (tally_schema_types.cpp
+// declares tally's, tally_schema.cpp adds its resolvers), printed as SDL, and described to clients
+// by introspection (introspection.cpp).
 //
 // A schema is built once, then only read: it is safe to share between threads.
 

@@ -3,6 +3,10 @@
 // invoices), the subscriber search, the metric catalogue, semantic queries and experiments.
 // Queries only: there are no mutations, so an embed token (which never writes) may call it.
 //
+// The types and fields are declared in tally_schema_types.h, which needs only the metric
+// catalogue; this file adds the resolvers, which read the metrics engine, the ingest pipeline and
+// the ledger.
+//
 // Every resolver runs as the caller's Principal with the REST routes' row-level security
 // (api/tenant_scope.h): a subscriber outside the caller's scope resolves to null with the error
 // "subscriber N not found", exactly like a subscriber that does not exist.
