@@ -5,6 +5,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 DEMO_DIR   ?= data/demo
+DEMO_PORT  ?= 8080
 
 .PHONY: setup build build-asan test test-fast demo bench clean fuzz-short fuzz
 
@@ -61,9 +62,12 @@ demo: build
 	@echo "== API keys for the demo (each is printed once; docs/security.md)"
 	@./$(BUILD)/tally keys create --data $(DEMO_DIR)/store --role admin --name demo-admin
 	@./$(BUILD)/tally keys create --data $(DEMO_DIR)/store --role partner --partner 1 --name demo-partner-1
-	@echo "== done: ./$(BUILD)/tally serve --data $(DEMO_DIR)/store serves the API on http://127.0.0.1:8080"
-	@echo "   call it with one of the keys above: curl -H 'Authorization: Bearer tly_...' http://127.0.0.1:8080/v1/metrics"
-	@echo "   routes and roles: docs/api.md; the OpenAPI document: http://127.0.0.1:8080/openapi.json"
+	@echo "== serving the dashboards and the API on the demo world (Ctrl-C stops it)"
+	@echo "   dashboards: open http://127.0.0.1:$(DEMO_PORT)/ and sign in with the demo-admin key above"
+	@echo "   (or the demo-partner-1 key, to see one partner's view); docs/web.md is the guide"
+	@echo "   API: curl -H 'Authorization: Bearer tly_...' http://127.0.0.1:$(DEMO_PORT)/v1/metrics"
+	@echo "   routes and roles: docs/api.md; the OpenAPI document: http://127.0.0.1:$(DEMO_PORT)/openapi.json"
+	@./$(BUILD)/tally serve --data $(DEMO_DIR)/store --port $(DEMO_PORT)
 
 bench: build
 	@./$(BUILD)/generate_bench --out bench/results/generate.json
@@ -71,6 +75,7 @@ bench: build
 	@./$(BUILD)/ledger_bench --out bench/results/ledger.json
 	@./$(BUILD)/insights_bench --out bench/results/insights.json
 	@./$(BUILD)/api_bench --out bench/results/api.json --tally $(BUILD)/tally
+	@node web/tests/first_render.mjs --tally $(BUILD)/tally --out bench/results/web.json
 	@$(MAKE) --no-print-directory fuzz
 
 # libFuzzer harnesses for the decoders and gzip, built with clang in build-fuzz/ (docs/fuzzing.md).

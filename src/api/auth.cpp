@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/text_buffer.h"
 #include "core/utf8.h"
 
 namespace tally {
@@ -16,6 +17,16 @@ bool Principal::AllowsDashboard(std::string_view dashboard) const {
                      [&](const std::string& d) { return d == "*" || d == dashboard; });
 }
 
+bool Principal::OpensAny(DashboardSet pages) const {
+  if (dashboards.empty()) return true;
+  for (const std::string& d : dashboards) {
+    if (d == "*") return true;
+    auto parsed = ParseEnum<Dashboard>(d);
+    if (parsed.ok() && (pages & DashboardBit(*parsed))) return true;
+  }
+  return false;
+}
+
 std::string Principal::Scope() const {
   switch (role) {
     case Role::kPartner:
@@ -25,6 +36,41 @@ std::string Principal::Scope() const {
     default:
       return std::string(Name(role));
   }
+}
+
+std::string PrincipalJson(const Principal& p) {
+  TextBuffer out(256);
+  out.Put("{\"role\":");
+  out.PutJsonString(Name(p.role));
+  out.Put(",\"partner\":");
+  if (p.partner) {
+    out.PutInt(p.partner->value());
+  } else {
+    out.Put("null");
+  }
+  out.Put(",\"subscriber\":");
+  if (p.subscriber) {
+    out.PutInt(p.subscriber->value());
+  } else {
+    out.Put("null");
+  }
+  out.Put(",\"dashboards\":[");
+  for (size_t i = 0; i < p.dashboards.size(); ++i) {
+    if (i) out.Put(',');
+    out.PutJsonString(p.dashboards[i]);
+  }
+  out.Put("],\"expires\":");
+  if (p.expires == kNeverExpires) {
+    out.Put("null");
+  } else {
+    out.Put('"');
+    out.PutTimestamp(p.expires);
+    out.Put('"');
+  }
+  out.Put(",\"via\":");
+  out.PutJsonString(p.expires == kNeverExpires ? "key" : "token");
+  out.Put('}');
+  return std::string(out.view());
 }
 
 Status ValidatePrincipal(const Principal& p) {

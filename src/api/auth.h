@@ -36,6 +36,36 @@ struct EnumNames<Role> {
 //! Parses a role by its exact name; the error quotes the value and lists the accepted names.
 Result<Role> ParseRole(std::string_view text);
 
+//! The pages `tally serve` serves (web/, docs/web.md). An embed token names the ones it opens,
+//! and each API route an embed token may call names the pages that use it (ApiRoute::dashboards),
+//! so a token for the subscriber page cannot read the funnel, say.
+enum class Dashboard : uint8_t {
+  kOverview,
+  kRealtime,
+  kFunnel,
+  kPricing,
+  kAbtest,
+  kMl,
+  kGeo,
+  kSubscriber,
+  kPartner,
+  kAgent,
+};
+
+template <>
+struct EnumNames<Dashboard> {
+  static constexpr std::string_view kTypeName = "dashboard";
+  static constexpr std::array kNames =
+      std::to_array<std::string_view>({"overview", "realtime", "funnel", "pricing", "abtest", "ml",
+                                       "geo", "subscriber", "partner", "agent"});
+};
+
+//! A set of dashboards, one bit per Dashboard.
+using DashboardSet = uint16_t;
+constexpr DashboardSet DashboardBit(Dashboard d) {
+  return static_cast<DashboardSet>(1u << static_cast<unsigned>(d));
+}
+
 //! "Never expires": the expiry of an API key, which lives until it is revoked.
 inline constexpr Timestamp kNeverExpires{std::numeric_limits<int64_t>::max()};
 
@@ -57,10 +87,19 @@ struct Principal {
 
   //! True when `dashboard` is one this principal may open.
   bool AllowsDashboard(std::string_view dashboard) const;
+  //! True when this principal may open one of `pages` (always, with an empty list or "*").
+  //! Names that are not a Dashboard open nothing.
+  bool OpensAny(DashboardSet pages) const;
   //! "partner:7", "subscriber:123" or the role name for internal roles: the tenant scope, as
   //! written in a token's `sub` claim and the audit log.
   std::string Scope() const;
 };
+
+//! What GET /v1/me answers: {"role", "partner", "subscriber", "dashboards", "expires", "via"}
+//! (ids and expiry null when absent; `via` is "key" for API keys, which never expire, and
+//! "token" for embed tokens). The pages use it to choose
+//! what to show; the server enforces every limit regardless.
+std::string PrincipalJson(const Principal& p);
 
 //! Checks the invariants of a principal: role partner carries a valid partner id and no
 //! subscriber; role subscriber carries a valid subscriber id (and may carry its partner); admin,

@@ -21,6 +21,23 @@ constexpr RoleSet kAdmin = RoleBit(Role::kAdmin);
 constexpr RoleSet kCare = RoleBit(Role::kAdmin) | RoleBit(Role::kAgent);
 constexpr RoleSet kTenantWrite = kCare | RoleBit(Role::kPartner);
 
+// Which pages read which routes (web/src/views/*.ts), for the embed-token check.
+constexpr DashboardSet Pages(std::initializer_list<Dashboard> pages) {
+  DashboardSet s = 0;
+  for (Dashboard d : pages) s |= DashboardBit(d);
+  return s;
+}
+using D = Dashboard;
+constexpr DashboardSet kEveryPage =
+    Pages({D::kOverview, D::kRealtime, D::kFunnel, D::kPricing, D::kAbtest, D::kMl, D::kGeo,
+           D::kSubscriber, D::kPartner, D::kAgent});
+// Pages that chart semantic queries (and so may also use GraphQL, which answers the same).
+constexpr DashboardSet kQueryPages =
+    Pages({D::kOverview, D::kRealtime, D::kFunnel, D::kPricing, D::kAbtest, D::kGeo, D::kPartner});
+// Pages that show one subscriber.
+constexpr DashboardSet kSubscriberPages = Pages({D::kSubscriber, D::kAgent, D::kPartner, D::kMl});
+constexpr DashboardSet kNoEmbed = 0;
+
 // True when `path` has the segments of `pattern`, where a `{name}` segment matches any
 // non-empty one. "/a/b/" has three segments, the last one empty, so it does not match "/a/b".
 bool PathMatches(std::string_view pattern, std::string_view path) {
@@ -56,6 +73,12 @@ HttpResponse Unauthorized(std::string_view message, bool invalid_token) {
   return r;
 }
 
+std::string DashboardList(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
 HttpResponse TooMany(const RateLimiter::Decision& d, std::string_view what) {
   HttpResponse r =
       JsonError(429, std::string(what) + ": retry in " + std::to_string(d.retry_after_s) + " s");
@@ -67,64 +90,80 @@ HttpResponse TooMany(const RateLimiter::Decision& d, std::string_view what) {
 
 const std::vector<ApiRoute>& ApiRoutes() {
   static const std::vector<ApiRoute> kRoutes = {
-      {"GET", "/healthz", 0, false, "Liveness: the process answers"},
-      {"GET", "/readyz", 0, false, "Readiness: the store and the ledger answer"},
-      {"GET", "/metrics", 0, false, "Prometheus metrics"},
-      {"GET", "/openapi.json", 0, false, "This API as an OpenAPI 3 document"},
-      {"POST", "/v1/ingest/{family}", kAdmin, false, "Ingest NDJSON or CSV events"},
-      {"GET", "/v1/loads", kInternal, false, "Data-quality reports of recent loads"},
-      {"GET", "/v1/partitions", kInternal, false, "Stored day partitions per family"},
-      {"GET", "/v1/metrics", kAllRoles, true, "The metric catalogue"},
-      {"GET", "/v1/query", kAllRoles, true, "Run a semantic query given in ?q="},
-      {"POST", "/v1/query", kAllRoles, true, "Run a semantic query given in the body"},
-      {"GET", "/v1/live", kInternal | RoleBit(Role::kPartner), true,
+      {"GET", "/healthz", 0, kNoEmbed, "Liveness: the process answers"},
+      {"GET", "/readyz", 0, kNoEmbed, "Readiness: the store and the ledger answer"},
+      {"GET", "/metrics", 0, kNoEmbed, "Prometheus metrics"},
+      {"GET", "/openapi.json", 0, kNoEmbed, "This API as an OpenAPI 3 document"},
+      {"GET", "/", 0, kNoEmbed, "The dashboards (web/): the page that loads them"},
+      {"GET", "/ui/{file}", 0, kNoEmbed, "The dashboards' script, styles and map data"},
+      {"GET", "/embed.js", 0, kNoEmbed,
+       "One-line embedding: a script that adds a dashboard iframe"},
+      {"POST", "/v1/ingest/{family}", kAdmin, kNoEmbed, "Ingest NDJSON or CSV events"},
+      {"GET", "/v1/loads", kInternal, kNoEmbed, "Data-quality reports of recent loads"},
+      {"GET", "/v1/partitions", kInternal, kNoEmbed, "Stored day partitions per family"},
+      {"GET", "/v1/me", kAllRoles, kEveryPage, "Who the credential is: role, scope, dashboards"},
+      {"GET", "/v1/metrics", kAllRoles, kEveryPage, "The metric catalogue"},
+      {"GET", "/v1/query", kAllRoles, kQueryPages, "Run a semantic query given in ?q="},
+      {"POST", "/v1/query", kAllRoles, kQueryPages, "Run a semantic query given in the body"},
+      {"GET", "/v1/live", kInternal | RoleBit(Role::kPartner), Pages({D::kRealtime, D::kPartner}),
        "Live aggregates as server-sent events"},
-      {"GET", "/v1/subscribers", kInternal | RoleBit(Role::kPartner), false,
+      {"GET", "/v1/subscribers", kInternal | RoleBit(Role::kPartner), kNoEmbed,
        "Search subscribers by id, MSISDN or name"},
-      {"POST", "/v1/subscribers", kTenantWrite, false, "Activate a subscriber account"},
-      {"GET", "/v1/subscribers/{id}", kAllRoles, true, "A subscriber's profile, masked by role"},
-      {"GET", "/v1/subscribers/{id}/usage", kAllRoles, true, "A subscriber's usage series"},
-      {"GET", "/v1/subscribers/{id}/summary", kAllRoles, true, "A subscriber's usage totals"},
-      {"GET", "/v1/subscribers/{id}/balance", kAllRoles, true, "Balance, cycle and bundles"},
-      {"GET", "/v1/subscribers/{id}/invoices", kAllRoles, true, "Postpaid invoices"},
-      {"POST", "/v1/subscribers/{id}/plan", kTenantWrite | RoleBit(Role::kSubscriber), false,
+      {"POST", "/v1/subscribers", kTenantWrite, kNoEmbed, "Activate a subscriber account"},
+      {"GET", "/v1/subscribers/{id}", kAllRoles, kSubscriberPages,
+       "A subscriber's profile, masked by role"},
+      {"GET", "/v1/subscribers/{id}/usage", kAllRoles, kSubscriberPages,
+       "A subscriber's usage series"},
+      {"GET", "/v1/subscribers/{id}/summary", kAllRoles, kSubscriberPages,
+       "A subscriber's usage totals"},
+      {"GET", "/v1/subscribers/{id}/balance", kAllRoles, kSubscriberPages,
+       "Balance, cycle and bundles"},
+      {"GET", "/v1/subscribers/{id}/invoices", kAllRoles, kSubscriberPages, "Postpaid invoices"},
+      {"POST", "/v1/subscribers/{id}/plan", kTenantWrite | RoleBit(Role::kSubscriber), kNoEmbed,
        "Change plan, prorated"},
-      {"POST", "/v1/subscribers/{id}/status", kTenantWrite, false, "Suspend, resume or deactivate"},
-      {"POST", "/v1/recharges", kTenantWrite | RoleBit(Role::kSubscriber), false,
+      {"POST", "/v1/subscribers/{id}/status", kTenantWrite, kNoEmbed,
+       "Suspend, resume or deactivate"},
+      {"POST", "/v1/recharges", kTenantWrite | RoleBit(Role::kSubscriber), kNoEmbed,
        "Credit a prepaid balance (idempotent)"},
-      {"POST", "/v1/recharges/{id}/refund", kCare, false, "Refund a recharge"},
-      {"POST", "/v1/recharges/{id}/reversal", kCare, false, "Reverse a recharge (chargeback)"},
-      {"GET", "/v1/insights/kpis", kInternal | RoleBit(Role::kPartner), true,
+      {"POST", "/v1/recharges/{id}/refund", kCare, kNoEmbed, "Refund a recharge"},
+      {"POST", "/v1/recharges/{id}/reversal", kCare, kNoEmbed, "Reverse a recharge (chargeback)"},
+      {"GET", "/v1/insights/kpis", kInternal | RoleBit(Role::kPartner),
+       Pages({D::kOverview, D::kPartner}),
        "Monthly KPIs with colour-coded status, by plan, tier, region or partner"},
-      {"GET", "/v1/insights/funnel", kInternal | RoleBit(Role::kPartner), true,
+      {"GET", "/v1/insights/funnel", kInternal | RoleBit(Role::kPartner),
+       Pages({D::kFunnel, D::kPartner}),
        "Cohort funnel: counts, step and overall conversion, drop-off"},
-      {"GET", "/v1/insights/pricing", kInternal | RoleBit(Role::kPartner), true,
+      {"GET", "/v1/insights/pricing", kInternal | RoleBit(Role::kPartner),
+       Pages({D::kPricing, D::kPartner}),
        "Price elasticities with intervals, ARPU by tier, plan spread"},
-      {"GET", "/v1/insights/experiments", kInternal | RoleBit(Role::kPartner), true,
-       "Experiments with exposures"},
-      {"GET", "/v1/insights/experiments/{key}", kInternal | RoleBit(Role::kPartner), true,
-       "One experiment's A/B report"},
-      {"GET", "/v1/insights/anomalies", kInternal | RoleBit(Role::kPartner), true,
+      {"GET", "/v1/insights/experiments", kInternal | RoleBit(Role::kPartner),
+       Pages({D::kAbtest, D::kPartner}), "Experiments with exposures"},
+      {"GET", "/v1/insights/experiments/{key}", kInternal | RoleBit(Role::kPartner),
+       Pages({D::kAbtest, D::kPartner}), "One experiment's A/B report"},
+      {"GET", "/v1/insights/anomalies", kInternal | RoleBit(Role::kPartner),
+       Pages({D::kOverview, D::kPartner, D::kAgent}),
        "Unusual charges (bill shock) with their cause"},
-      {"GET", "/v1/insights/plans", kInternal | RoleBit(Role::kPartner), true,
+      {"GET", "/v1/insights/plans", kInternal | RoleBit(Role::kPartner),
+       Pages({D::kPricing, D::kPartner}),
        "Plan recommendations: cheaper plans, bigger bundles, upsells, switches ahead of growth"},
-      {"GET", "/v1/insights/geo", kInternal | RoleBit(Role::kPartner), true,
-       "Measures by region and city with coordinates, for maps"},
-      {"GET", "/v1/insights/power", kInternal | RoleBit(Role::kPartner), true,
+      {"GET", "/v1/insights/geo", kInternal | RoleBit(Role::kPartner),
+       Pages({D::kGeo, D::kPartner}), "Measures by region and city with coordinates, for maps"},
+      {"GET", "/v1/insights/power", kInternal | RoleBit(Role::kPartner), Pages({D::kAbtest}),
        "Sample size and power for an A/B test"},
-      {"GET", "/v1/subscribers/{id}/anomalies", kAllRoles, true,
+      {"GET", "/v1/subscribers/{id}/anomalies", kAllRoles, kSubscriberPages,
        "A subscriber's unusual charges with their cause"},
-      {"GET", "/v1/subscribers/{id}/plan-advice", kAllRoles, true,
+      {"GET", "/v1/subscribers/{id}/plan-advice", kAllRoles, kSubscriberPages,
        "A subscriber's last billing cycles priced under every plan, and the plan advice"},
-      {"GET", "/v1/insights/models", RoleBit(Role::kAdmin) | RoleBit(Role::kAnalyst), false,
+      {"GET", "/v1/insights/models", RoleBit(Role::kAdmin) | RoleBit(Role::kAnalyst), kNoEmbed,
        "Churn and LTV model versions, their holdout metrics and which is active"},
       {"GET", "/v1/insights/models/{model}/importance",
-       RoleBit(Role::kAdmin) | RoleBit(Role::kAnalyst), false,
+       RoleBit(Role::kAdmin) | RoleBit(Role::kAnalyst), kNoEmbed,
        "Global importance (mean |SHAP|) of a model's active version"},
-      {"GET", "/v1/subscribers/{id}/churn", kAllRoles, true,
+      {"GET", "/v1/subscribers/{id}/churn", kAllRoles, kSubscriberPages,
        "A subscriber's churn probability and LTV with SHAP contributions"},
-      {"GET", "/graphql", kAllRoles, true, "GraphQL query in ?query= (or the schema with ?sdl)"},
-      {"POST", "/graphql", kAllRoles, true, "GraphQL query in a JSON body"},
+      {"GET", "/graphql", kAllRoles, kQueryPages,
+       "GraphQL query in ?query= (or the schema with ?sdl)"},
+      {"POST", "/graphql", kAllRoles, kQueryPages, "GraphQL query in a JSON body"},
   };
   return kRoutes;
 }
@@ -270,6 +309,10 @@ HttpResponse ApiGateway::Handle(const HttpRequest& request) {
     } else if (caller->via_token && !route->embed) {
       response = JsonError(403, "an embed token may not call " + std::string(route->method) + " " +
                                     std::string(route->pattern) + "; use an API key");
+    } else if (caller->via_token && !p.OpensAny(route->embed)) {
+      response = JsonError(403, "this embed token opens no dashboard that reads " +
+                                    std::string(route->method) + " " + std::string(route->pattern) +
+                                    " (it opens " + DashboardList(p.dashboards) + ")");
     } else if (parts_.limiter && !(d = parts_.limiter->Take(
                                        caller->via_token ? "scope:" + p.Scope() : "key:" + p.key_id,
                                        std::chrono::steady_clock::now()))

@@ -45,7 +45,9 @@ struct ApiRoute {
   std::string_view method;   // "GET" (which also answers HEAD) or "POST"
   std::string_view pattern;  // "/v1/subscribers/{id}/usage": {name} matches one path segment
   RoleSet roles = 0;         // 0: public, no credential needed
-  bool embed = false;        // an embed token may call it (reads of tenant data only)
+  // The dashboards (pages) that read it: an embed token that opens one of them, or "*", may
+  // call it. 0: no embed token may (writes, and routes no embeddable page needs).
+  DashboardSet embed = 0;
   std::string_view summary;  // one line, as in the OpenAPI document
 };
 

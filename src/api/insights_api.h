@@ -38,7 +38,7 @@ class InsightsApi {
   std::optional<HttpResponse> Handle(const HttpRequest& request, const Principal& caller);
 
  private:
-  std::optional<HttpResponse> Answer(std::string_view name, const InsightParams& params,
+  std::optional<HttpResponse> Answer(std::string_view name, InsightParams params,
                                      const Principal& caller);
 
   MetricsEngine* engine_;

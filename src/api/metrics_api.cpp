@@ -24,7 +24,15 @@ std::optional<HttpResponse> MetricsApi::Handle(const HttpRequest& request,
   const bool read = request.method == "GET" || request.method == "HEAD";
   if (request.path == "/v1/metrics") {
     if (!read) return JsonError(405, "use GET");
-    return JsonResponse(200, engine_->catalogue().ToJson());
+    // The catalogue, and the newest day with stored events (store coverage, like the live
+    // stream's watermark: a day, no tenant data), which pages use as "today".
+    std::string json = engine_->catalogue().ToJson();
+    const std::optional<Timestamp> newest = engine_->Watermark();
+    const std::string through = newest ? "\"" + FormatDate(newest->date()) + "\"" : "null";
+    if (json.size() >= 2 && json.front() == '{') {
+      json.insert(1, "\"data_through\":" + through + (json.size() > 2 ? "," : ""));
+    }
+    return JsonResponse(200, std::move(json));
   }
   if (request.path.starts_with("/v1/subscribers/")) return Subscriber(request, caller);
   if (request.path != "/v1/query") return std::nullopt;

@@ -302,6 +302,13 @@ int Token(const KeysFlags& f) {
   }
   auto dashboards = ListFlag("--dashboards", f.dashboards);
   if (!dashboards.ok()) return UsageError("token", dashboards.status());
+  // A misspelt page would make a token that opens nothing (docs/security.md lists the pages).
+  for (const std::string& d : *dashboards) {
+    if (d == "*") continue;
+    if (auto page = ParseEnum<Dashboard>(d); !page.ok()) {
+      return UsageError("token", page.status().WithContext("--dashboards"));
+    }
+  }
   if (FindInvalidUtf8(f.jti) != std::string::npos) {
     return UsageError("token", Status::InvalidArgument("--jti is not valid UTF-8"));
   }

@@ -30,6 +30,7 @@
 #include "cli/store_session.h"
 #include "ingest/kafka_source.h"
 #include "insights/kpis.h"
+#include "web/web_assets.h"
 
 namespace tally {
 
@@ -235,8 +236,10 @@ CommandFn RegisterServe(CLI::App& app, CliContext& ctx) {
               r.body = parts.metrics.Render();
               return r;
             }
+            if (auto page = ServeWebAsset(req)) return page;
             return ingest.Handle(req);  // /healthz
           }
+          if (req.path == "/v1/me") return JsonResponse(200, PrincipalJson(*who));
           if (auto r = ingest.Handle(req)) return r;
           if (auto r = metrics_api.Handle(req, *who)) return r;
           if (auto r = models_api.Handle(req, *who)) return r;

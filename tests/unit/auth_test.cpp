@@ -1172,6 +1172,8 @@ TEST(AuthKeysCli, BadFlagsAreNamedAndExitTwo) {
       {"keys token --data " + dir + " --role partner --partner 7 --ttl soon", "--ttl 'soon'"},
       {"keys token --data " + dir + " --role partner --partner 7 --dashboards a,,b",
        "--dashboards"},
+      {"keys token --data " + dir + " --role partner --partner 7 --dashboards overview,usage",
+       "--dashboards: 'usage' is not a dashboard (expected one of overview, realtime"},
   };
   for (const auto& [args, expected] : cases) {
     auto r = RunTally(args);
@@ -1186,7 +1188,7 @@ TEST(AuthKeysCli, BadFlagsAreNamedAndExitTwo) {
 TEST(AuthKeysCli, TokenPrintsASignedEmbedTokenForTheScope) {
   const std::string dir = TempDir("keys_cli_token");
   auto r = RunTally("keys token --data " + dir +
-                    " --role partner --partner 7 --dashboards usage,billing --ttl 30m --json");
+                    " --role partner --partner 7 --dashboards overview,funnel --ttl 30m --json");
   ASSERT_EQ(r.code, 0) << r.out;
   const std::string token = FieldOf(r.out, "token");
   EXPECT_EQ(FieldOf(r.out, "scope"), "partner:7");
@@ -1199,7 +1201,7 @@ TEST(AuthKeysCli, TokenPrintsASignedEmbedTokenForTheScope) {
   auto claims = tokens->Verify(token, now);
   ASSERT_TRUE(claims.ok()) << claims.status().ToString() << "\n" << r.out;
   EXPECT_EQ(claims->partner, PartnerId(7));
-  EXPECT_EQ(claims->dashboards, (std::vector<std::string>{"usage", "billing"}));
+  EXPECT_EQ(claims->dashboards, (std::vector<std::string>{"overview", "funnel"}));
   ASSERT_TRUE(claims->iat.has_value());
   EXPECT_EQ(claims->exp.seconds() - claims->iat->seconds(), 1800);
   EXPECT_FALSE(claims->jti.empty());
@@ -1214,6 +1216,36 @@ TEST(AuthKeysCli, TokenPrintsASignedEmbedTokenForTheScope) {
   ASSERT_TRUE(sub.ok()) << sub.status().ToString();
   EXPECT_EQ(sub->sub, "subscriber:5");
   EXPECT_EQ(sub->dashboards, std::vector<std::string>{"*"});
+}
+
+}  // namespace
+}  // namespace tally
+
+namespace tally {
+namespace {
+
+TEST(AuthRole, DashboardsOpenTheRoutesOfTheirPagesOnly) {
+  Principal key = Make(Role::kPartner, 7, {});
+  EXPECT_TRUE(key.OpensAny(DashboardBit(Dashboard::kFunnel)));  // API key: every dashboard
+  Principal token = key;
+  token.dashboards = {"subscriber", "nonsense"};
+  EXPECT_TRUE(token.OpensAny(DashboardBit(Dashboard::kSubscriber)));
+  EXPECT_FALSE(token.OpensAny(DashboardBit(Dashboard::kFunnel)));
+  EXPECT_FALSE(token.OpensAny(0));
+  token.dashboards = {"*"};
+  EXPECT_TRUE(token.OpensAny(DashboardBit(Dashboard::kGeo)));
+}
+
+TEST(AuthRole, PrincipalJsonSaysWhoTheCallerIs) {
+  Principal p = Make(Role::kSubscriber, 7, 123);
+  EXPECT_EQ(PrincipalJson(p),
+            R"({"role":"subscriber","partner":7,"subscriber":123,"dashboards":[],)"
+            R"("expires":null,"via":"key"})");
+  p.dashboards = {"subscriber"};
+  p.expires = Timestamp::FromSeconds(1'760'000'000);
+  EXPECT_EQ(PrincipalJson(p),
+            R"({"role":"subscriber","partner":7,"subscriber":123,"dashboards":["subscriber"],)"
+            R"("expires":"2025-10-09T08:53:20Z","via":"token"})");
 }
 
 }  // namespace

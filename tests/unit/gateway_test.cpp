@@ -140,7 +140,7 @@ class GatewayTest : public ::testing::Test {
       c.partner = PartnerId(3);
       c.sub = "partner:3";
     }
-    c.dashboards = {"usage"};
+    c.dashboards = dashboards_;
     c.iat = now_;
     c.exp = Timestamp::FromSeconds(now_.seconds() + lifetime_s);
     c.jti = "tok-1";
@@ -166,6 +166,7 @@ class GatewayTest : public ::testing::Test {
   ServerMetrics metrics_;
   std::unique_ptr<ApiGateway> gateway_;
   std::string admin_, partner_;
+  std::vector<std::string> dashboards_ = {"subscriber"};  // the dashboards Token() opens
   Timestamp now_ = Now();
   int calls_ = 0;
   std::optional<Principal> seen_;
@@ -246,6 +247,52 @@ TEST_F(GatewayTest, EmbedTokensReadTheirScopeOnlyAndExpiredOrTamperedOnesAre401)
   c.exp = Timestamp::FromSeconds(now_.seconds() + 60);
   EXPECT_EQ(gateway_->Handle(Req("GET", "/v1/metrics", other.Sign(c).value())).status, 401);
   EXPECT_EQ(calls_, 2);
+}
+
+TEST_F(GatewayTest, AnEmbedTokenReadsOnlyTheRoutesOfTheDashboardsItOpens) {
+  // The Superset hole: a chart data API not limited to the token's dashboards.
+  const std::string subscriber_page = Token(600, SubscriberId(77));
+  EXPECT_EQ(gateway_->Handle(Req("GET", "/v1/subscribers/77/usage", subscriber_page)).status, 200);
+  EXPECT_EQ(gateway_->Handle(Req("GET", "/v1/me", subscriber_page)).status, 200);
+  HttpResponse query = gateway_->Handle(Req("GET", "/v1/query", subscriber_page));
+  EXPECT_EQ(query.status, 403);
+  EXPECT_NE(query.body.find("opens no dashboard that reads GET /v1/query (it opens subscriber)"),
+            std::string::npos)
+      << query.body;
+  EXPECT_EQ(gateway_->Handle(Req("POST", "/graphql", subscriber_page)).status, 403);
+
+  dashboards_ = {"overview"};
+  const std::string overview = Token(600);  // partner 3
+  EXPECT_EQ(gateway_->Handle(Req("GET", "/v1/insights/kpis", overview)).status, 200);
+  EXPECT_EQ(gateway_->Handle(Req("GET", "/v1/query", overview)).status, 200);
+  EXPECT_EQ(gateway_->Handle(Req("GET", "/v1/insights/funnel", overview)).status, 403);
+  EXPECT_EQ(gateway_->Handle(Req("GET", "/v1/live", overview)).status, 403);
+
+  dashboards_ = {"no-such-page"};  // a name that is no dashboard opens nothing
+  EXPECT_EQ(gateway_->Handle(Req("GET", "/v1/metrics", Token(600))).status, 403);
+  dashboards_ = {"*"};
+  const std::string every = Token(600);
+  RateLimiter::Options ro;
+  ro.burst = 1000;  // every route below gets its answer, not a 429
+  limiter_ = std::move(RateLimiter::Create(ro).value());
+  Make(true);
+  for (const ApiRoute& r : ApiRoutes()) {
+    if (!r.embed || r.pattern.find('{') != std::string_view::npos) continue;
+    EXPECT_EQ(gateway_->Handle(Req(std::string(r.method), std::string(r.pattern), every)).status,
+              200)
+        << r.method << " " << r.pattern;
+  }
+}
+
+TEST(GatewayRoutes, EmbedTokensOnlyReadAndOnlyTenantRoutesAreEmbeddable) {
+  for (const ApiRoute& r : ApiRoutes()) {
+    if (!r.embed) continue;
+    // An embed token never writes: it reads, or POSTs a query (a read with a body).
+    EXPECT_TRUE(r.method == "GET" || r.pattern == "/v1/query" || r.pattern == "/graphql")
+        << r.method << " " << r.pattern;
+    EXPECT_NE(r.roles, 0) << r.pattern << ": public routes need no token";
+    EXPECT_TRUE(r.roles & (RoleBit(Role::kPartner) | RoleBit(Role::kSubscriber))) << r.pattern;
+  }
 }
 
 TEST_F(GatewayTest, EachKeyHasItsOwnBucketAnd429CarriesRetryAfter) {

@@ -163,7 +163,12 @@ TEST(Live, SecondsStreamWhatArrivesPerPartnerAndTheStreamEndsWithItsToken) {
   const std::string subscriber_key = CreateKey(dir, "--role subscriber --subscriber 5");
   SseReader admin(server.port(), "/v1/live?history=5", server.admin_key());
   SseReader partner(server.port(), "/v1/live", partner_key);
+  // The dashboards' partner filter: an admin may watch one partner; a partner naming another
+  // sees nothing.
+  SseReader admin_p2(server.port(), "/v1/live?history=5&partner=2", server.admin_key());
+  SseReader partner_p2(server.port(), "/v1/live?partner=2", partner_key);
   ASSERT_TRUE(admin.connected() && partner.connected());
+  ASSERT_TRUE(admin_p2.connected() && partner_p2.connected());
   std::vector<Sse> first = partner.Read(500ms);
   EXPECT_NE(partner.head().find("200 OK"), std::string::npos) << partner.head();
   EXPECT_NE(partner.head().find("text/event-stream"), std::string::npos);
@@ -185,6 +190,14 @@ TEST(Live, SecondsStreamWhatArrivesPerPartnerAndTheStreamEndsWithItsToken) {
     for (Sse& e : partner.Read(600ms)) p_events.push_back(e);
     for (Sse& e : admin.Read(600ms)) a_events.push_back(e);
   }
+  std::vector<Sse> a2_events, p2_events;
+  for (int i = 0; i < 6 && Sum(a2_events).sessions < 4; ++i) {
+    for (Sse& e : admin_p2.Read(600ms)) a2_events.push_back(e);
+  }
+  for (Sse& e : partner_p2.Read(600ms)) p2_events.push_back(e);
+  EXPECT_EQ(Sum(a2_events).sessions, 4);
+  EXPECT_EQ(Sum(a2_events).errors, 1);
+  EXPECT_EQ(Sum(p2_events).sessions, 0);
   Totals pt = Sum(p_events), at = Sum(a_events);
   EXPECT_EQ(pt.sessions, 7);
   EXPECT_EQ(pt.errors, 2);

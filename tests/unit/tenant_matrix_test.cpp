@@ -100,7 +100,7 @@ class TenantMatrixTest : public ::testing::Test {
 
   static std::string Token(const std::string& args, const std::string& ttl = "1h") {
     TallyRun run = RunTally("keys token --data " + *data_ + " " + args + " --ttl " + ttl +
-                            " --dashboards usage 2>/dev/null");
+                            " --dashboards '*' 2>/dev/null");
     EXPECT_EQ(run.code, 0) << run.out;
     return run.out.substr(0, run.out.find('\n'));
   }
@@ -682,6 +682,11 @@ TEST_F(TenantMatrixTest, InsightsAnswerOnlyTheCallersTenant) {
         int64_t(seg["steps"].at(0)["count"]);
   }
   ASSERT_GE(admin_visits.size(), 2u);
+  // An admin narrows any insight to one partner with ?partner=, as the dashboards' filter does.
+  auto narrowed = admin_->Get("/v1/insights/funnel?partner=" + std::to_string(partner_b_));
+  ASSERT_TRUE(narrowed.ok() && narrowed->status == 200) << (narrowed.ok() ? narrowed->body : "");
+  EXPECT_EQ(int64_t(parser.parse(narrowed->body)["segments"].at(0)["steps"].at(0)["count"]),
+            admin_visits[std::to_string(partner_b_)]);
   auto admin_list = admin_->Get("/v1/insights/experiments");
   ASSERT_TRUE(admin_list.ok() && admin_list->status == 200);
   for (const Caller& c : Tenants()) {
@@ -709,6 +714,17 @@ TEST_F(TenantMatrixTest, InsightsAnswerOnlyTheCallersTenant) {
       EXPECT_EQ(int64_t(seg["steps"].at(0)["count"]), admin_visits[own]);
     }
     EXPECT_LE(segments, 1);
+    // The dashboards' partner filter (?partner=): the caller's own partner answers the same;
+    // another partner answers nothing, never that partner's visitors.
+    const std::string other = std::to_string(*c.partner == partner_a_ ? partner_b_ : partner_a_);
+    auto own_filter = Call(http, c, "GET", "/v1/insights/funnel?partner=" + own);
+    ASSERT_EQ(own_filter.status, 200) << own_filter.body;
+    EXPECT_EQ(int64_t(p.parse(own_filter.body)["segments"].at(0)["steps"].at(0)["count"]),
+              admin_visits[own]);
+    auto other_filter = Call(http, c, "GET", "/v1/insights/funnel?partner=" + other);
+    ASSERT_EQ(other_filter.status, 200) << other_filter.body;
+    EXPECT_EQ(int64_t(p.parse(other_filter.body)["segments"].at(0)["steps"].at(0)["count"]), 0);
+    EXPECT_EQ(Call(http, c, "GET", "/v1/insights/funnel?partner=x").status, 400);
     EXPECT_EQ(Call(http, c, "GET", "/v1/insights/funnel?segments=partner,region&format=csv").status,
               200);
     EXPECT_EQ(Call(http, c, "GET", "/v1/insights/funnel?source=seed").status, 400);
