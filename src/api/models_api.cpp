@@ -87,12 +87,13 @@ std::optional<HttpResponse> ModelsApi::Handle(const HttpRequest& request, const 
   if (path.starts_with(kModels) && path[kModels.size()] == '/') {
     if (!read) return JsonError(405, "use GET");
     const std::string_view rest = path.substr(kModels.size() + 1);
-    constexpr std::string_view kImportance = "/importance";
     const size_t slash = rest.find('/');
-    if (slash == std::string_view::npos || rest.substr(slash) != kImportance) {
-      return JsonError(404, "no such model route (GET /v1/insights/models/{model}/importance)");
-    }
-    return Importance(request, rest.substr(0, slash));
+    const std::string_view what =
+        slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
+    if (what == "/importance") return Importance(request, rest.substr(0, slash));
+    if (what == "/scores") return Scores(request, rest.substr(0, slash));
+    return JsonError(404,
+                     "no such model route (GET /v1/insights/models/{model}/importance or /scores)");
   }
   constexpr std::string_view kSubscribers = "/v1/subscribers/";
   constexpr std::string_view kChurn = "/churn";
@@ -206,6 +207,67 @@ Result<std::shared_ptr<const ScoreTable>> ModelsApi::ActiveScores(ModelKind kind
   std::lock_guard<std::mutex> lock(mu_);
   cache_[kind] = CachedScores{**version, mtime, shared};
   return shared;
+}
+
+HttpResponse ModelsApi::Scores(const HttpRequest& request, std::string_view model) {
+  auto kind = ParseModelKind(model);
+  if (!kind.ok()) return JsonError(404, kind.status().message());
+  int64_t limit = 20;
+  if (auto l = request.query.find("limit"); l != request.query.end()) {
+    const std::optional<int64_t> n = PositiveId(l->second);
+    if (!n || *n > 1000) return JsonError(400, "limit: expected an integer in 1..1000");
+    limit = *n;
+  }
+  bool lowest = false;
+  if (auto o = request.query.find("order"); o != request.query.end()) {
+    if (o->second != "desc" && o->second != "asc") {
+      return JsonError(400, "order: expected desc (highest first) or asc");
+    }
+    lowest = o->second == "asc";
+  }
+  std::optional<int> version;
+  auto table = ActiveScores(*kind, &version);
+  if (!table.ok()) return ErrorOf(table.status());
+  if (!*table) {
+    return JsonError(404, "no " + std::string(ModelName(*kind)) +
+                              " model trained yet (tally train --model " +
+                              std::string(ModelName(*kind)) + ")");
+  }
+  std::vector<const SubscriberScore*> rows;
+  rows.reserve((*table)->rows.size());
+  for (const auto& [id, score] : (*table)->rows) rows.push_back(&score);
+  const size_t n = std::min(rows.size(), static_cast<size_t>(limit));
+  // Highest (or lowest) first; ties by subscriber id, so the order is stable.
+  std::partial_sort(rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(n), rows.end(),
+                    [lowest](const SubscriberScore* a, const SubscriberScore* b) {
+                      if (a->prediction != b->prediction) {
+                        return lowest ? a->prediction < b->prediction
+                                      : a->prediction > b->prediction;
+                      }
+                      return a->subscriber_id < b->subscriber_id;
+                    });
+  TextBuffer out(1 << 12);
+  out.Put("{\"model\":");
+  out.PutJsonString(ModelName(*kind));
+  out.Put(",\"version\":");
+  out.PutInt(*version);
+  out.Put(",\"scored_at\":");
+  out.PutJsonString((*table)->scored_at);
+  out.Put(",\"scored\":");
+  out.PutInt(static_cast<int64_t>(rows.size()));
+  out.Put(",\"scores\":[");
+  for (size_t i = 0; i < n; ++i) {
+    if (i) out.Put(',');
+    out.Put("{\"subscriber_id\":");
+    out.PutInt(rows[i]->subscriber_id);
+    out.Put(",\"partner_id\":");
+    out.PutInt(rows[i]->partner_id);
+    out.Put(",\"prediction\":");
+    PutNumber(out, rows[i]->prediction);
+    out.Put('}');
+  }
+  out.Put("]}");
+  return JsonResponse(200, std::string(out.view()));
 }
 
 HttpResponse ModelsApi::Churn(const Principal& caller, int64_t id) {

@@ -33,6 +33,9 @@ class ModelsApi {
 
  private:
   HttpResponse List();
+  //! GET /v1/insights/models/{model}/scores?limit=&order=: the active version's highest (or
+  //! lowest) predictions, one per scored subscriber.
+  HttpResponse Scores(const HttpRequest& request, std::string_view model);
   HttpResponse Importance(const HttpRequest& request, std::string_view model);
   HttpResponse Churn(const Principal& caller, int64_t id);
   // The scores of the active version of `kind` (cached until its file changes); nullptr and

@@ -410,11 +410,20 @@ void ModelsWorld::ChurnXgboostBeatsTheLogisticBaselineOnTheHoldout() {
 namespace tally {
 namespace {
 
-HttpRequest Get(const std::string& path) {
+HttpRequest Get(const std::string& target) {
   HttpRequest r;
   r.method = "GET";
-  r.path = path;
-  r.target = path;
+  r.target = target;
+  const size_t q = target.find('?');
+  r.path = target.substr(0, q);
+  // name=value pairs after '?' (the tests' values need no decoding).
+  for (size_t at = q; at != std::string::npos && at + 1 < target.size();) {
+    const size_t end = target.find('&', at + 1);
+    const std::string pair = target.substr(at + 1, end == std::string::npos ? end : end - at - 1);
+    const size_t eq = pair.find('=');
+    r.query[pair.substr(0, eq)] = eq == std::string::npos ? "" : pair.substr(eq + 1);
+    at = end;
+  }
   return r;
 }
 
@@ -465,6 +474,27 @@ void ModelsWorld::TrainedVersionsAreServedWithShapDataWithinTheCallersScope() {
   auto scores = registry.Scores(ModelKind::kChurn, 1);
   ASSERT_TRUE(scores.ok() && !scores->rows.empty());
   const SubscriberScore& s = scores->rows.begin()->second;
+
+  // The top predictions: the registry's scores, highest first (ties by id), or lowest first.
+  std::vector<std::pair<double, int64_t>> ranked;
+  for (const auto& [id, row] : scores->rows) ranked.emplace_back(-row.prediction, id);
+  std::sort(ranked.begin(), ranked.end());
+  auto top = api.Handle(Get("/v1/insights/models/churn/scores?limit=5"), admin);
+  ASSERT_TRUE(top && top->status == 200) << (top ? top->body : "");
+  ASSERT_FALSE(doc.Parse(top->body.c_str()).HasParseError()) << top->body;
+  EXPECT_EQ(doc["scored"].GetInt64(), static_cast<int64_t>(scores->rows.size()));
+  ASSERT_EQ(doc["scores"].Size(), std::min<size_t>(5, ranked.size()));
+  for (rapidjson::SizeType i = 0; i < doc["scores"].Size(); ++i) {
+    EXPECT_EQ(doc["scores"][i]["subscriber_id"].GetInt64(), ranked[i].second);
+    EXPECT_NEAR(doc["scores"][i]["prediction"].GetDouble(), -ranked[i].first, 1e-12);
+  }
+  auto bottom = api.Handle(Get("/v1/insights/models/ltv/scores?limit=3&order=asc"), admin);
+  ASSERT_TRUE(bottom && bottom->status == 200);
+  ASSERT_FALSE(doc.Parse(bottom->body.c_str()).HasParseError());
+  EXPECT_LE(doc["scores"][0]["prediction"].GetDouble(), doc["scores"][1]["prediction"].GetDouble());
+  EXPECT_EQ(api.Handle(Get("/v1/insights/models/churn/scores?limit=0"), admin)->status, 400);
+  EXPECT_EQ(api.Handle(Get("/v1/insights/models/churn/scores?order=up"), admin)->status, 400);
+  EXPECT_EQ(api.Handle(Get("/v1/insights/models/churn/other"), admin)->status, 404);
   const std::string route = "/v1/subscribers/" + std::to_string(s.subscriber_id) + "/churn";
   auto one = api.Handle(Get(route), admin);
   ASSERT_TRUE(one && one->status == 200) << (one ? one->body : "");

@@ -4,10 +4,11 @@
 
 import { disposeCharts } from "./charts";
 import { FilterState, filterBar } from "./filters";
-import { ApiError, forgetKey, isInternal, open, opens, Session, storedKey } from "./session";
+import { ApiError, forgetKey, open, opens, Session, storedKey } from "./session";
 import { h } from "./ui";
 import { abtestTab } from "./views/abtest";
 import { funnelTab } from "./views/funnel";
+import { mlTab } from "./views/ml";
 import { overview } from "./views/overview";
 import { pricingTab } from "./views/pricing";
 import { closeLive, realtimeTab } from "./views/realtime";
@@ -16,6 +17,7 @@ import { subscriberPage } from "./views/subscriber";
 interface Tab {
   id: string; // the dashboard name embed tokens use
   title: string;
+  roles?: string[]; // only these roles (default: operators and partners)
   render: (root: HTMLElement, filters: FilterState) => Promise<void>;
 }
 
@@ -26,6 +28,8 @@ const kTabs: Tab[] = [
   { id: "funnel", title: "Funnel", render: funnelTab },
   { id: "pricing", title: "Pricing", render: pricingTab },
   { id: "abtest", title: "A/B Testing", render: abtestTab },
+  // The models' routes are for admins and analysts (docs/api.md).
+  { id: "ml", title: "ML Insights", roles: ["admin", "analyst"], render: mlTab },
 ];
 
 const app = document.getElementById("app") as HTMLElement;
@@ -80,14 +84,19 @@ function login(message?: string): void {
   input.focus();
 }
 
+function mayOpen(s: Session, t: Tab): boolean {
+  if (s.me.role === "subscriber" || !opens(s, t.id)) return false;
+  return !t.roles || t.roles.includes(s.me.role);
+}
+
 function home(s: Session): string {
   if (s.me.role === "subscriber") return "#/subscriber/" + s.me.subscriber;
-  return "#/" + (kTabs.find((t) => opens(s, t.id))?.id ?? "subscriber");
+  return "#/" + (kTabs.find((t) => mayOpen(s, t))?.id ?? "subscriber");
 }
 
 function nav(s: Session, current: string): HTMLElement {
   const links = kTabs
-    .filter((t) => opens(s, t.id) && s.me.role !== "subscriber")
+    .filter((t) => mayOpen(s, t))
     .map((t) => h("a", { href: "#/" + t.id, "aria-current": t.id === current ? "page" : undefined, "data-tab": t.id }, t.title));
   const who = s.me.role + (s.me.partner !== null ? " · partner " + s.me.partner : "") + (s.me.subscriber !== null ? " · subscriber " + s.me.subscriber : "");
   return h(
@@ -127,7 +136,7 @@ async function render(): Promise<void> {
     return;
   }
   if (!opens(s, tab.id)) return fatal(`This ${s.me.via === "token" ? "embed token" : "key"} does not open the ${tab.title} dashboard.`, false);
-  if (!isInternal(s) && s.me.role !== "partner") return fatal(`The ${tab.title} dashboard is for operators and partners.`, false);
+  if (!mayOpen(s, tab)) return fatal(`The ${tab.title} dashboard is for ${tab.roles ? tab.roles.map((r) => r + "s").join(" and ") : "operators and partners"}.`, false);
   filters ??= new FilterState(s);
   const f = filters;
   const body = h("div", { class: "tab-body" });

@@ -45,8 +45,4 @@ export function opens(s: Session, dashboard: string): boolean {
   return s.me.dashboards.length === 0 || s.me.dashboards.includes("*") || s.me.dashboards.includes(dashboard);
 }
 
-export function isInternal(s: Session): boolean {
-  return s.me.role === "admin" || s.me.role === "analyst" || s.me.role === "agent";
-}
-
 export { ApiError };

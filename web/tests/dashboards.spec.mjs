@@ -171,6 +171,36 @@ test("the pricing tab shows elasticities with intervals and the plan advice of t
   await settled(page);
 });
 
+test("the ML tab shows the models, the riskiest subscribers and SHAP plots that add up", async ({ page }) => {
+  await signIn(page, world.admin);
+  await settled(page);
+  await page.locator('[data-tab="ml"]').click();
+  await settled(page);
+  for (const card of ["ml-versions", "ml-importance", "ml-risk", "ml-explain"]) {
+    await expect(page.locator(`[data-card="${card}"]`)).toHaveAttribute("data-state", "ready");
+  }
+  const auth = { headers: { Authorization: "Bearer " + world.admin } };
+  const top = await (await fetch(`${world.base}/v1/insights/models/churn/scores?limit=20`, auth)).json();
+  await expect(page.locator("[data-explained]")).toHaveAttribute("data-explained", String(top.scores[0].subscriber_id));
+  // Another subscriber from the list: the plots are redrawn for them, from the server's SHAP.
+  const second = top.scores[1].subscriber_id;
+  await page.locator(`[data-explain="${second}"]`).click();
+  await expect(page.locator("[data-explained]")).toHaveAttribute("data-explained", String(second));
+  const why = await (await fetch(`${world.base}/v1/subscribers/${second}/churn`, auth)).json();
+  const sum = why.churn.contributions.reduce((s, c) => s + c.contribution, why.churn.base_value);
+  expect(sum).toBeCloseTo(why.churn.margin, 3);
+  await expect(page.locator("[data-explained]")).toContainText((why.churn_probability * 100).toFixed(1) + "%");
+  expect(await page.locator('[data-card="ml-explain"] svg').count()).toBe(3);
+  await shot(page, "ml");
+  // A partner has no model routes, so no ML tab.
+  const partnerPage = await page.context().newPage();
+  await partnerPage.goto(world.base + "/");
+  await partnerPage.evaluate((k) => sessionStorage.setItem("tally.key", k), world.partner);
+  await partnerPage.goto(world.base + "/#/ml");
+  await partnerPage.reload();  // the app reads the stored key when it starts
+  await expect(partnerPage.locator("[data-fatal]")).toContainText("for admins and analysts");
+});
+
 test("a partner key sees its own partner's numbers only", async ({ page }) => {
   await signIn(page, world.partner);
   await settled(page);

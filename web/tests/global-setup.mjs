@@ -18,6 +18,9 @@ export default async function globalSetup() {
   const data = out + "/data/store";
   run("generate", "--out", out + "/data/world", "--subscribers", "400", "--days", "75", "--seed", "7");
   run("load", "--data", data, out + "/data/world", "--ledger", "--quiet");
+  // Models for the ML tab: short label horizons, so that the 75-day world is long enough.
+  run("train", "--data", data, "--model", "churn", "--churn-days", "7", "--train-cutoffs", "1");
+  run("train", "--data", data, "--model", "ltv", "--ltv-days", "7", "--train-cutoffs", "1");
   const key = (...scope) => JSON.parse(run("keys", "create", "--data", data, "--json", ...scope)).key;
   const admin = key("--role", "admin", "--name", "web-admin");
   const partner = key("--role", "partner", "--partner", "1", "--name", "web-partner");
