@@ -30,6 +30,12 @@ void PutNumber(TextBuffer& out, double v) {
   }
 }
 
+// The 404 of a model route before the model's first `tally train`.
+HttpResponse NotTrained(ModelKind kind) {
+  const std::string name(ModelName(kind));
+  return JsonError(404, "no " + name + " model trained yet (tally train --model " + name + ")");
+}
+
 HttpResponse ErrorOf(const Status& st) {
   switch (st.code()) {
     case Status::Code::kInvalidArgument:
@@ -163,9 +169,7 @@ HttpResponse ModelsApi::Importance(const HttpRequest& request, std::string_view 
     version = *active;
   }
   if (!version) {
-    return JsonError(404, "no " + std::string(ModelName(*kind)) +
-                              " model trained yet (tally train --model " +
-                              std::string(ModelName(*kind)) + ")");
+    return NotTrained(*kind);
   }
   auto meta = registry_.Metadata(*kind, *version);
   if (!meta.ok()) return ErrorOf(meta.status());
@@ -229,9 +233,7 @@ HttpResponse ModelsApi::Scores(const HttpRequest& request, std::string_view mode
   auto table = ActiveScores(*kind, &version);
   if (!table.ok()) return ErrorOf(table.status());
   if (!*table) {
-    return JsonError(404, "no " + std::string(ModelName(*kind)) +
-                              " model trained yet (tally train --model " +
-                              std::string(ModelName(*kind)) + ")");
+    return NotTrained(*kind);
   }
   std::vector<const SubscriberScore*> rows;
   rows.reserve((*table)->rows.size());
@@ -276,9 +278,7 @@ HttpResponse ModelsApi::Churn(const Principal& caller, int64_t id) {
   if (!churn.ok()) return ErrorOf(churn.status());
   auto ltv = ActiveScores(ModelKind::kLtv, &ltv_version);
   if (!ltv.ok()) return ErrorOf(ltv.status());
-  if (!*churn) {
-    return JsonError(404, "no churn model trained yet (tally train --model churn)");
-  }
+  if (!*churn) return NotTrained(ModelKind::kChurn);
   const auto row = (*churn)->rows.find(id);
   // Unscored (not active at the newest data) and out of scope look the same.
   // A subscriber credential naming another partner sees nothing, as on the usage routes.

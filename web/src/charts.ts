@@ -67,6 +67,11 @@ export function disposeCharts(): void {
 // The plot shrinks so that the axis labels fit inside the grid's margins.
 const kFitLabels = { outerBoundsMode: "same", outerBoundsContain: "axisLabel" } as const;
 
+/** A grid with these margins (px) whose axis labels fit inside them. */
+export function grid(left: number, right: number, top: number, bottom: number) {
+  return { left, right, top, bottom, ...kFitLabels };
+}
+
 /** A time series: one line (or bar) per series over category labels. `percent` lists the
  * axes (0 left, 1 right) whose values are fractions shown as percentages. */
 export function series(
@@ -84,7 +89,7 @@ export function series(
     {
       tooltip: { trigger: "axis" },
       legend: { top: 0, type: "scroll" },
-      grid: { left: 8, right: 8, top: 32, bottom: 8, ...kFitLabels },
+      grid: grid(8, 8, 32, 8),
       xAxis: { type: "category", data: x },
       yAxis: twoAxes ? [axis(!!opts.percent?.includes(0)), axis(!!opts.percent?.includes(1))] : axis(!!opts.percent?.includes(0)),
       series: lines.map((l) => ({
@@ -107,7 +112,7 @@ export function bars(parent: HTMLElement, names: string[], values: number[], hei
     parent,
     {
       tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
-      grid: { left: 8, right: 24, top: 8, bottom: 8, ...kFitLabels },
+      grid: grid(8, 24, 8, 8),
       xAxis: { type: "value" },
       yAxis: { type: "category", data: names, inverse: true },
       series: [{ type: "bar", data: values }],

@@ -6,7 +6,7 @@
 // Filters: the year range and the partner apply; experiment events carry no plan or region.
 
 import { Api } from "../api";
-import { chart, series } from "../charts";
+import { chart, grid, series } from "../charts";
 import { FilterState } from "../filters";
 import { addDays, num, pct, signedPct } from "../format";
 import { Card, fill, h, table } from "../ui";
@@ -159,7 +159,7 @@ function drawLifts(body: HTMLElement, r: Report): void {
     body,
     {
       tooltip: { trigger: "item" },
-      grid: { left: 8, right: 24, top: 8, bottom: 8, outerBoundsMode: "same", outerBoundsContain: "axisLabel" },
+      grid: grid(8, 24, 8, 8),
       xAxis: { type: "value", axisLabel: { formatter: (v: number) => (v * 100).toFixed(0) + "%" } },
       yAxis: { type: "category", data: rows.map(label), inverse: true },
       series: [

@@ -4,7 +4,7 @@
 // only the segment that matches the filter is shown, so every count is the filtered cohort's.
 
 import { Api } from "../api";
-import { bars, chart, series } from "../charts";
+import { bars, chart, grid, series } from "../charts";
 import { FilterState } from "../filters";
 import { num, pct, period } from "../format";
 import { Card, fill, h, table } from "../ui";
@@ -71,7 +71,7 @@ export async function funnelTab(root: HTMLElement, filters: FilterState): Promis
         render: (body) => {
           chart(body, {
             tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
-            grid: { left: 8, right: 8, top: 24, bottom: 8, outerBoundsMode: "same", outerBoundsContain: "axisLabel" },
+            grid: grid(8, 8, 24, 8),
             xAxis: { type: "category", data: s.steps.map((x) => kStepNames[x.step] ?? x.step) },
             yAxis: { type: "value" },
             series: [

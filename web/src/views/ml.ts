@@ -5,7 +5,7 @@
 // Scores are as of training, for every subscriber active then; the partner filter applies to
 // the risk list (scores carry the partner), plan and region do not.
 
-import { bars, chart } from "../charts";
+import { bars, chart, grid } from "../charts";
 import { FilterState } from "../filters";
 import { num, pct } from "../format";
 import { Card, fill, h, table } from "../ui";
@@ -173,7 +173,7 @@ function drawExplanation(body: HTMLElement, c: Churn): void {
     body,
     {
       tooltip: { trigger: "item" },
-      grid: { left: 8, right: 8, top: 8, bottom: 8, outerBoundsMode: "same", outerBoundsContain: "axisLabel" },
+      grid: grid(8, 8, 8, 8),
       xAxis: { type: "value", scale: true },
       yAxis: { type: "category", data: ["output"], show: false },
       series: [
@@ -206,7 +206,7 @@ function drawExplanation(body: HTMLElement, c: Churn): void {
     body,
     {
       tooltip: { trigger: "item" },
-      grid: { left: 8, right: 16, top: 8, bottom: 8, outerBoundsMode: "same", outerBoundsContain: "axisLabel" },
+      grid: grid(8, 16, 8, 8),
       xAxis: { type: "value", scale: true },
       yAxis: { type: "category", data: names, inverse: true },
       series: [
@@ -237,7 +237,7 @@ function drawExplanation(body: HTMLElement, c: Churn): void {
     body,
     {
       tooltip: { trigger: "axis" },
-      grid: { left: 8, right: 16, top: 8, bottom: 8, outerBoundsMode: "same", outerBoundsContain: "axisLabel" },
+      grid: grid(8, 16, 8, 8),
       xAxis: { type: "value", scale: true },
       yAxis: { type: "category", data: ["base", ...order.map((x) => x.feature)], inverse: false },
       series: [{ type: "line", name: "model output", data: path, symbolSize: 4 }],

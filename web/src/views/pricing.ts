@@ -5,7 +5,7 @@
 // (GET /v1/insights/plans).
 
 import { column, labels } from "../api";
-import { bars, chart } from "../charts";
+import { bars, chart, grid } from "../charts";
 import { FilterState } from "../filters";
 import { minor, money, num } from "../format";
 import { Card, fill, h, table } from "../ui";
@@ -68,7 +68,7 @@ export async function pricingTab(root: HTMLElement, filters: FilterState): Promi
               body,
               {
                 tooltip: { trigger: "item" },
-                grid: { left: 8, right: 24, top: 8, bottom: 8, outerBoundsMode: "same", outerBoundsContain: "axisLabel" },
+                grid: grid(8, 24, 8, 8),
                 xAxis: { type: "value", name: "elasticity", nameLocation: "middle", nameGap: 24 },
                 yAxis: { type: "category", data: rows.map(name), inverse: true },
                 series: [
