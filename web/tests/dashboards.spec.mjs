@@ -15,8 +15,9 @@ async function signIn(page, key) {
   await page.getByRole("button", { name: "Sign in" }).click();
 }
 
-// Every card of the view has finished: none loading, and none failed.
+// The view shows its cards, and every one has finished: none loading, and none failed.
 async function settled(page) {
+  await expect(page.locator("[data-card]").first()).toBeVisible();
   await expect(page.locator('[data-card][data-state="loading"]')).toHaveCount(0);
   await expect(page.locator('[data-card][data-state="error"]')).toHaveCount(0);
 }
@@ -284,9 +285,17 @@ test("the subscriber page fits a phone and works from the keyboard", async ({ pa
   await expect(page.getByLabel("API key")).toBeFocused();
   await page.keyboard.type(world.admin);
   await page.keyboard.press("Enter");
+  await expect(page).toHaveURL(/#\/overview$/);
+  await settled(page);
+  // The tabs are reachable with Tab and open with Enter.
+  await page.locator('[data-tab="funnel"]').focus();
+  await page.keyboard.press("Enter");
+  await expect(page).toHaveURL(/#\/funnel$/);
   await settled(page);
   await page.goto(`${world.base}/#/subscriber/${world.a.id}`);
   await settled(page);
+  await expect(page.locator('[data-card="bill"]')).toHaveAttribute("data-state", "ready");
+  await expect(page.locator("[data-subscriber]")).toContainText(world.a.profile.name);
   const width = await page.evaluate(() => document.documentElement.scrollWidth);
   expect(width).toBeLessThanOrEqual(375);
   await shot(page, "subscriber-phone");
