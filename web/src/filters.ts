@@ -3,7 +3,7 @@
 
 import { labels, SemanticQuery } from "./api";
 import { addDays } from "./format";
-import { Session } from "./session";
+import { kFiltersStorage, Session } from "./session";
 import { h } from "./ui";
 
 export interface Filters {
@@ -24,7 +24,7 @@ export class FilterState {
   constructor(readonly session: Session) {
     const y = Number(session.through.slice(0, 4));
     this.value = { plan: "", region: "", partner: "", yearFrom: y, yearTo: y };
-    const saved = sessionStorage.getItem("tally.filters");
+    const saved = sessionStorage.getItem(kFiltersStorage);
     if (saved) {
       try {
         this.value = { ...this.value, ...(JSON.parse(saved) as Partial<Filters>) };
@@ -37,7 +37,7 @@ export class FilterState {
   set(patch: Partial<Filters>): void {
     this.value = { ...this.value, ...patch };
     if (this.value.yearFrom > this.value.yearTo) this.value.yearTo = this.value.yearFrom;
-    sessionStorage.setItem("tally.filters", JSON.stringify(this.value));
+    sessionStorage.setItem(kFiltersStorage, JSON.stringify(this.value));
     for (const l of this.listeners) l();
   }
 

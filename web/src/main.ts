@@ -89,6 +89,15 @@ function mayOpen(s: Session, t: Tab): boolean {
   return !t.roles || t.roles.includes(s.me.role);
 }
 
+/** Forgets the key, the session and its filters, and shows the login form. */
+function signOut(): void {
+  forgetKey();
+  session = null;
+  filters = null;
+  location.hash = "#/login";
+  login();
+}
+
 function home(s: Session): string {
   if (s.me.role === "subscriber") return "#/subscriber/" + s.me.subscriber;
   return "#/" + (kTabs.find((t) => mayOpen(s, t))?.id ?? "subscriber");
@@ -107,7 +116,7 @@ function nav(s: Session, current: string): HTMLElement {
     h("span", { class: "who", "data-role": s.me.role }, who),
     s.embedded
       ? null
-      : h("button", { class: "ghost", type: "button", onclick: (() => { forgetKey(); session = null; location.hash = "#/login"; login(); }) as EventListener }, "Sign out"),
+      : h("button", { class: "ghost", type: "button", onclick: (() => signOut()) as EventListener }, "Sign out"),
   );
 }
 
@@ -137,7 +146,8 @@ async function render(): Promise<void> {
   }
   if (!opens(s, tab.id)) return fatal(`This ${s.me.via === "token" ? "embed token" : "key"} does not open the ${tab.title} dashboard.`, false);
   if (!mayOpen(s, tab)) return fatal(`The ${tab.title} dashboard is for ${tab.roles ? tab.roles.map((r) => r + "s").join(" and ") : "operators and partners"}.`, false);
-  filters ??= new FilterState(s);
+  // The filters belong to the session they were made for (their queries use its credential).
+  if (filters?.session !== s) filters = new FilterState(s);
   const f = filters;
   const body = h("div", { class: "tab-body" });
   const bar = h("div", { class: "filters-slot" });

@@ -22,6 +22,8 @@ export interface Session {
 }
 
 const kStorage = "tally.key";
+/** Where the filters of a browser tab's session are kept (filters.ts); signing out clears it. */
+export const kFiltersStorage = "tally.filters";
 
 export function storedKey(): string | null {
   return sessionStorage.getItem(kStorage);
@@ -29,6 +31,7 @@ export function storedKey(): string | null {
 
 export function forgetKey(): void {
   sessionStorage.removeItem(kStorage);
+  sessionStorage.removeItem(kFiltersStorage);
 }
 
 /** Checks `credential` with the server and opens a session; throws ApiError when refused. */
