@@ -8,11 +8,6 @@
 
 namespace tally {
 
-namespace {
-// A partner id no row carries: the scope of a partner filter that names someone else's partner.
-constexpr int64_t kNoPartner = -1;
-}  // namespace
-
 std::optional<HttpResponse> InsightsApi::Handle(const HttpRequest& request,
                                                 const Principal& caller) {
   constexpr std::string_view kPrefix = "/v1/insights/";
@@ -76,17 +71,11 @@ std::optional<HttpResponse> InsightsApi::Handle(const HttpRequest& request,
 std::optional<HttpResponse> InsightsApi::Answer(std::string_view name, InsightParams params,
                                                 const Principal& caller) {
   SecurityScope scope = ScopeOf(caller);
-  // ?partner= (the dashboards' partner filter) narrows the scope like a partner credential:
-  // an internal caller reads that partner only; a partner naming another partner reads nothing,
-  // as a semantic query's partner filter would find nothing.
+  // ?partner= (the dashboards' partner filter) narrows the scope like a partner credential.
   if (auto it = params.find("partner"); it != params.end() && !params.count("subscriber")) {
-    int64_t id = -1;
-    const std::string& text = it->second;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
-    if (ec != std::errc() || end != text.data() + text.size() || id < 0) {
-      return JsonError(400, "partner: expected a partner id (an integer >= 0)");
-    }
-    scope.partner = !scope.partner || *scope.partner == id ? id : kNoPartner;
+    auto narrowed = NarrowToPartner(scope, it->second);
+    if (!narrowed.ok()) return JsonError(400, narrowed.status().message());
+    scope = *narrowed;
     params.erase(it);
   }
   if (name == "kpis" && !kpi_thresholds_.empty() && !params.count("thresholds")) {

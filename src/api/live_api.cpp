@@ -42,20 +42,22 @@ std::optional<int64_t> IntParam(const HttpRequest& r, const char* name, int64_t 
 // What one open stream remembers between ticks.
 struct StreamState {
   Principal caller;
-  std::optional<PartnerId> partner;
-  int64_t next_second = 0;  // the next second to send
+  SecurityScope scope;               // the caller's, narrowed by ?partner=
+  std::optional<PartnerId> partner;  // scope.partner, for the per-second counters
+  int64_t next_second = 0;           // the next second to send
   int64_t window_minutes = 60;
   uint64_t data_version = 0;
   int64_t last_five_minute = 0;      // when it was last sent (Unix seconds)
   int64_t ends_at = 0;               // Unix seconds
-  std::vector<QueryFilter> filters;  // ?plan=, ?region=, ?partner= on the 5-minute query
+  std::vector<QueryFilter> filters;  // ?plan=, ?region= on the 5-minute query
 };
 
-// The dashboards' filters: each of plan, region and partner the request names becomes an
-// equals filter of the 5-minute query. Values are bound by the metrics layer like any query's.
+// The dashboards' plan and region filters: each one the request names becomes an equals filter
+// of the 5-minute query (bound by the metrics layer like any query's values). The per-second
+// counters are kept per partner only, so these do not reach them.
 std::vector<QueryFilter> LiveFilters(const HttpRequest& r) {
   std::vector<QueryFilter> out;
-  for (const char* member : {"plan", "region", "partner"}) {
+  for (const char* member : {"plan", "region"}) {
     auto it = r.query.find(member);
     if (it == r.query.end() || it->second.empty()) continue;
     QueryFilter f;
@@ -100,26 +102,15 @@ std::optional<HttpResponse> LiveApi::Handle(const HttpRequest& request, const Pr
   const auto window = history ? IntParam(request, "window", 60, 5, 1440, &error) : std::nullopt;
   if (!history || !window) return JsonError(400, error);
 
-  std::optional<PartnerId> wanted;
-  if (auto p = request.query.find("partner"); p != request.query.end() && !p->second.empty()) {
-    int64_t id = -1;
-    auto [end, ec] = std::from_chars(p->second.data(), p->second.data() + p->second.size(), id);
-    if (ec != std::errc() || end != p->second.data() + p->second.size() || id < 0) {
-      return JsonError(400, "?partner: expected a partner id (an integer >= 0)");
-    }
-    wanted = PartnerId(id);
-  }
+  auto p = request.query.find("partner");
+  auto scope = NarrowToPartner(ScopeOf(caller), p == request.query.end() ? "" : p->second);
+  if (!scope.ok()) return JsonError(400, scope.status().message());
 
   auto state = std::make_shared<StreamState>();
   state->caller = caller;
+  state->scope = *scope;
+  if (scope->partner) state->partner = PartnerId(*scope->partner);
   state->filters = LiveFilters(request);
-  if (!SeesAllTenants(caller)) {
-    // A partner's own counters; naming another partner finds nothing, as in a query.
-    state->partner = caller.partner.value_or(PartnerId(-1));
-    if (wanted && wanted != state->partner) state->partner = PartnerId(-1);
-  } else if (wanted) {
-    state->partner = wanted;
-  }
   const int64_t now = WallClock().seconds();
   state->next_second = now;
   state->window_minutes = *window;
@@ -144,7 +135,7 @@ std::optional<HttpResponse> LiveApi::Handle(const HttpRequest& request, const Pr
     q.to = Timestamp{end};
     q.from = Timestamp{end - state->window_minutes * kMicrosPerMinute};
     q.filters = state->filters;
-    auto r = engine->Run(q, ScopeOf(state->caller));
+    auto r = engine->Run(q, state->scope);
     if (!r.ok()) return Event("error", "{\"error\":\"five-minute aggregates failed\"}");
     std::string json = r->ToJson();
     return Event("five_minute", json);

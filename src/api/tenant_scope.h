@@ -4,8 +4,10 @@
 // routes that read or change one subscriber by id, so that an id outside the caller's scope is
 // answered exactly as an id that does not exist (404), without revealing that it does.
 
+#include <charconv>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "api/auth.h"
 #include "ingest/pipeline.h"
@@ -30,6 +32,9 @@ inline bool SeesAllTenants(const Principal& p) {
   return p.role != Role::kPartner && p.role != Role::kSubscriber;
 }
 
+//! A partner id no row carries: the scope of a caller that must see nothing.
+inline constexpr int64_t kNoPartner = -1;
+
 //! The metrics layer's scope for `p`: its partner or its subscriber, nothing for internal roles.
 inline SecurityScope ScopeOf(const Principal& p) {
   SecurityScope s;
@@ -39,9 +44,26 @@ inline SecurityScope ScopeOf(const Principal& p) {
     if (p.partner) s.partner = p.partner->value();
   }
   // A tenant principal without its id (ValidatePrincipal refuses that) must see nothing.
-  if (p.role == Role::kPartner && !p.partner) s.partner = -1;
+  if (p.role == Role::kPartner && !p.partner) s.partner = kNoPartner;
   if (p.role == Role::kSubscriber && !p.subscriber) s.subscriber = -1;
   return s;
+}
+
+//! `scope` narrowed by the dashboards' partner filter (`?partner=ID`), as a partner credential
+//! narrows it: a scope without a partner becomes that partner's; naming the scope's own partner
+//! changes nothing; naming another partner leaves a scope that matches no row, as a semantic
+//! query's partner filter would find nothing. Empty `text`: no filter. InvalidArgument when
+//! `text` is not an id >= 0.
+inline Result<SecurityScope> NarrowToPartner(SecurityScope scope, std::string_view text) {
+  if (text.empty()) return scope;
+  int64_t id = -1;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc() || end != text.data() + text.size() || id < 0) {
+    return Status::InvalidArgument("partner: '" + std::string(text.substr(0, 32)) +
+                                   "' is not a partner id (expected an integer >= 0)");
+  }
+  scope.partner = !scope.partner || *scope.partner == id ? id : kNoPartner;
+  return scope;
 }
 
 //! True when `p` may see subscriber `id`, looked up in the pipeline's subscriber table. A
