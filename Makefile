@@ -59,6 +59,9 @@ demo: build
 	@./$(BUILD)/tally insights experiment --data $(DEMO_DIR)/store experiment=onboarding format=csv
 	@echo "== plan recommendations: the five largest savings (docs/insights.md)"
 	@./$(BUILD)/tally insights plans --data $(DEMO_DIR)/store limit=5 format=csv
+	@echo "== churn and LTV models for the ML Insights tab (docs/models.md; 120 days allow a 30-day LTV horizon)"
+	@./$(BUILD)/tally train --data $(DEMO_DIR)/store --model churn
+	@./$(BUILD)/tally train --data $(DEMO_DIR)/store --model ltv --ltv-days 30
 	@echo "== API keys for the demo (each is printed once; docs/security.md)"
 	@./$(BUILD)/tally keys create --data $(DEMO_DIR)/store --role admin --name demo-admin
 	@./$(BUILD)/tally keys create --data $(DEMO_DIR)/store --role partner --partner 1 --name demo-partner-1
