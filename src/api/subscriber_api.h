@@ -2,6 +2,11 @@
 // Subscriber profiles for the agent console and partner apps (docs/api.md):
 //   GET /v1/subscribers/{id}            one profile                                   200
 //   GET /v1/subscribers?q=TEXT&limit=N  search by id, MSISDN or name (up to 100)       200
+//   GET /v1/subscribers/{id}/activity   the agent console's view of the last hours: usage
+//                                       sessions (those still open marked live), dropped calls,
+//                                       complaints and recharges; ?hours=1..744 (72), ?limit=
+//                                       1..100 (20) per list, ?to= the window's end (default:
+//                                       the newest stored event)                          200
 // Profiles come from the store's `subscribers` table. MSISDN, IMSI and name are masked by the
 // caller's role (api/auth.h), and a partner or subscriber sees only its own subscribers: any
 // other id is a 404. Roles that see a field only masked cannot search by it either, since a
@@ -29,19 +34,31 @@ Result<std::string> SubscriberProfileJson(IngestPipeline* pipeline, const Princi
 Result<std::string> SearchSubscribersJson(IngestPipeline* pipeline, const Principal& caller,
                                           std::string_view q, int64_t limit, size_t* count);
 
+//! Subscriber `id`'s activity over the `hours` up to `until` (unset: the newest stored event),
+//! the JSON object of GET /v1/subscribers/{id}/activity (docs/api.md): each list newest first, at
+//! most `limit` long, with its count over the whole window; a session is live when it was still
+//! open at the window's end ("as_of"). Counterparties are masked as MSISDNs are for `caller`'s
+//! role. NotFound when the subscriber is outside the caller's scope; InvalidArgument ("hours:
+//! ...", "limit: ...") for values out of range.
+Result<std::string> SubscriberActivityJson(IngestPipeline* pipeline, const Principal& caller,
+                                           int64_t id, int64_t hours, int64_t limit,
+                                           std::optional<Timestamp> until = std::nullopt);
+
 class SubscriberApi {
  public:
   explicit SubscriberApi(IngestPipeline* pipeline) : pipeline_(pipeline) {}
 
-  //! The response for `request` made by `caller`, or nullopt when it is not one of the two
+  //! The response for `request` made by `caller`, or nullopt when it is not one of the three
   //! routes above. Thread-safe.
   std::optional<HttpResponse> Handle(const HttpRequest& request, const Principal& caller);
 
   static constexpr int kMaxLimit = 100;
+  static constexpr int kMaxActivityHours = 744;  // 31 days
 
  private:
   HttpResponse Profile(const Principal& caller, int64_t id);
   HttpResponse Search(const HttpRequest& request, const Principal& caller);
+  HttpResponse Activity(const HttpRequest& request, const Principal& caller, int64_t id);
 
   IngestPipeline* pipeline_;
 };

@@ -15,7 +15,8 @@ const std::vector<std::string>& DefaultGeoMeasures() {
 }
 
 Result<GeoReport> ComputeGeo(MetricsEngine& engine, const std::vector<std::string>& measures,
-                             std::optional<TimeRange> range, const SecurityScope& scope) {
+                             std::optional<TimeRange> range, const SecurityScope& scope,
+                             const std::vector<QueryFilter>& filters) {
   if (measures.empty()) return Status::InvalidArgument("measures: give at least one");
   for (size_t i = 0; i < measures.size(); ++i) {
     if (!engine.catalogue().FindMeasure(measures[i])) {
@@ -67,6 +68,7 @@ Result<GeoReport> ComputeGeo(MetricsEngine& engine, const std::vector<std::strin
       SemanticQuery q;
       q.measures = {measures[m]};
       q.dimensions = {dim};
+      q.filters = filters;
       q.from = range->from;
       q.to = range->to;
       q.limit = kMaxQueryLimit;

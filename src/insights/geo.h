@@ -34,8 +34,10 @@ struct GeoReport {
 const std::vector<std::string>& DefaultGeoMeasures();
 
 //! `measures` (catalogue names) by region and by city over `range` (unset: the 30 days up to the
-//! newest event), under `scope`.
+//! newest event), under `scope`, of the subscribers `filters` select (e.g. plan equals 3; a place
+//! they leave out keeps its coordinates with null values).
 Result<GeoReport> ComputeGeo(MetricsEngine& engine, const std::vector<std::string>& measures,
-                             std::optional<TimeRange> range, const SecurityScope& scope);
+                             std::optional<TimeRange> range, const SecurityScope& scope,
+                             const std::vector<QueryFilter>& filters = {});
 
 }  // namespace tally

@@ -282,8 +282,22 @@ Result<InsightOutput> Kpis(MetricsEngine& engine, Params& p, bool csv, const Sec
 Result<InsightOutput> Geo(MetricsEngine& engine, Params& p, bool csv, const SecurityScope& scope) {
   TALLY_ASSIGN_OR_RETURN(std::optional<TimeRange> range, p.BothOrNeither("the last 30 days"));
   const std::vector<std::string> measures = p.List("measures").value_or(DefaultGeoMeasures());
+  // The dashboards' plan and region filters.
+  std::vector<QueryFilter> filters;
+  if (const std::string* plan = p.Raw("plan")) {
+    int64_t id = 0;
+    auto [end, ec] = std::from_chars(plan->data(), plan->data() + plan->size(), id);
+    if (ec != std::errc() || end != plan->data() + plan->size() || id < 0) {
+      return Status::InvalidArgument("plan: '" + plan->substr(0, 32) +
+                                     "' is not a plan id (expected an integer >= 0)");
+    }
+    filters.push_back({"plan", FilterOp::kEquals, {*plan}});
+  }
+  if (const std::string* region = p.Raw("region")) {
+    filters.push_back({"region", FilterOp::kEquals, {*region}});
+  }
   TALLY_RETURN_IF_ERROR(p.CheckAllUsed("geo"));
-  TALLY_ASSIGN_OR_RETURN(GeoReport r, ComputeGeo(engine, measures, range, scope));
+  TALLY_ASSIGN_OR_RETURN(GeoReport r, ComputeGeo(engine, measures, range, scope, filters));
   return Output(r, csv);
 }
 

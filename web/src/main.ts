@@ -7,18 +7,25 @@ import { FilterState, filterBar } from "./filters";
 import { ApiError, forgetKey, open, opens, Session, storedKey } from "./session";
 import { h } from "./ui";
 import { abtestTab } from "./views/abtest";
+import { agentConsole, stopAgentRefresh } from "./views/agent";
 import { funnelTab } from "./views/funnel";
+import { geoTab } from "./views/geo";
 import { mlTab } from "./views/ml";
 import { overview } from "./views/overview";
+import { partnerView } from "./views/partner";
 import { pricingTab } from "./views/pricing";
 import { closeLive, realtimeTab } from "./views/realtime";
 import { subscriberPage } from "./views/subscriber";
+import { summaryView } from "./views/summary";
 
 interface Tab {
   id: string; // the dashboard name embed tokens use
   title: string;
   roles?: string[]; // only these roles (default: operators and partners)
-  render: (root: HTMLElement, filters: FilterState) => Promise<void>;
+  /** A tab under the global filters. */
+  render?: (root: HTMLElement, filters: FilterState) => Promise<void>;
+  /** A view of its own (no global filters), given the rest of the path: #/agent/ID. */
+  page?: (root: HTMLElement, s: Session, path: string[]) => Promise<void>;
 }
 
 // The analyst tabs, in the seed's order; each one is a dashboard an embed token may open.
@@ -30,6 +37,10 @@ const kTabs: Tab[] = [
   { id: "abtest", title: "A/B Testing", render: abtestTab },
   // The models' routes are for admins and analysts (docs/api.md).
   { id: "ml", title: "ML Insights", roles: ["admin", "analyst"], render: mlTab },
+  { id: "geo", title: "Geographic", render: geoTab },
+  { id: "partner", title: "Partner", roles: ["admin", "analyst", "partner"], render: partnerView },
+  { id: "agent", title: "Agent console", roles: ["admin", "agent", "partner"], page: agentConsole },
+  { id: "summary", title: "Summary", roles: ["admin", "analyst", "partner"], render: summaryView },
 ];
 
 const app = document.getElementById("app") as HTMLElement;
@@ -94,8 +105,10 @@ function signOut(): void {
   forgetKey();
   session = null;
   filters = null;
-  location.hash = "#/login";
-  login();
+  // The hash change shows the login form (showing it here as well would let the render of the
+  // hash change replace a form the user has started filling in).
+  if (location.hash === "#/login") login();
+  else location.hash = "#/login";
 }
 
 function home(s: Session): string {
@@ -124,6 +137,7 @@ async function render(): Promise<void> {
   const mine = ++generation;
   disposeCharts();
   closeLive();
+  stopAgentRefresh();
   filters?.clearListeners();
   if (!session) return login();
   const s = session;
@@ -146,6 +160,12 @@ async function render(): Promise<void> {
   }
   if (!opens(s, tab.id)) return fatal(`This ${s.me.via === "token" ? "embed token" : "key"} does not open the ${tab.title} dashboard.`, false);
   if (!mayOpen(s, tab)) return fatal(`The ${tab.title} dashboard is for ${tab.roles ? tab.roles.map((r) => r + "s").join(" and ") : "operators and partners"}.`, false);
+  if (tab.page) {
+    main.append(h("h1", { class: "tab-title" }, tab.title));
+    await tab.page(main, s, path);
+    return;
+  }
+  const renderTab = tab.render as NonNullable<Tab["render"]>;
   // The filters belong to the session they were made for (their queries use its credential).
   if (filters?.session !== s) filters = new FilterState(s);
   const f = filters;
@@ -160,32 +180,53 @@ async function render(): Promise<void> {
     (form) => bar.replaceChildren(form),
     (e) => bar.replaceChildren(h("div", { class: "state error", role: "alert" }, "Filters: " + (e instanceof ApiError ? e.message : String(e)))),
   );
-  await Promise.all([filling, tab.render(body, f)]);
+  await Promise.all([filling, renderTab(body, f)]);
+}
+
+/** Opens the session of an embed token found in the fragment (#/subscriber/7?token=...), which
+ * browsers never send to a server: it is kept in memory and taken out of the address bar. */
+async function useToken(path: string[], token: string): Promise<boolean> {
+  history.replaceState(null, "", "#/" + path.join("/"));
+  try {
+    session = await open(token, true);
+    filters = null;
+    return true;
+  } catch (e) {
+    session = null;
+    fatal(e instanceof ApiError ? "This link is not valid: " + e.message : String(e), false);
+    return false;
+  }
 }
 
 async function start(): Promise<void> {
-  // An embed token comes in the fragment (#/subscriber?token=...), which browsers never send to
-  // a server; it is kept in memory and taken out of the address bar.
-  const { path, params } = route();
-  const token = params.get("token");
-  try {
-    if (token) {
-      history.replaceState(null, "", "#/" + path.join("/"));
-      session = await open(token, true);
-    } else if (path[0] !== "login" && storedKey()) {
-      session = await open(storedKey() as string, false);
-    }
-  } catch (e) {
-    if (token) return fatal(e instanceof ApiError ? "This link is not valid: " + e.message : String(e), false);
-    forgetKey();
-    return login(e instanceof ApiError ? e.message : String(e));
-  }
-  if (session && (path.length === 0 || path[0] === "login")) location.hash = home(session);
-  window.addEventListener("hashchange", () => void render());
+  // Listening first: the login form below (a stored key that is no longer valid) navigates by
+  // changing the hash. A new token in the hash replaces the session.
+  window.addEventListener("hashchange", () => {
+    const { path, params } = route();
+    const token = params.get("token");
+    if (token) void useToken(path, token).then((ok) => (ok ? render() : undefined));
+    else void render();
+  });
   window.addEventListener("unhandledrejection", (e) => {
     const reason = e.reason;
     if (reason instanceof ApiError && reason.status === 401) fatal("Your session has ended: " + reason.message);
   });
+  const { path, params } = route();
+  const token = params.get("token");
+  if (token) {
+    if (!(await useToken(path, token))) return;
+  } else if (path[0] !== "login" && storedKey()) {
+    try {
+      session = await open(storedKey() as string, false);
+    } catch (e) {
+      forgetKey();
+      return login(e instanceof ApiError ? e.message : String(e));
+    }
+  }
+  if (session && (path.length === 0 || path[0] === "login")) {
+    location.hash = home(session); // the hash change renders it
+    return;
+  }
   await render();
 }
 

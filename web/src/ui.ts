@@ -124,13 +124,13 @@ export interface Shown {
 }
 
 /** Runs `load` for a card, showing loading, then the result, or the empty or error state;
- * `show` answers null when the result has nothing to show. */
-export async function fill<T>(card: Card, load: () => Promise<T>, show: (value: T) => Shown | null): Promise<void> {
+ * `show` answers null when the result has nothing to show (`emptyMessage` then says so). */
+export async function fill<T>(card: Card, load: () => Promise<T>, show: (value: T) => Shown | null, emptyMessage?: string): Promise<void> {
   card.loading();
   try {
     const shown = show(await load());
     if (shown === null) {
-      card.empty();
+      card.empty(emptyMessage);
       return;
     }
     card.ready(shown.data);

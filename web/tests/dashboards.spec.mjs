@@ -4,23 +4,7 @@
 import { expect, test } from "@playwright/test";
 import { createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
-
-const out = process.env.TALLY_WEB_OUT ?? "/tmp/tally-web-test";
-const world = JSON.parse(readFileSync(out + "/world.json", "utf8"));
-const shot = (page, name) => page.screenshot({ path: `${out}/screenshots/${name}.png`, fullPage: true });
-
-async function signIn(page, key) {
-  await page.goto(world.base + "/");
-  await page.getByLabel("API key").fill(key);
-  await page.getByRole("button", { name: "Sign in" }).click();
-}
-
-// The view shows its cards, and every one has finished: none loading, and none failed.
-async function settled(page) {
-  await expect(page.locator("[data-card]").first()).toBeVisible();
-  await expect(page.locator('[data-card][data-state="loading"]')).toHaveCount(0);
-  await expect(page.locator('[data-card][data-state="error"]')).toHaveCount(0);
-}
+import { settled, shot, signIn, world } from "./helpers.mjs";
 
 // An HS256 token signed with the data directory's secret, as an operator's backend would mint
 // one with any JWT library: here, to make one that has already expired.
@@ -271,8 +255,11 @@ test("an expired or tampered embed token is refused with the reason", async ({ p
   await expect(page.locator("[data-fatal]")).toContainText("expired");
   await expect(page.locator("[data-card]")).toHaveCount(0);
   const tampered = world.a.token.slice(0, -3) + (world.a.token.endsWith("A") ? "BBB" : "AAA");
+  // (A new token in the hash of the open page replaces the refused one.)
   await page.goto(`${world.base}/#/subscriber/${world.a.id}?token=${tampered}`);
   await expect(page.locator("[data-fatal]")).toContainText("not valid");
+  await expect(page.locator("[data-fatal]")).not.toContainText("expired");
+  await expect(page.locator("[data-card]")).toHaveCount(0);
 });
 
 test("the one-line embed snippet shows the subscriber page in an iframe", async ({ page }) => {

@@ -24,6 +24,7 @@ export default async function globalSetup() {
   const key = (...scope) => JSON.parse(run("keys", "create", "--data", data, "--json", ...scope)).key;
   const admin = key("--role", "admin", "--name", "web-admin");
   const partner = key("--role", "partner", "--partner", "1", "--name", "web-partner");
+  const agent = key("--role", "agent", "--name", "web-agent");
 
   const server = spawn(tally, ["serve", "--data", data, "--port", "0"], {
     stdio: ["ignore", "ignore", "pipe"],
@@ -62,6 +63,10 @@ export default async function globalSetup() {
     data,
     admin,
     partner,
+    agent,
+    // A subscriber of partner 1 (the partner key's own) and one of another partner.
+    mine: plans.advice.find((x) => x.partner_id === 1).subscriber_id,
+    theirs: plans.advice.find((x) => x.partner_id !== 1).subscriber_id,
     a: { id: a.subscriber_id, profile: await profile(a.subscriber_id), token: token(a.subscriber_id) },
     b: { id: b.subscriber_id, profile: await profile(b.subscriber_id), token: token(b.subscriber_id) },
     pid: server.pid,

@@ -41,12 +41,80 @@ export function status(t: Threshold | undefined, value: number | null, change: n
 
 const kStatusText: Record<string, string> = { green: "on target", amber: "watch", red: "off target", none: "" };
 
+/** The newest month is partial unless the data runs to its last day. */
+export function partialMonth(filters: FilterState): boolean {
+  return addDays(filters.range().to, 1).slice(8, 10) !== "01";
+}
+
+/** Month labels of a monthly query; the newest says when it is partial. */
+export function monthLabels(filters: FilterState, q: QueryResult): string[] {
+  const r = filters.range();
+  const partial = partialMonth(filters);
+  return labels(q, "time").map((t, i, all) => period(t, "month") + (partial && i === all.length - 1 ? ` (1–${Number(r.to.slice(8))})` : ""));
+}
+
+/** `measures` by month over the filters' range, under their plan, region and partner. */
+export function monthly(filters: FilterState, measures: string[]): Promise<QueryResult> {
+  const r = filters.range();
+  return filters.session.api.query({ measures, filters: filters.where(), timeDimensions: [{ dimension: "time", granularity: "month", dateRange: [r.from, r.to] }] });
+}
+
+/** The server's KPI thresholds (GET /v1/insights/kpis), with the local ones for measures it has none for. */
+export function kpiThresholds(filters: FilterState): Promise<Record<string, Threshold>> {
+  const r = filters.range();
+  return filters.session.api
+    .get<{ thresholds: Record<string, Threshold> }>("/v1/insights/kpis", { from: r.from, to: r.to })
+    .then((k) => ({ ...kLocalThresholds, ...k.thresholds }))
+    .catch(() => kLocalThresholds);
+}
+
+/**
+ * Fills `kpis` with the KPI tiles: the newest complete month against the one before, each
+ * colour-coded against its threshold and with its status in words. The Overview, Partner and
+ * Summary views share it.
+ */
+export function fillKpis(kpis: Card, filters: FilterState, thresholds = kpiThresholds(filters)): Promise<void> {
+  const r = filters.range();
+  // The KPIs compare the newest complete month with the one before.
+  const partial = partialMonth(filters);
+  return fill(
+    kpis,
+    async () => [await monthly(filters, kKpis.map((k) => k.measure)), await thresholds] as const,
+    ([q, t]) => {
+      if (q.rows.length === 0) return null;
+      return {
+        data: q,
+        render: (body) => {
+          const last = partial && q.rows.length >= 2 ? q.rows.length - 2 : q.rows.length - 1;
+          const cards = kKpis.map((k) => {
+            const values = column(q, k.measure);
+            const value = values[last];
+            const previous = last > 0 ? values[last - 1] : null;
+            const change = value !== null && previous ? (value - previous) / Math.abs(previous) : null;
+            const st = status(t[k.threshold], value, change);
+            return h(
+              "div",
+              { class: "kpi " + st, "data-kpi": k.measure, "data-status": st },
+              h("div", { class: "kpi-title" }, k.title),
+              h("div", { class: "kpi-value" }, value === null ? "–" : k.show(value)),
+              h("div", { class: "kpi-change" }, change === null ? "" : signedPct(change) + " vs " + period(String(q.rows[last - 1][0]), "month")),
+              h("div", { class: "kpi-status" }, kStatusText[st]),
+            );
+          });
+          const month =
+            period(String(q.rows[last][0]), "month") +
+            (last < q.rows.length - 1 ? ", the newest complete month" : partial ? ` (to ${r.to}, the newest data)` : "");
+          body.append(h("p", { class: "note" }, "Month: " + month), h("div", { class: "kpis" }, ...cards));
+        },
+      };
+    },
+  );
+}
+
 export async function overview(root: HTMLElement, filters: FilterState): Promise<void> {
   const { api } = filters.session;
   const r = filters.range();
   const where = filters.where();
-  const monthly = (measures: string[]) =>
-    api.query({ measures, filters: where, timeDimensions: [{ dimension: "time", granularity: "month", dateRange: [r.from, r.to] }] });
   const byDim = (measures: string[], dimension: string) =>
     api.query({ measures, dimensions: [dimension], filters: where, timeDimensions: [{ dimension: "time", dateRange: [r.from, r.to] }], order: { [measures[0]]: "desc" } });
 
@@ -57,57 +125,17 @@ export async function overview(root: HTMLElement, filters: FilterState): Promise
   const regions = new Card("revenue-by-region", "Revenue by region");
   const plans = new Card("revenue-by-plan", "Revenue by plan");
   root.append(h("div", { class: "grid" }, kpis.root, revenue.root, subs.root, usage.root, regions.root, plans.root));
-
-  const thresholds = api
-    .get<{ thresholds: Record<string, Threshold> }>("/v1/insights/kpis", { from: r.from, to: r.to })
-    .then((k) => ({ ...kLocalThresholds, ...k.thresholds }))
-    .catch(() => kLocalThresholds);
-
-  // The newest month is partial unless the data runs to its last day: its label says so, and
-  // the KPIs compare the newest complete month with the one before.
-  const partial = addDays(r.to, 1).slice(8, 10) !== "01";
-  const months = (q: QueryResult) =>
-    labels(q, "time").map((t, i, all) => period(t, "month") + (partial && i === all.length - 1 ? ` (1–${Number(r.to.slice(8))})` : ""));
+  const months = (q: QueryResult) => monthLabels(filters, q);
+  const monthlyQ = (measures: string[]) => monthly(filters, measures);
   await Promise.all([
-    fill(
-      kpis,
-      async () => [await monthly(kKpis.map((k) => k.measure)), await thresholds] as const,
-      ([q, t]) => {
-        if (q.rows.length === 0) return null;
-        return {
-          data: q,
-          render: (body) => {
-            const last = partial && q.rows.length >= 2 ? q.rows.length - 2 : q.rows.length - 1;
-            const cards = kKpis.map((k) => {
-              const values = column(q, k.measure);
-              const value = values[last];
-              const previous = last > 0 ? values[last - 1] : null;
-              const change = value !== null && previous ? (value - previous) / Math.abs(previous) : null;
-              const st = status(t[k.threshold], value, change);
-              return h(
-                "div",
-                { class: "kpi " + st, "data-kpi": k.measure, "data-status": st },
-                h("div", { class: "kpi-title" }, k.title),
-                h("div", { class: "kpi-value" }, value === null ? "–" : k.show(value)),
-                h("div", { class: "kpi-change" }, change === null ? "" : signedPct(change) + " vs " + period(String(q.rows[last - 1][0]), "month")),
-                h("div", { class: "kpi-status" }, kStatusText[st]),
-              );
-            });
-            const month =
-              period(String(q.rows[last][0]), "month") +
-              (last < q.rows.length - 1 ? ", the newest complete month" : partial ? ` (to ${r.to}, the newest data)` : "");
-            body.append(h("p", { class: "note" }, "Month: " + month), h("div", { class: "kpis" }, ...cards));
-          },
-        };
-      },
-    ),
-    fill(revenue, () => monthly(["revenue", "arpu"]), (q) =>
+    fillKpis(kpis, filters),
+    fill(revenue, () => monthlyQ(["revenue", "arpu"]), (q) =>
       q.rows.length === 0 ? null : { data: q, render: (b) => void series(b, months(q), [{ name: "Revenue", data: column(q, "revenue"), type: "bar" }, { name: "ARPU", data: column(q, "arpu"), axis: 1 }]) },
     ),
-    fill(subs, () => monthly(["active_subscribers", "churn_rate"]), (q) =>
+    fill(subs, () => monthlyQ(["active_subscribers", "churn_rate"]), (q) =>
       q.rows.length === 0 ? null : { data: q, render: (b) => void series(b, months(q), [{ name: "Active subscribers", data: column(q, "active_subscribers"), type: "bar" }, { name: "Churn rate", data: column(q, "churn_rate"), axis: 1 }], { percent: [1] }) },
     ),
-    fill(usage, () => monthly(["data_gb", "voice_minutes"]), (q) =>
+    fill(usage, () => monthlyQ(["data_gb", "voice_minutes"]), (q) =>
       q.rows.length === 0 ? null : { data: q, render: (b) => void series(b, months(q), [{ name: "Data (GB)", data: column(q, "data_gb"), type: "bar" }, { name: "Voice minutes", data: column(q, "voice_minutes"), axis: 1 }]) },
     ),
     fill(regions, () => byDim(["revenue"], "region"), (q) =>
