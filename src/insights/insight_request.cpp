@@ -274,6 +274,9 @@ Result<InsightOutput> Kpis(MetricsEngine& engine, Params& p, bool csv, const Sec
   if (range) o.range = *range;
   if (const std::string* seg = p.Raw("segment")) o.segment_by = *seg;
   if (const std::string* t = p.Raw("thresholds")) o.thresholds = *t;
+  // only=thresholds: what the dashboards colour their own KPI cards with, without the report.
+  TALLY_ASSIGN_OR_RETURN(std::string only, p.OneOf("only", "report", {"report", "thresholds"}));
+  o.thresholds_only = only == "thresholds";
   TALLY_RETURN_IF_ERROR(p.CheckAllUsed("kpis"));
   TALLY_ASSIGN_OR_RETURN(KpiReport r, ComputeKpis(engine, o, scope));
   return Output(r, csv);

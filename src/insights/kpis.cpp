@@ -121,6 +121,7 @@ Result<KpiReport> ComputeKpis(MetricsEngine& engine, const KpiOptions& options,
     // One month more than shown, so the first shown month has a previous value.
     report.range = TimeRange{month_start(c.year, c.month - 6), month_start(c.year, c.month + 1)};
   }
+  if (options.thresholds_only) return report;
   // (period, segment) -> kpi -> value
   std::map<std::pair<std::string, std::string>, std::map<std::string, std::optional<double>>> cells;
   for (const auto& [kpi, measure] : kCatalogueKpis) {

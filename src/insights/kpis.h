@@ -57,6 +57,7 @@ struct KpiOptions {
   std::optional<TimeRange> range;  // unset: the six calendar months up to the newest event
   std::string segment_by;          // "", plan, tier, region or partner
   std::string thresholds;          // overrides, "kpi:green:amber;..."
+  bool thresholds_only = false;    // the thresholds and the range, no rows (nothing is queried)
 };
 
 Result<KpiReport> ComputeKpis(MetricsEngine& engine, const KpiOptions& options,

@@ -128,6 +128,20 @@ TEST(KpiCohortTest, ChurnAndNetRevenueRetentionOnHandMadeFees) {
   bad = RunInsight(engine, "kpis", {{"from", "2024-08-01"}}, {});
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("from, to"), std::string::npos);
+
+  // only=thresholds: the thresholds in force (overrides applied) and no rows.
+  auto only = RunInsight(engine, "kpis",
+                         {{"only", "thresholds"}, {"thresholds", "arpu:5:1"},
+                          {"from", "2024-08-01"}, {"to", "2024-10-31"}},
+                         {});
+  ASSERT_TRUE(only.ok()) << only.status().ToString();
+  EXPECT_NE(only->body.find("\"rows\":[]"), std::string::npos) << only->body;
+  EXPECT_NE(only->body.find("\"arpu\":{\"higher_is_better\":true,\"on\":\"change\",\"green\":5"),
+            std::string::npos)
+      << only->body;
+  bad = RunInsight(engine, "kpis", {{"only", "everything"}}, {});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("only"), std::string::npos);
   fs::remove_all(dir);
 }
 

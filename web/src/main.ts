@@ -187,6 +187,9 @@ async function render(): Promise<void> {
  * browsers never send to a server: it is kept in memory and taken out of the address bar. */
 async function useToken(path: string[], token: string): Promise<boolean> {
   history.replaceState(null, "", "#/" + path.join("/"));
+  // Nothing of the previous credential's view stays on screen while the token is checked.
+  disposeCharts();
+  app.replaceChildren(h("main", { class: "center" }, h("div", { class: "state loading", role: "status" }, "Opening…")));
   try {
     session = await open(token, true);
     filters = null;

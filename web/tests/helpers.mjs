@@ -14,8 +14,12 @@ export async function signIn(page, key) {
   await page.getByRole("button", { name: "Sign in" }).click();
 }
 
-// The view shows its cards, and every one has finished: none loading, and none failed.
+// The view the address names shows its cards, and every one has finished: none loading, and
+// none failed. (A click on a tab changes the address at once, but the page renders the new view
+// on the hashchange event after it: until then the old view's cards are still there.)
 export async function settled(page) {
+  const view = new URL(page.url()).hash.replace(/^#\/?/, "").split(/[/?]/)[0];
+  if (view && view !== "login") await expect(page.locator(`main[data-view="${view}"]`)).toBeVisible();
   await expect(page.locator("[data-card]").first()).toBeVisible();
   await expect(page.locator('[data-card][data-state="loading"]')).toHaveCount(0);
   await expect(page.locator('[data-card][data-state="error"]')).toHaveCount(0);

@@ -86,9 +86,13 @@ test("the partner view shows one partner's business, for the partner and for an 
   for (const card of ["kpis", "partner-trend", "partner-plans", "partner-advice"]) {
     await expect(page.locator(`[data-card="${card}"]`)).toHaveAttribute("data-state", "ready");
   }
-  // Unusual charges: the card shows the partner's flags, or says it has none, as the API does.
-  const range = (await page.locator("[data-range]").getAttribute("data-range")).split("..");
-  const flags = await (await fetch(`${world.base}/v1/insights/anomalies?from=${range[0]}&to=${range[1]}`, { headers: { Authorization: "Bearer " + world.partner } })).json();
+  // Unusual charges of the KPIs' month (the newest complete one): the card shows the partner's
+  // flags, or says it has none, as the API does.
+  const through = (await page.locator("[data-range]").getAttribute("data-range")).split("..")[1];
+  const end = new Date(through + "T00:00:00Z");
+  end.setUTCDate(end.getUTCDate() + 1);
+  const last = end.getUTCDate() === 1 ? through : new Date(Date.UTC(end.getUTCFullYear(), end.getUTCMonth(), 0)).toISOString().slice(0, 10);
+  const flags = await (await fetch(`${world.base}/v1/insights/anomalies?from=${last.slice(0, 8)}01&to=${last}`, { headers: { Authorization: "Bearer " + world.partner } })).json();
   const causes = new Set(flags.flags.map((f) => f.cause)).size;
   await expect(page.locator('[data-card="partner-flags"]')).toHaveAttribute("data-state", causes ? "ready" : "empty");
   await expect(page.locator('[data-card="partner-flags"]')).toHaveAttribute("data-rows", String(causes));

@@ -46,6 +46,16 @@ export function partialMonth(filters: FilterState): boolean {
   return addDays(filters.range().to, 1).slice(8, 10) !== "01";
 }
 
+/** The month the KPIs report: the newest complete one (or the newest, when none is complete),
+ * within the filters' range: its first and last day and its name. */
+export function kpiMonth(filters: FilterState): { from: string; to: string; label: string } {
+  const r = filters.range();
+  let to = r.to;
+  if (partialMonth(filters) && to.slice(0, 7) > r.from.slice(0, 7)) to = addDays(to.slice(0, 8) + "01", -1);
+  const from = to.slice(0, 8) + "01" < r.from ? r.from : to.slice(0, 8) + "01";
+  return { from, to, label: period(from + "T00:00:00Z", "month") };
+}
+
 /** Month labels of a monthly query; the newest says when it is partial. */
 export function monthLabels(filters: FilterState, q: QueryResult): string[] {
   const r = filters.range();
@@ -63,7 +73,7 @@ export function monthly(filters: FilterState, measures: string[]): Promise<Query
 export function kpiThresholds(filters: FilterState): Promise<Record<string, Threshold>> {
   const r = filters.range();
   return filters.session.api
-    .get<{ thresholds: Record<string, Threshold> }>("/v1/insights/kpis", { from: r.from, to: r.to })
+    .get<{ thresholds: Record<string, Threshold> }>("/v1/insights/kpis", { from: r.from, to: r.to, only: "thresholds" })
     .then((k) => ({ ...kLocalThresholds, ...k.thresholds }))
     .catch(() => kLocalThresholds);
 }

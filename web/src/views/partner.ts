@@ -9,7 +9,7 @@ import { bars, series } from "../charts";
 import { FilterState } from "../filters";
 import { minor, num } from "../format";
 import { Card, fill, h, table } from "../ui";
-import { fillKpis, monthLabels, monthly } from "./overview";
+import { fillKpis, kpiMonth, monthLabels, monthly } from "./overview";
 
 interface Flags {
   subscribers: number;
@@ -47,7 +47,10 @@ export async function partnerView(root: HTMLElement, filters: FilterState): Prom
   const kpis = new Card("kpis", name + ": this month against the last", { wide: true });
   const trend = new Card("partner-trend", "Revenue and active subscribers by month");
   const plans = new Card("partner-plans", "Active subscribers by plan");
-  const flags = new Card("partner-flags", "Unusual charges across the base");
+  // Unusual charges of the KPIs' month: detecting them reads every usage and charge event of
+  // the range, so the month keeps the view fast; the Overview's trends cover the longer range.
+  const month = kpiMonth(filters);
+  const flags = new Card("partner-flags", `Unusual charges, ${month.label}`);
   const advice = new Card("partner-advice", "Plan advice across the base", { note: "Last 3 billing cycles priced under every plan." });
   root.append(h("div", { class: "grid", "data-partner": partner }, kpis.root, trend.root, plans.root, flags.root, advice.root));
 
@@ -64,7 +67,7 @@ export async function partnerView(root: HTMLElement, filters: FilterState): Prom
       (q: QueryResult) =>
         q.rows.length === 0 ? null : { data: q, render: (b) => void bars(b, labels(q, "plan").map((p) => "Plan " + p), column(q, "active_subscribers").map((v) => v ?? 0)) },
     ),
-    fill(flags, () => api.get<Flags>("/v1/insights/anomalies", { ...filters.params(), partner }), (f) => {
+    fill(flags, () => api.get<Flags>("/v1/insights/anomalies", { from: month.from, to: month.to, partner }), (f) => {
       if (f.flags.length === 0) return null;
       const byCause = new Map<string, { n: number; extra: number }>();
       for (const x of f.flags) {
@@ -82,7 +85,7 @@ export async function partnerView(root: HTMLElement, filters: FilterState): Prom
             table(["Cause", "Flags", "Above the usual"], rows.map(([c, v]) => [c.replace(/_/g, " "), num(v.n), minor(v.extra)])),
           ),
       };
-    }, "No unusual charges in this range."),
+    }, "No unusual charges in this month."),
     fill(advice, () => api.get<Advice>("/v1/insights/plans", { limit: 0, partner }), (a) => {
       const actions = Object.entries(a.actions).filter(([, n]) => n > 0);
       if (actions.length === 0) return null;

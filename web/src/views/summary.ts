@@ -8,7 +8,7 @@ import { series } from "../charts";
 import { FilterState } from "../filters";
 import { minor, money, num, pct, period, signedPct } from "../format";
 import { Card, h } from "../ui";
-import { fillKpis, monthLabels, monthly, partialMonth } from "./overview";
+import { fillKpis, kpiMonth, monthLabels, monthly, partialMonth } from "./overview";
 
 interface Elasticity {
   tier: string;
@@ -116,13 +116,15 @@ async function experimentFindings(api: Api, filters: FilterState): Promise<Findi
 
 async function baseFindings(api: Api, filters: FilterState): Promise<Finding[]> {
   const partner = filters.value.partner;
+  // The unusual charges of the KPIs' month (detecting them reads every event of the range).
+  const month = kpiMonth(filters);
   const [flags, advice] = await Promise.all([
-    api.get<{ subscribers: number; flags: { charge_minor: number; expected_minor: number }[] }>("/v1/insights/anomalies", { ...filters.params(), partner }),
+    api.get<{ subscribers: number; flags: { charge_minor: number; expected_minor: number }[] }>("/v1/insights/anomalies", { from: month.from, to: month.to, partner }),
     api.get<{ subscribers: number; actions: Record<string, number>; totals: { currency: string; saving_minor: number }[] }>("/v1/insights/plans", { limit: 0, partner }),
   ]);
   const out: Finding[] = [];
   const extra = flags.flags.reduce((sum, f) => sum + f.charge_minor - f.expected_minor, 0);
-  out.push({ topic: "unusual charges", text: `${num(flags.flags.length)} unusual charges were flagged in the range, ${minor(extra)} above the subscribers' usual.` });
+  out.push({ topic: "unusual charges", text: `${num(flags.flags.length)} unusual charges were flagged in ${month.label}, ${minor(extra)} above the subscribers' usual.` });
   const cheaper = (advice.actions.cheaper_plan ?? 0) + (advice.actions.bigger_bundle ?? 0);
   const saving = advice.totals.map((t) => minor(t.saving_minor, t.currency)).join(", ");
   out.push({ topic: "plan advice", text: `${num(cheaper)} of ${num(advice.subscribers)} subscribers would pay less on another plan or bundle (${saving || "nothing"} a cycle in all); ${num(advice.actions.upsell ?? 0)} are upsell candidates.` });
