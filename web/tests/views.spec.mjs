@@ -177,3 +177,18 @@ test("the executive summary states the findings and prints to PDF", async ({ pag
   expect(pdf.subarray(0, 5).toString()).toBe("%PDF-");
   expect(pdf.length).toBeGreaterThan(20_000);
 });
+
+test("every view fits a phone's width", async ({ page }) => {
+  await page.setViewportSize({ width: 375, height: 800 });
+  await signIn(page, world.admin);
+  await settled(page);
+  for (const view of ["overview", "realtime", "funnel", "pricing", "abtest", "ml", "geo", "summary", `agent/${world.mine}`, `subscriber/${world.mine}`]) {
+    await page.goto(`${world.base}/#/${view}`);
+    await settled(page);
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    expect(width, view).toBeLessThanOrEqual(375);
+  }
+  await page.goto(`${world.base}/#/geo`);
+  await settled(page);
+  await shot(page, "geo-phone");
+});
