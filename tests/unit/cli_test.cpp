@@ -51,6 +51,15 @@ TEST(Cli, BadFlagsAndConfigAreNamed) {
   EXPECT_EQ(typo.code, 2);
   EXPECT_NE(typo.out.find("generate.subscribres"), std::string::npos) << typo.out;
   std::filesystem::remove(cfg);
+  // Errors the argument parser finds are usage errors too: exit 2, naming the flag or command.
+  for (auto [args, named] : std::vector<std::pair<std::string, std::string>>{
+           {"load --bogus", "--data"},
+           {"frobnicate", "frobnicate"},
+           {"generate --out " + out + " --subscribers abc", "--subscribers"}}) {
+    CliRun r = Tally(args);
+    EXPECT_EQ(r.code, 2) << args << ": " << r.out;
+    EXPECT_NE(r.out.find(named), std::string::npos) << args << ": " << r.out;
+  }
   CliRun missing = Tally("summary --data " + out + "/nowhere");
   EXPECT_NE(missing.code, 0);
   EXPECT_NE(missing.out.find("manifest.json"), std::string::npos) << missing.out;

@@ -131,8 +131,10 @@ TEST(KpiCohortTest, ChurnAndNetRevenueRetentionOnHandMadeFees) {
 
   // only=thresholds: the thresholds in force (overrides applied) and no rows.
   auto only = RunInsight(engine, "kpis",
-                         {{"only", "thresholds"}, {"thresholds", "arpu:5:1"},
-                          {"from", "2024-08-01"}, {"to", "2024-10-31"}},
+                         {{"only", "thresholds"},
+                          {"thresholds", "arpu:5:1"},
+                          {"from", "2024-08-01"},
+                          {"to", "2024-10-31"}},
                          {});
   ASSERT_TRUE(only.ok()) << only.status().ToString();
   EXPECT_NE(only->body.find("\"rows\":[]"), std::string::npos) << only->body;
