@@ -229,6 +229,13 @@ HttpResponse ModelsApi::Scores(const HttpRequest& request, std::string_view mode
     }
     lowest = o->second == "asc";
   }
+  // ?partner=: that partner's subscribers only (the dashboards' partner filter).
+  std::optional<int64_t> partner;
+  if (auto p = request.query.find("partner"); p != request.query.end()) {
+    Result<SecurityScope> narrowed = NarrowToPartner(SecurityScope{}, p->second);
+    if (!narrowed.ok()) return JsonError(400, narrowed.status().message());
+    partner = narrowed->partner;
+  }
   std::optional<int> version;
   auto table = ActiveScores(*kind, &version);
   if (!table.ok()) return ErrorOf(table.status());
@@ -237,7 +244,9 @@ HttpResponse ModelsApi::Scores(const HttpRequest& request, std::string_view mode
   }
   std::vector<const SubscriberScore*> rows;
   rows.reserve((*table)->rows.size());
-  for (const auto& [id, score] : (*table)->rows) rows.push_back(&score);
+  for (const auto& [id, score] : (*table)->rows) {
+    if (!partner || score.partner_id == *partner) rows.push_back(&score);
+  }
   const size_t n = std::min(rows.size(), static_cast<size_t>(limit));
   // Highest (or lowest) first; ties by subscriber id, so the order is stable.
   std::partial_sort(rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(n), rows.end(),

@@ -492,6 +492,24 @@ void ModelsWorld::TrainedVersionsAreServedWithShapDataWithinTheCallersScope() {
   ASSERT_TRUE(bottom && bottom->status == 200);
   ASSERT_FALSE(doc.Parse(bottom->body.c_str()).HasParseError());
   EXPECT_LE(doc["scores"][0]["prediction"].GetDouble(), doc["scores"][1]["prediction"].GetDouble());
+  // One partner's: the same ranking, with the other partners' subscribers left out.
+  const int64_t top_partner = scores->rows.at(ranked[0].second).partner_id;
+  std::vector<int64_t> theirs;
+  for (const auto& [neg, id] : ranked) {
+    if (scores->rows.at(id).partner_id == top_partner) theirs.push_back(id);
+  }
+  auto own = api.Handle(
+      Get("/v1/insights/models/churn/scores?limit=5&partner=" + std::to_string(top_partner)),
+      admin);
+  ASSERT_TRUE(own && own->status == 200) << (own ? own->body : "");
+  ASSERT_FALSE(doc.Parse(own->body.c_str()).HasParseError());
+  EXPECT_EQ(doc["scored"].GetInt64(), static_cast<int64_t>(theirs.size()));
+  ASSERT_EQ(doc["scores"].Size(), std::min<size_t>(5, theirs.size()));
+  for (rapidjson::SizeType i = 0; i < doc["scores"].Size(); ++i) {
+    EXPECT_EQ(doc["scores"][i]["subscriber_id"].GetInt64(), theirs[i]);
+    EXPECT_EQ(doc["scores"][i]["partner_id"].GetInt64(), top_partner);
+  }
+  EXPECT_EQ(api.Handle(Get("/v1/insights/models/churn/scores?partner=x"), admin)->status, 400);
   EXPECT_EQ(api.Handle(Get("/v1/insights/models/churn/scores?limit=0"), admin)->status, 400);
   EXPECT_EQ(api.Handle(Get("/v1/insights/models/churn/scores?order=up"), admin)->status, 400);
   EXPECT_EQ(api.Handle(Get("/v1/insights/models/churn/other"), admin)->status, 404);

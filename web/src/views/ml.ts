@@ -3,7 +3,7 @@
 // highest churn risk; and, for one subscriber, why: the SHAP force, waterfall and decision plots
 // of GET /v1/subscribers/{id}/churn, which sum exactly from the model's base value to its output.
 // Scores are as of training, for every subscriber active then; the partner filter applies to
-// the risk list (scores carry the partner), plan and region do not.
+// the risk list (the scores route takes ?partner=), plan and region do not.
 
 import { bars, chart, grid } from "../charts";
 import { FilterState } from "../filters";
@@ -58,10 +58,10 @@ export async function mlTab(root: HTMLElement, filters: FilterState): Promise<vo
   root.append(h("div", { class: "grid" }, versions.root, importance.root, risk.root, explain.root));
 
   const models = api.get<Models>("/v1/insights/models");
-  const partner = filters.value.partner;
-  const top = api
-    .get<{ scores: { subscriber_id: number; partner_id: number; prediction: number }[]; scored: number }>("/v1/insights/models/churn/scores", { limit: partner ? 1000 : 20 })
-    .then((r) => ({ ...r, scores: r.scores.filter((s) => !partner || String(s.partner_id) === partner).slice(0, 20) }));
+  const top = api.get<{ scores: { subscriber_id: number; partner_id: number; prediction: number }[]; scored: number }>("/v1/insights/models/churn/scores", {
+    limit: 20,
+    partner: filters.value.partner,
+  });
 
   await Promise.all([
     fill(versions, () => models, (m) => {
