@@ -1,0 +1,40 @@
+#pragma once
+// The SQL guard of the PostgreSQL-wire endpoint (issue 9, docs/sql.md): decides whether a
+// statement a BI tool sends may run, using the real PostgreSQL parser (libpg_query), never
+// pattern matching. A statement passes when it is
+//   - exactly one statement, a SELECT (UNION, INTERSECT, EXCEPT, VALUES, subqueries and WITH
+//     included), not SELECT INTO and without FOR UPDATE/SHARE;
+//   - reading only the governed relations it is given (by their plain names, no schema) and
+//     the CTEs it defines itself, each visible only where PostgreSQL makes it visible (an earlier
+//     CTE cannot see a later one, so no name can fall through to a table of the store);
+//   - calling only the functions on an allowlist (aggregates, window, math, string and date
+//     functions); no function in FROM (read_csv, read_parquet, generate_series, ...).
+// Everything else (COPY, SET, ATTACH, PRAGMA, INSERT, DDL, catalog tables, file readers,
+// several statements) is refused with a message that names what was refused and where.
+//
+// The guard only reads the parse tree. The executor runs the accepted text with each governed
+// relation bound to its row-level-secured, masked definition.
+
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+
+namespace tally {
+
+struct GuardedQuery {
+  std::set<std::string> relations;  // the governed relations it reads
+  int parameters = 0;               // the highest $N it uses (extended protocol)
+};
+
+//! Checks `sql` against the rules above, with `relations` as the governed relation names.
+//! InvalidArgument with a message naming the statement kind, relation or function refused, and
+//! its character position ("at 15") when the parser gives one; a syntax error is the
+//! parser's own message.
+Result<GuardedQuery> GuardSelect(std::string_view sql, const std::set<std::string>& relations);
+
+//! True when `name` (lower case, without a schema) is on the function allowlist.
+bool FunctionAllowed(std::string_view name);
+
+}  // namespace tally
