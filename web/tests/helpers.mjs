@@ -24,3 +24,9 @@ export async function settled(page) {
   await expect(page.locator('[data-card][data-state="loading"]')).toHaveCount(0);
   await expect(page.locator('[data-card][data-state="error"]')).toHaveCount(0);
 }
+
+// The data a card shows, as its CSV button downloads it.
+export async function cardCsv(page, card) {
+  const [csv] = await Promise.all([page.waitForEvent("download"), page.locator(`[data-card="${card}"] header button`).click()]);
+  return readFileSync(await csv.path(), "utf8");
+}
