@@ -8,21 +8,8 @@
 import { ApiError } from "../api";
 import { minor, num, period } from "../format";
 import { Session } from "../session";
+import { Profile } from "../types";
 import { Card, fill, h, table } from "../ui";
-
-interface Profile {
-  subscriber_id: number;
-  msisdn: string | null;
-  name: string | null;
-  imsi: string | null;
-  partner_id: number;
-  plan_id: number;
-  billing_type: string;
-  region: string;
-  city: string;
-  status: string;
-  activation_date: string;
-}
 
 interface Activity {
   as_of: string | null;

@@ -8,6 +8,7 @@ import { column, labels, QueryResult } from "../api";
 import { bars, series } from "../charts";
 import { FilterState } from "../filters";
 import { minor, num } from "../format";
+import { kAdviceActions, PlanAdvice } from "../types";
 import { Card, fill, h, table } from "../ui";
 import { fillKpis, kpiMonth, monthLabels, monthly } from "./overview";
 
@@ -15,20 +16,6 @@ interface Flags {
   subscribers: number;
   flags: { subscriber_id: number; cause: string; charge_minor: number; expected_minor: number }[];
 }
-
-interface Advice {
-  subscribers: number;
-  actions: Record<string, number>;
-  totals: { currency: string; saving_minor: number; revenue_minor: number }[];
-}
-
-const kActions: Record<string, string> = {
-  cheaper_plan: "Cheaper plan",
-  bigger_bundle: "Bigger bundle",
-  ahead_of_growth: "Ahead of growth",
-  upsell: "Upsell",
-  stay: "Stay",
-};
 
 export async function partnerView(root: HTMLElement, filters: FilterState): Promise<void> {
   const s = filters.session;
@@ -86,7 +73,7 @@ export async function partnerView(root: HTMLElement, filters: FilterState): Prom
           ),
       };
     }, "No unusual charges in this month."),
-    fill(advice, () => api.get<Advice>("/v1/insights/plans", { limit: 0, partner }), (a) => {
+    fill(advice, () => api.get<PlanAdvice>("/v1/insights/plans", { limit: 0, partner }), (a) => {
       const actions = Object.entries(a.actions).filter(([, n]) => n > 0);
       if (actions.length === 0) return null;
       return {
@@ -94,7 +81,7 @@ export async function partnerView(root: HTMLElement, filters: FilterState): Prom
         render: (b) => {
           const saving = a.totals.map((t) => minor(t.saving_minor, t.currency)).join(", ");
           b.append(h("p", { class: "note" }, `${num(a.subscribers)} subscribers priced; moving those advised would save them ${saving || "nothing"} a cycle.`));
-          bars(b, actions.map(([k]) => kActions[k] ?? k), actions.map(([, n]) => n));
+          bars(b, actions.map(([k]) => kAdviceActions[k] ?? k), actions.map(([, n]) => n));
         },
       };
     }),

@@ -8,6 +8,7 @@ import { column, labels } from "../api";
 import { bars, chart, grid } from "../charts";
 import { FilterState } from "../filters";
 import { minor, money, num } from "../format";
+import { kAdviceActions, PlanAdvice } from "../types";
 import { Card, fill, h, table } from "../ui";
 
 interface Elasticity {
@@ -21,20 +22,6 @@ interface Elasticity {
   paid: number;
   points: { plan_id: number; price_minor: number; trials: number; paid: number }[];
 }
-interface Advice {
-  subscribers: number;
-  actions: Record<string, number>;
-  totals: { currency: string; saving_minor: number; revenue_minor: number }[];
-  advice: { subscriber_id: number; region: string; current_plan: number; suggested_plan: number | null; action: string; saving_minor: number; currency: string; reason: string }[];
-}
-
-const kActions: Record<string, string> = {
-  cheaper_plan: "Cheaper plan",
-  bigger_bundle: "Bigger bundle",
-  ahead_of_growth: "Ahead of growth",
-  upsell: "Upsell",
-  stay: "Stay",
-};
 
 export async function pricingTab(root: HTMLElement, filters: FilterState): Promise<void> {
   const { api } = filters.session;
@@ -51,8 +38,8 @@ export async function pricingTab(root: HTMLElement, filters: FilterState): Promi
   const top = new Card("plan-advice-top", "Largest savings on another plan", { wide: true });
   root.append(h("div", { class: "grid" }, elasticity.root, tiers.root, plans.root, advice.root, top.root));
 
-  const advised = api.get<Advice>("/v1/insights/plans", { limit: 20, action: "cheaper_plan", partner: v.partner });
-  const all = api.get<Advice>("/v1/insights/plans", { limit: 0, partner: v.partner });
+  const advised = api.get<PlanAdvice>("/v1/insights/plans", { limit: 20, action: "cheaper_plan", partner: v.partner });
+  const all = api.get<PlanAdvice>("/v1/insights/plans", { limit: 0, partner: v.partner });
   await Promise.all([
     fill(
       elasticity,
@@ -120,7 +107,7 @@ export async function pricingTab(root: HTMLElement, filters: FilterState): Promi
         render: (b) => {
           const saving = a.totals.map((t) => minor(t.saving_minor, t.currency)).join(", ");
           b.append(h("p", {}, `${num(a.subscribers)} subscribers priced; they would save ${saving || "nothing"} a cycle in all on the advised plans.`));
-          bars(b, actions.map(([k]) => kActions[k] ?? k), actions.map(([, n]) => n));
+          bars(b, actions.map(([k]) => kAdviceActions[k] ?? k), actions.map(([, n]) => n));
         },
       };
     }),

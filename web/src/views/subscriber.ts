@@ -7,19 +7,8 @@ import { column, labels, QueryResult } from "../api";
 import { series } from "../charts";
 import { addDays, minor, num, period } from "../format";
 import { Session } from "../session";
+import { Profile } from "../types";
 import { Card, fill, h } from "../ui";
-
-interface Profile {
-  subscriber_id: number;
-  msisdn: string | null;
-  name: string | null;
-  plan_id: number;
-  billing_type: string;
-  region: string;
-  city: string;
-  status: string;
-  activation_date: string;
-}
 
 interface Balance {
   plan_id: number;

@@ -7,6 +7,7 @@ import { Api, column, labels, QueryResult } from "../api";
 import { series } from "../charts";
 import { FilterState } from "../filters";
 import { minor, money, num, pct, period, signedPct } from "../format";
+import { PlanAdvice } from "../types";
 import { Card, h } from "../ui";
 import { fillKpis, kpiMonth, monthLabels, monthly, partialMonth } from "./overview";
 
@@ -120,7 +121,7 @@ async function baseFindings(api: Api, filters: FilterState): Promise<Finding[]> 
   const month = kpiMonth(filters);
   const [flags, advice] = await Promise.all([
     api.get<{ subscribers: number; flags: { charge_minor: number; expected_minor: number }[] }>("/v1/insights/anomalies", { from: month.from, to: month.to, partner }),
-    api.get<{ subscribers: number; actions: Record<string, number>; totals: { currency: string; saving_minor: number }[] }>("/v1/insights/plans", { limit: 0, partner }),
+    api.get<PlanAdvice>("/v1/insights/plans", { limit: 0, partner }),
   ]);
   const out: Finding[] = [];
   const extra = flags.flags.reduce((sum, f) => sum + f.charge_minor - f.expected_minor, 0);
