@@ -271,8 +271,9 @@ Result<std::string> SubscriberActivityJson(IngestPipeline* pipeline, const Princ
         counts += std::string(counts.empty() ? "" : ",") + "\"" + std::string(list.key) + "\":0";
         continue;
       }
+      // The newest stored event is inside its window; a given end is not.
       const TimeRange range{Timestamp{end->micros - hours * 3600 * 1000000},
-                            Timestamp{end->micros + 1}};
+                            Timestamp{end->micros + (until ? 0 : 1)}};
       TALLY_ASSIGN_OR_RETURN(EventRelation rel, store.Relation(list.family, range));
       std::string where = " FROM (" + rel.sql + ") AS e WHERE subscriber_id = ?";
       std::vector<SqlParam> params = {id};
