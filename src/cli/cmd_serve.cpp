@@ -30,6 +30,8 @@
 #include "cli/store_session.h"
 #include "ingest/kafka_source.h"
 #include "insights/kpis.h"
+#include "sql/governed_sql.h"
+#include "sql/pg_wire.h"
 #include "web/web_assets.h"
 
 namespace tally {
@@ -39,6 +41,7 @@ namespace {
 struct ServeFlags {
   std::string data;
   std::optional<int> port;
+  std::optional<int> sql_port;
 };
 
 Result<std::optional<KafkaSourceOptions>> KafkaOptionsFrom(const Config& cfg) {
@@ -146,6 +149,9 @@ CommandFn RegisterServe(CLI::App& app, CliContext& ctx) {
   auto f = std::make_shared<ServeFlags>();
   app.add_option("--data", f->data, "Data directory (created if missing)")->required();
   app.add_option("--port", f->port, "HTTP port on 127.0.0.1; 0 picks a free one [8080]");
+  app.add_option("--sql-port", f->sql_port,
+                 "PostgreSQL-wire SQL port on 127.0.0.1 for psql and BI tools (docs/sql.md); 0 "
+                 "picks a free one [off]");
   return [f, &ctx]() {
     auto cfg = Config::Load(ctx.config_path, AllConfigKeys(), ctx.env);
     if (!cfg.ok()) {
@@ -153,7 +159,11 @@ CommandFn RegisterServe(CLI::App& app, CliContext& ctx) {
       return 2;
     }
     if (f->port) cfg->Override("serve.port", std::to_string(*f->port), "flag --port");
+    if (f->sql_port) {
+      cfg->Override("serve.sql_port", std::to_string(*f->sql_port), "flag --sql-port");
+    }
     auto port = cfg->Int("serve.port");
+    auto sql_port = cfg->Int("serve.sql_port");
     auto threads = cfg->Int("serve.threads");
     auto max_body = cfg->Int("serve.max_body_mb");
     auto kafka = KafkaOptionsFrom(*cfg);
@@ -170,16 +180,18 @@ CommandFn RegisterServe(CLI::App& app, CliContext& ctx) {
                                    cfg->SourceOf("insights.kpi_thresholds") + ")");
     }
     for (const Status& st :
-         {port.status(), threads.status(), max_body.status(), kafka.status(),
+         {port.status(), sql_port.status(), threads.status(), max_body.status(), kafka.status(),
           gateway_settings.status(), query_timeout.status(), index_days.status(), kpi_check}) {
       if (!st.ok()) {
         std::cerr << "tally serve: " << st.message() << "\n";
         return 2;
       }
     }
-    if (*port < 0 || *port > 65535 || *threads < 1 || *threads > 1024 || *max_body < 1 ||
-        *query_timeout < 0 || *index_days < 0 || *index_days > 100000) {
-      std::cerr << "tally serve: serve.port must be 0..65535, serve.threads 1..1024, "
+    if (*port < 0 || *port > 65535 || *sql_port < -1 || *sql_port > 65535 || *threads < 1 ||
+        *threads > 1024 || *max_body < 1 || *query_timeout < 0 || *index_days < 0 ||
+        *index_days > 100000) {
+      std::cerr << "tally serve: serve.port must be 0..65535, serve.sql_port -1..65535, "
+                   "serve.threads 1..1024, "
                    "serve.max_body_mb >= 1, serve.query_timeout_ms >= 0, "
                    "serve.subscriber_index_days 0..100000\n";
       return 2;
@@ -259,6 +271,32 @@ CommandFn RegisterServe(CLI::App& app, CliContext& ctx) {
       std::cerr << "tally serve: " << server.status().message() << "\n";
       return 1;
     }
+    // The SQL endpoint: an API key as the password; every query through the guard and the
+    // governed relations, as the key's role and tenant see them.
+    GovernedSql governed(session->pipeline.get());
+    std::unique_ptr<PgWireServer> sql_server;
+    if (*sql_port >= 0) {
+      PgWireServer::Options so;
+      so.port = static_cast<uint16_t>(*sql_port);
+      auto started = PgWireServer::Start(
+          so,
+          [&parts](const std::string&,
+                   const std::string& password) -> Result<std::shared_ptr<const void>> {
+            TALLY_ASSIGN_OR_RETURN(Principal who, parts.keys->Verify(password));
+            return std::shared_ptr<const void>(std::make_shared<const Principal>(who));
+          },
+          [&governed](const std::shared_ptr<const void>& who,
+                      const std::string& sql) -> Result<PgResult> {
+            TALLY_ASSIGN_OR_RETURN(TextTable t,
+                                   governed.Run(*static_cast<const Principal*>(who.get()), sql));
+            return PgResult{std::move(t.columns), std::move(t.rows)};
+          });
+      if (!started.ok()) {
+        std::cerr << "tally serve: " << started.status().message() << "\n";
+        return 1;
+      }
+      sql_server = std::move(*started);
+    }
     std::unique_ptr<KafkaSource> consumer;
     if (*kafka) {
       auto k = KafkaSource::Start(**kafka, session->pipeline.get());
@@ -277,11 +315,16 @@ CommandFn RegisterServe(CLI::App& app, CliContext& ctx) {
     std::cerr << "tally serve: listening on http://127.0.0.1:" << (*server)->port()
               << " with data in " << session->store->data_dir()
               << (consumer ? " and consuming Kafka" : "") << std::endl;
+    if (sql_server) {
+      std::cerr << "tally serve: SQL (PostgreSQL wire) on 127.0.0.1:" << sql_server->port()
+                << std::endl;
+    }
     int sig = 0;
     sigwait(&signals, &sig);
     std::cerr << "tally serve: stopping (signal " << sig << ")" << std::endl;
     // Stop taking input first, then let the pipeline finish what it acknowledged.
     if (consumer) consumer->Stop();
+    if (sql_server) sql_server->Stop();
     (*server)->Stop();
     if (parts.audit) {
       if (Status st = parts.audit->Close(); !st.ok()) {

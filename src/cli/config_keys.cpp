@@ -28,6 +28,8 @@ const std::vector<ConfigKey>& AllConfigKeys() {
       {"ledger.relay_interval_ms", "200", "how often the ledger's outbox is delivered to the store (milliseconds)"},
       {"serve.port", "8080", "HTTP port on 127.0.0.1"},
       {"serve.threads", "8", "HTTP worker threads"},
+      {"serve.sql_port", "-1",
+       "PostgreSQL-wire SQL port on 127.0.0.1 (docs/sql.md); -1 is off, 0 picks a free one"},
       {"serve.max_body_mb", "256", "largest accepted request body, after gunzip"},
       {"serve.auth", "true", "require an API key or embed token (false: every request is admin; development only)"},
       {"serve.rate_per_key", "200", "sustained requests per second per API key or token scope"},

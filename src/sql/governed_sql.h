@@ -1,0 +1,40 @@
+#pragma once
+// The governed relations of the SQL endpoint (docs/sql.md) and the runner that binds them: every
+// query the guard accepts runs with each relation it reads defined, for the caller, as a CTE
+// over the store with the caller's row filter (a partner's rows, a subscriber's rows) and, in
+// `subscribers`, MSISDN, IMSI and name masked by role exactly as the REST API masks them.
+//
+//   usage, recharges, lifecycle, network, roaming, complaints, charges, app_events,
+//   experiment_events                       the event families, every stored day
+//   subscribers                             the profiles, masked by role
+
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "api/auth.h"
+#include "ingest/pipeline.h"
+#include "store/duckdb/duckdb_handle.h"
+
+namespace tally {
+
+class GovernedSql {
+ public:
+  explicit GovernedSql(IngestPipeline* pipeline) : pipeline_(pipeline) {}
+
+  //! The relation names a query may read.
+  static const std::set<std::string>& Relations();
+
+  //! Guards `sql` (sql/sql_guard.h) and runs it as `who` sees the data. InvalidArgument when
+  //! the guard refuses it (the message says why), another error when the store fails.
+  Result<TextTable> Run(const Principal& who, std::string_view sql) const;
+
+  //! The SQL of `relation` as `who` sees it (a SELECT), for the tests and for EXPLAIN-like use.
+  Result<std::string> Definition(const Principal& who, std::string_view relation,
+                                 EventStore& store) const;
+
+ private:
+  IngestPipeline* pipeline_;
+};
+
+}  // namespace tally
