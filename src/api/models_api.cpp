@@ -15,6 +15,14 @@ namespace tally {
 
 namespace {
 
+// Opens the JSON object of a model's answer: {"model":"churn","version":3 (the caller goes on).
+void PutModelHeader(TextBuffer& out, ModelKind kind, int version) {
+  out.Put("{\"model\":");
+  out.PutJsonString(ModelName(kind));
+  out.Put(",\"version\":");
+  out.PutInt(version);
+}
+
 std::optional<int64_t> PositiveId(std::string_view text) {
   int64_t v = 0;
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
@@ -181,10 +189,7 @@ HttpResponse ModelsApi::Importance(const HttpRequest& request, std::string_view 
     return JsonError(500, registry_.PathOf(*kind, *version, "meta.json") + ": no importance");
   }
   TextBuffer out(1 << 12);
-  out.Put("{\"model\":");
-  out.PutJsonString(ModelName(*kind));
-  out.Put(",\"version\":");
-  out.PutInt(*version);
+  PutModelHeader(out, *kind, *version);
   out.Put(",\"method\":\"mean |SHAP| over the holdout (exact TreeSHAP)\",\"importance\":");
   out.Put(simdjson::minify(importance));
   out.Put('}');
@@ -258,10 +263,7 @@ HttpResponse ModelsApi::Scores(const HttpRequest& request, std::string_view mode
                       return a->subscriber_id < b->subscriber_id;
                     });
   TextBuffer out(1 << 12);
-  out.Put("{\"model\":");
-  out.PutJsonString(ModelName(*kind));
-  out.Put(",\"version\":");
-  out.PutInt(*version);
+  PutModelHeader(out, *kind, *version);
   out.Put(",\"scored_at\":");
   out.PutJsonString((*table)->scored_at);
   out.Put(",\"scored\":");
