@@ -286,10 +286,12 @@ CommandFn RegisterServe(CLI::App& app, CliContext& ctx) {
             return std::shared_ptr<const void>(std::make_shared<const Principal>(who));
           },
           [&governed](const std::shared_ptr<const void>& who,
-                      const std::string& sql) -> Result<PgResult> {
-            TALLY_ASSIGN_OR_RETURN(TextTable t,
-                                   governed.Run(*static_cast<const Principal*>(who.get()), sql));
-            return PgResult{std::move(t.columns), std::move(t.rows)};
+                      const PgCall& call) -> Result<PgResult> {
+            TALLY_ASSIGN_OR_RETURN(
+                SqlAnswer a, governed.Execute(*static_cast<const Principal*>(who.get()), call.sql,
+                                              call.params, call.declared));
+            return PgResult{std::move(a.tag), std::move(a.table.columns), std::move(a.table.types),
+                            std::move(a.params), std::move(a.table.rows)};
           });
       if (!started.ok()) {
         std::cerr << "tally serve: " << started.status().message() << "\n";

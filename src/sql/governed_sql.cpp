@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <map>
+#include <optional>
 
 #include "api/tenant_scope.h"
 #include "sql/sql_guard.h"
@@ -88,11 +89,52 @@ Result<std::string> GovernedSql::Definition(const Principal& who, std::string_vi
   return "SELECT * FROM (" + rel.sql + ") AS governed" + where;
 }
 
-Result<TextTable> GovernedSql::Run(const Principal& who, std::string_view sql) const {
+namespace {
+
+// What SHOW answers: the settings the server announces at startup, and the few more clients ask.
+std::optional<std::string> Setting(std::string_view name) {
+  static const std::map<std::string, std::string, std::less<>> k = {
+      {"server_version", "15.0 (tally)"},
+      {"server_version_num", "150000"},
+      {"server_encoding", "UTF8"},
+      {"client_encoding", "UTF8"},
+      {"datestyle", "ISO, MDY"},
+      {"timezone", "UTC"},
+      {"integer_datetimes", "on"},
+      {"standard_conforming_strings", "on"},
+      {"transaction_isolation", "read committed"},
+      {"transaction_read_only", "on"},
+      {"default_transaction_read_only", "on"},
+      {"search_path", "public"},
+      {"max_identifier_length", "63"},
+      {"lc_collate", "C"},
+      {"lc_ctype", "C"},
+  };
+  auto it = k.find(name);
+  if (it == k.end()) return std::nullopt;
+  return it->second;
+}
+
+}  // namespace
+
+Result<SqlAnswer> GovernedSql::Execute(const Principal& who, std::string_view sql,
+                                       const TextParams* params,
+                                       const std::vector<ColumnType>& declared) const {
   TALLY_ASSIGN_OR_RETURN(GuardedQuery guarded, GuardSelect(sql, Relations()));
-  if (guarded.parameters > 0) {
-    return Status::InvalidArgument("$" + std::to_string(guarded.parameters) +
-                                   ": parameters need the extended query protocol");
+  SqlAnswer answer;
+  if (guarded.kind == GuardedQuery::Kind::kSession) {
+    if (guarded.tag != "SHOW") {
+      answer.tag = guarded.tag;
+      return answer;
+    }
+    std::optional<std::string> value = Setting(guarded.setting);
+    if (!value) {
+      return Status::NotFound("unrecognized configuration parameter \"" + guarded.setting + "\"");
+    }
+    answer.table.columns = {guarded.setting};
+    answer.table.types = {ColumnType::kText};
+    if (params != nullptr) answer.table.rows.push_back({*value});
+    return answer;
   }
   // The statement without its trailing semicolons, inside a subquery that sees the governed
   // relations as CTEs; the line breaks keep a trailing comment from swallowing the parenthesis.
@@ -101,7 +143,6 @@ Result<TextTable> GovernedSql::Run(const Principal& who, std::string_view sql) c
          (body.back() == ';' || std::isspace(static_cast<unsigned char>(body.back())))) {
     body.pop_back();
   }
-  TextTable table;
   TALLY_RETURN_IF_ERROR(pipeline_->RunExclusive([&](EventStore& store) {
     std::string with;
     for (const std::string& r : guarded.relations) {
@@ -110,11 +151,24 @@ Result<TextTable> GovernedSql::Run(const Principal& who, std::string_view sql) c
     }
     // Prepared, never run as a script: DuckDB refuses to prepare more than one statement, a
     // second line of defence behind the guard's one-SELECT rule.
-    TALLY_ASSIGN_OR_RETURN(table, store.Query(with + " SELECT * FROM (\n" + body + "\n) AS q",
-                                              std::vector<SqlParam>{}));
+    const std::string text = with + " SELECT * FROM (\n" + body + "\n) AS q";
+    if (params == nullptr) {
+      TALLY_ASSIGN_OR_RETURN(StatementShape shape, store.Describe(text));
+      answer.table.columns = std::move(shape.columns);
+      answer.table.types = std::move(shape.types);
+      answer.params = std::move(shape.params);
+    } else {
+      TALLY_ASSIGN_OR_RETURN(answer.table, store.QueryText(text, *params, declared));
+    }
     return Status::Ok();
   }));
-  return table;
+  return answer;
+}
+
+Result<TextTable> GovernedSql::Run(const Principal& who, std::string_view sql) const {
+  const TextParams none;
+  TALLY_ASSIGN_OR_RETURN(SqlAnswer answer, Execute(who, sql, &none, {}));
+  return std::move(answer.table);
 }
 
 }  // namespace tally

@@ -18,6 +18,14 @@
 
 namespace tally {
 
+//! What a statement answered: a command tag without rows (SET, BEGIN, ...), or a table; when
+//! only described, the table has columns and no rows, and `params` types $1..$n.
+struct SqlAnswer {
+  std::string tag;
+  TextTable table;
+  std::vector<ColumnType> params;
+};
+
 class GovernedSql {
  public:
   explicit GovernedSql(IngestPipeline* pipeline) : pipeline_(pipeline) {}
@@ -25,8 +33,14 @@ class GovernedSql {
   //! The relation names a query may read.
   static const std::set<std::string>& Relations();
 
-  //! Guards `sql` (sql/sql_guard.h) and runs it as `who` sees the data. InvalidArgument when
-  //! the guard refuses it (the message says why), another error when the store fails.
+  //! Guards `sql` (sql/sql_guard.h) and runs it as `who` sees the data, with `params` bound to
+  //! $1..$n (read as the statement's types, else as `declared`); with `params` null, only
+  //! describes it. Session statements are answered here (SHOW from the settings the server
+  //! announces). InvalidArgument when the guard refuses it (the message says why), another
+  //! error when the store fails.
+  Result<SqlAnswer> Execute(const Principal& who, std::string_view sql, const TextParams* params,
+                            const std::vector<ColumnType>& declared) const;
+  //! Execute without parameters, for a query's table.
   Result<TextTable> Run(const Principal& who, std::string_view sql) const;
 
   //! The SQL of `relation` as `who` sees it (a SELECT), for the tests and for EXPLAIN-like use.

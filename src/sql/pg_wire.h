@@ -1,8 +1,10 @@
 #pragma once
 // A PostgreSQL frontend/backend protocol (v3) server on 127.0.0.1 (docs/sql.md), for psql and BI
 // tools: startup (SSL refused with 'N', so clients go on in plain text over loopback), cleartext
-// password authentication, the simple query protocol, and errors with SQLSTATE and position.
-// The extended protocol (Parse/Bind/Execute) is answered with an error until it is built.
+// password authentication, the simple query protocol, the extended query protocol
+// (Parse/Bind/Describe/Execute/Close/Sync/Flush) with parameters, columns typed with
+// PostgreSQL's type OIDs (text format, and binary for the types clients ask binary for), and
+// errors with SQLSTATE and position.
 //
 // One thread per connection, up to Options::max_connections; the work itself is the callbacks'.
 
@@ -14,12 +16,25 @@
 #include <vector>
 
 #include "core/status.h"
+#include "store/duckdb/duckdb_handle.h"
 
 namespace tally {
 
+//! One statement for the executor: the SQL, and for the extended protocol its parameter values.
+struct PgCall {
+  std::string sql;
+  const TextParams* params = nullptr;  // null: describe it only (its parameters and columns)
+  std::vector<ColumnType> declared;    // the parameter types Parse declared (kUnknown: none)
+};
+
+//! What a statement answered. A non-empty `tag` is a command without rows (SET, BEGIN, ...),
+//! completed with that tag; otherwise the columns and rows of a query ("SELECT n").
 struct PgResult {
+  std::string tag;
   std::vector<std::string> columns;
-  std::vector<std::vector<std::optional<std::string>>> rows;  // text format
+  std::vector<ColumnType> types;                              // one per column
+  std::vector<ColumnType> params;                             // when described: $1..$n
+  std::vector<std::vector<std::optional<std::string>>> rows;  // text, as DuckDB prints values
 };
 
 class PgWireServer {
@@ -32,9 +47,9 @@ class PgWireServer {
   //! Checks a user name and password; the opaque session value is handed to Query.
   using Authenticate = std::function<Result<std::shared_ptr<const void>>(
       const std::string& user, const std::string& password)>;
-  //! Runs one query for an authenticated session.
+  //! Runs (or describes) one statement for an authenticated session.
   using Query = std::function<Result<PgResult>(const std::shared_ptr<const void>& session,
-                                               const std::string& sql)>;
+                                               const PgCall& call)>;
 
   static Result<std::unique_ptr<PgWireServer>> Start(Options options, Authenticate authenticate,
                                                      Query query);
@@ -56,5 +71,15 @@ class PgWireServer {
 //! The SQLSTATE for a refusal or failure: 42601 for syntax errors, 42501 for what the guard
 //! refuses, 28P01 for a bad password, XX000 otherwise.
 std::string SqlState(const Status& status);
+
+//! The PostgreSQL type OID a column of type `t` is described with.
+int32_t PgTypeOid(ColumnType t);
+//! The type a client's declared parameter OID stands for (kUnknown for 0 and the unknown ones).
+ColumnType FromPgTypeOid(int32_t oid);
+//! A value in PostgreSQL's text format, from DuckDB's text (booleans are t and f).
+std::string PgText(ColumnType t, const std::string& duckdb_text);
+//! A value in PostgreSQL's binary format, from DuckDB's text; nullopt when the type has no
+//! binary form here (the client then gets an error asking for text).
+std::optional<std::string> PgBinary(ColumnType t, const std::string& duckdb_text);
 
 }  // namespace tally

@@ -217,6 +217,10 @@ class Walker {
 
   Status Statement(simdjson::dom::object stmt) {
     for (auto [key, value] : stmt) {
+      if (key == "VariableSetStmt" || key == "VariableShowStmt" || key == "TransactionStmt" ||
+          key == "DiscardStmt") {
+        return Session(key, value);
+      }
       if (key != "SelectStmt") {
         return Status::InvalidArgument("only SELECT is allowed: this is " + StatementName(key));
       }
@@ -228,6 +232,49 @@ class Walker {
   }
 
   GuardedQuery& result() { return result_; }
+
+  // The session statements BI tools send on their own: answered, never run.
+  Status Session(std::string_view key, simdjson::dom::element value) {
+    result_.kind = GuardedQuery::Kind::kSession;
+    std::string_view kind, name;
+    if (value["kind"].get(kind) != simdjson::SUCCESS) kind = "";
+    if (value["name"].get(name) != simdjson::SUCCESS) name = "";
+    if (key == "VariableShowStmt") {
+      result_.tag = "SHOW";
+      result_.setting = Lower(name);
+      return Status::Ok();
+    }
+    if (key == "DiscardStmt") {
+      result_.tag = "DISCARD ALL";
+      return Status::Ok();
+    }
+    if (key == "TransactionStmt") {
+      static const std::array<std::pair<std::string_view, std::string_view>, 4> kTags = {{
+          {"TRANS_STMT_BEGIN", "BEGIN"},
+          {"TRANS_STMT_START", "START TRANSACTION"},
+          {"TRANS_STMT_COMMIT", "COMMIT"},
+          {"TRANS_STMT_ROLLBACK", "ROLLBACK"},
+      }};
+      for (auto [k, tag] : kTags) {
+        if (k == kind) {
+          result_.tag = std::string(tag);
+          return Status::Ok();
+        }
+      }
+      return Status::InvalidArgument(
+          "only BEGIN, COMMIT and ROLLBACK are accepted (every query is read-only)");
+    }
+    // SET: a client setting, or SET TRANSACTION/SESSION CHARACTERISTICS (VAR_SET_MULTI).
+    if (kind == "VAR_SET_MULTI" || SessionSettingAllowed(Lower(name))) {
+      result_.tag = kind == "VAR_RESET" || kind == "VAR_RESET_ALL" ? "RESET" : "SET";
+      return Status::Ok();
+    }
+    return Status::InvalidArgument("SET " + std::string(name) +
+                                   " is not allowed: a client may set only " +
+                                   "application_name, client_encoding, DateStyle, "
+                                   "extra_float_digits, search_path, TimeZone and the like "
+                                   "(docs/sql.md), and they change nothing");
+  }
 
  private:
   using Scope = std::vector<std::string>;  // the CTE names visible here
@@ -373,6 +420,33 @@ class Walker {
 };
 
 }  // namespace
+
+bool SessionSettingAllowed(std::string_view name) {
+  static constexpr std::array kSettings = std::to_array<std::string_view>({
+      "application_name",
+      "bytea_output",
+      "client_encoding",
+      "client_min_messages",
+      "datestyle",
+      "default_transaction_isolation",
+      "default_transaction_read_only",
+      "extra_float_digits",
+      "geqo",
+      "intervalstyle",
+      "lc_messages",
+      "lc_monetary",
+      "lc_numeric",
+      "lc_time",
+      "search_path",
+      "standard_conforming_strings",
+      "statement_timeout",
+      "timezone",
+      "transaction_isolation",
+      "transaction_read_only",
+  });
+  static_assert(std::is_sorted(kSettings.begin(), kSettings.end()));
+  return std::binary_search(kSettings.begin(), kSettings.end(), name);
+}
 
 bool FunctionAllowed(std::string_view name) {
   return std::binary_search(kAllowedFunctions.begin(), kAllowedFunctions.end(), name);

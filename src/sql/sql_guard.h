@@ -24,9 +24,20 @@
 namespace tally {
 
 struct GuardedQuery {
+  //! kSelect reads governed relations; kSession is a session statement a client sends on its
+  //! own (SET of a client setting, SHOW, BEGIN, COMMIT, ROLLBACK, DISCARD ALL), answered
+  //! without touching any data.
+  enum class Kind { kSelect, kSession };
+  Kind kind = Kind::kSelect;
   std::set<std::string> relations;  // the governed relations it reads
   int parameters = 0;               // the highest $N it uses (extended protocol)
+  std::string tag;                  // kSession: the command tag to answer with
+  std::string setting;              // kSession SHOW: the setting, lower case
 };
+
+//! The client settings a SET may name (accepted and ignored: results are always UTF-8, ISO
+//! dates and UTC), sorted. Anything else is refused.
+bool SessionSettingAllowed(std::string_view name);
 
 //! Checks `sql` against the rules above, with `relations` as the governed relation names.
 //! InvalidArgument with a message naming the statement kind, relation or function refused, and

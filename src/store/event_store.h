@@ -37,7 +37,7 @@ struct LoadRecord {
   std::string source;
   Timestamp started;
   Timestamp finished;
-  std::string family;       // family or reference table name; "mixed" for a whole directory
+  std::string family;  // family or reference table name; "mixed" for a whole directory
   int64_t read = 0, accepted = 0, late = 0, duplicate = 0, rejected = 0;
   bool passed = true;       // every data-quality check passed
   std::string report_json;  // the full report
@@ -54,9 +54,9 @@ struct StoreCommit {
 //! SQL (in the backend's dialect) that reads one family's events in a time range, and how much
 //! of the store it touches.
 struct EventRelation {
-  std::string sql;         // a complete SELECT of the family's columns, filtered to the range
-  int days_read = 0;       // day partitions whose files the SQL reads
-  int files_read = 0;      // partition files it reads
+  std::string sql;             // a complete SELECT of the family's columns, filtered to the range
+  int days_read = 0;           // day partitions whose files the SQL reads
+  int files_read = 0;          // partition files it reads
   bool reads_staging = false;  // also reads rows not yet compacted into partitions
 };
 
@@ -70,8 +70,8 @@ struct PartitionInfo {
 
 //! What `tally retention` dropped.
 struct RetentionReport {
-  Date cutoff;              // days before this were dropped
-  int days_dropped = 0;     // distinct days
+  Date cutoff;           // days before this were dropped
+  int days_dropped = 0;  // distinct days
   int partitions_dropped = 0;
   int64_t rows_dropped = 0;
 };
@@ -90,8 +90,8 @@ class EventStore {
   virtual Status StoredIds(EventFamily family, const std::vector<Date>& days,
                            std::vector<std::pair<Date, std::string>>* ids) = 0;
   //! The event ids among `candidates` already stored for `family` on `day`.
-  virtual Result<std::vector<std::string>> FindStoredIds(EventFamily family, Date day,
-                                                         const std::vector<std::string>& candidates) = 0;
+  virtual Result<std::vector<std::string>> FindStoredIds(
+      EventFamily family, Date day, const std::vector<std::string>& candidates) = 0;
 
   //! SQL reading `family` over `range`, touching only the partitions of its days.
   virtual Result<EventRelation> Relation(EventFamily family, TimeRange range) = 0;
@@ -100,6 +100,20 @@ class EventStore {
   virtual Result<TextTable> Query(const std::string& sql) = 0;
   //! The same with values bound to its `?` placeholders, in order (the metrics layer's queries).
   virtual Result<TextTable> Query(const std::string& sql, const std::vector<SqlParam>& params) = 0;
+
+  //! The shape of a read-only query with $1..$n placeholders, without running it (the SQL
+  //! endpoint's Describe). A backend without prepared statements fails.
+  virtual Result<StatementShape> Describe(const std::string& sql) {
+    (void)sql;
+    return Status::Internal("this event store cannot describe a statement");
+  }
+  //! Runs a read-only query with client values (text) bound to $1..$n by the types the
+  //! statement gives them (DuckDb::QueryText), for the SQL endpoint's extended protocol.
+  virtual Result<TextTable> QueryText(const std::string& sql, const TextParams& params,
+                                      const std::vector<ColumnType>& declared) {
+    (void)sql, (void)params, (void)declared;
+    return Status::Internal("this event store cannot bind client parameters");
+  }
 
   //! Asks a running Query to stop early, from another thread; the query then fails. A backend
   //! that cannot interrupt does nothing (the query runs to its end).
@@ -118,9 +132,10 @@ class EventStore {
   //! Stored load reports, newest first.
   virtual Result<std::vector<LoadRecord>> Loads(int limit) = 0;
 
-  //! Replaces table `table` with the rows of CSV files (all with one header), column types inferred (for ground-truth
-  //! files that tests and graders read; not for events).
-  virtual Status ImportCsvTable(const std::string& table, const std::vector<std::string>& csv_paths) = 0;
+  //! Replaces table `table` with the rows of CSV files (all with one header), column types inferred
+  //! (for ground-truth files that tests and graders read; not for events).
+  virtual Status ImportCsvTable(const std::string& table,
+                                const std::vector<std::string>& csv_paths) = 0;
 };
 
 }  // namespace tally

@@ -54,17 +54,42 @@ TEST(SqlGuard, ReadOnlyQueriesOverTheGovernedRelationsPass) {
   EXPECT_EQ(r->parameters, 2);
 }
 
+TEST(SqlGuard, SessionStatementsAreAnsweredNeverRun) {
+  for (auto [sql, tag] : std::vector<std::pair<std::string, std::string>>{
+           {"SET extra_float_digits = 3", "SET"},
+           {"SET application_name = 'Metabase'", "SET"},
+           {"SET SESSION TIME ZONE 'UTC'", "SET"},
+           {"SET TRANSACTION ISOLATION LEVEL READ COMMITTED", "SET"},
+           {"RESET search_path", "RESET"},
+           {"BEGIN", "BEGIN"},
+           {"START TRANSACTION READ ONLY", "START TRANSACTION"},
+           {"COMMIT", "COMMIT"},
+           {"ROLLBACK", "ROLLBACK"},
+           {"DISCARD ALL", "DISCARD ALL"},
+           {"SHOW transaction_isolation", "SHOW"},
+       }) {
+    auto r = Guard(sql);
+    ASSERT_TRUE(r.ok()) << sql << ": " << r.status().message();
+    EXPECT_EQ(r->kind, GuardedQuery::Kind::kSession) << sql;
+    EXPECT_EQ(r->tag, tag) << sql;
+    EXPECT_TRUE(r->relations.empty());
+  }
+  EXPECT_EQ(Guard("SHOW TimeZone")->setting, "timezone");
+}
+
 TEST(SqlGuard, EveryOtherStatementIsRefused) {
   Refused("INSERT INTO usage VALUES (1)", "only SELECT is allowed: this is INSERT");
   Refused("UPDATE recharges SET amount_minor = 0", "UPDATE");
   Refused("DELETE FROM usage", "DELETE");
   Refused("COPY usage TO '/tmp/out.csv'", "COPY");
   Refused("COPY (SELECT * FROM usage) TO STDOUT", "COPY");
-  Refused("SET search_path = main", "SET");
-  Refused("SHOW search_path", "SHOW");
+  Refused("SET enable_external_access = true", "SET enable_external_access is not allowed");
+  Refused("SET memory_limit = '100GB'", "SET memory_limit is not allowed");
+  Refused("RESET threads", "SET threads is not allowed");
   Refused("CREATE TABLE t AS SELECT * FROM usage", "CREATE TABLE AS");
   Refused("DROP TABLE usage", "DROP");
-  Refused("BEGIN", "transaction");
+  Refused("SAVEPOINT a", "only BEGIN, COMMIT and ROLLBACK");
+  Refused("PREPARE TRANSACTION 'x'", "only BEGIN, COMMIT and ROLLBACK");
   Refused("EXPLAIN SELECT * FROM usage", "EXPLAIN");
   Refused("SELECT * INTO copy_of_usage FROM usage", "SELECT INTO");
   Refused("SELECT * FROM usage FOR UPDATE", "FOR UPDATE");

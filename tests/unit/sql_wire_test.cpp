@@ -3,9 +3,12 @@
 // with API keys as passwords. Each role and tenant sees only its rows, whatever SQL it sends;
 // masked columns are masked exactly as the REST API masks them; everything else is refused.
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 #include <simdjson.h>
 
+#include <cstring>
 #include <map>
 #include <set>
 #include <sstream>
@@ -197,7 +200,9 @@ TEST_F(SqlWireTest, EverythingElseIsRefusedWithItsReasonAndSqlstate) {
            {"COPY usage TO '/tmp/x.csv'", "COPY"},
            {"ATTACH '/tmp/x.duckdb' AS x", "42601: syntax error"},
            {"PRAGMA database_list", "syntax error"},
-           {"SET search_path = main", "SET"},
+           {"SET enable_external_access = true", "SET enable_external_access is not allowed"},
+           {"SHOW enable_external_access", "unrecognized configuration parameter"},
+           {"SAVEPOINT a", "only BEGIN, COMMIT and ROLLBACK"},
            {"SELECT 1; SELECT 2", "one statement at a time"},
            {"SELECT * FROM pg_catalog.pg_class", "pg_catalog.pg_class"},
            {"SELECT * FROM keys", R"(relation "keys")"},
@@ -213,6 +218,141 @@ TEST_F(SqlWireTest, EverythingElseIsRefusedWithItsReasonAndSqlstate) {
   PsqlRun bad = Psql("tly_AAAAAAAA_" + std::string(32, 'A'), "SELECT 1");
   EXPECT_NE(bad.code, 0);
   EXPECT_NE(bad.out.find("password authentication failed"), std::string::npos) << bad.out;
+}
+
+// A libpq connection as the holder of `key`, closed at scope end.
+struct Pq {
+  explicit Pq(uint16_t port, const std::string& key)
+      : conn(PQconnectdb(("host=127.0.0.1 port=" + std::to_string(port) +
+                          " user=tally dbname=tally sslmode=disable connect_timeout=10 "
+                          "password=" +
+                          key)
+                             .c_str())) {}
+  ~Pq() { PQfinish(conn); }
+  PGconn* conn;
+};
+
+// A result, cleared at scope end.
+struct PqResult {
+  explicit PqResult(PGresult* r) : r(r) {}
+  ~PqResult() { PQclear(r); }
+  std::string Value(int row, int col) const { return PQgetvalue(r, row, col); }
+  PGresult* r;
+};
+
+TEST_F(SqlWireTest, LibpqRunsExtendedProtocolQueriesWithParameters) {
+  Pq pq(sql_port_, admin_);
+  ASSERT_EQ(PQstatus(pq.conn), CONNECTION_OK) << PQerrorMessage(pq.conn);
+  // PQexecParams: Parse, Bind, Describe, Execute, Sync, with text values for $1 and $2.
+  const char* values[] = {"voice_call", "3"};
+  PqResult counted(PQexecParams(pq.conn,
+                                "SELECT count(*) AS n, min(subscriber_id) AS first FROM usage "
+                                "WHERE kind = $1 AND subscriber_id >= $2",
+                                2, nullptr, values, nullptr, nullptr, 0));
+  ASSERT_EQ(PQresultStatus(counted.r), PGRES_TUPLES_OK) << PQresultErrorMessage(counted.r);
+  EXPECT_EQ(PQftype(counted.r, 0), 20u);  // int8
+  EXPECT_EQ(std::string(PQfname(counted.r, 0)), "n");
+  EXPECT_EQ(counted.Value(0, 0), One(admin_,
+                                     "SELECT count(*) FROM usage WHERE kind = 'voice_call' AND "
+                                     "subscriber_id >= 3"));
+  EXPECT_NE(counted.Value(0, 0), "0");
+
+  // A named statement, described, then run twice with different values.
+  PqResult prepared(PQprepare(pq.conn, "by_kind",
+                              "SELECT kind, count(*) AS n, avg(duration_s) AS mean FROM usage "
+                              "WHERE kind = $1 GROUP BY kind",
+                              1, nullptr));
+  ASSERT_EQ(PQresultStatus(prepared.r), PGRES_COMMAND_OK) << PQresultErrorMessage(prepared.r);
+  PqResult described(PQdescribePrepared(pq.conn, "by_kind"));
+  ASSERT_EQ(PQresultStatus(described.r), PGRES_COMMAND_OK) << PQresultErrorMessage(described.r);
+  EXPECT_EQ(PQnparams(described.r), 1);
+  EXPECT_EQ(PQparamtype(described.r, 0), 25u);  // text, as DuckDB infers it
+  ASSERT_EQ(PQnfields(described.r), 3);
+  EXPECT_EQ(PQftype(described.r, 1), 20u);
+  EXPECT_EQ(PQftype(described.r, 2), 701u);  // float8
+  for (const char* kind : {"voice_call", "data_session"}) {
+    const char* v[] = {kind};
+    PqResult run(PQexecPrepared(pq.conn, "by_kind", 1, v, nullptr, nullptr, 0));
+    ASSERT_EQ(PQresultStatus(run.r), PGRES_TUPLES_OK) << PQresultErrorMessage(run.r);
+    ASSERT_EQ(PQntuples(run.r), 1) << kind;
+    EXPECT_EQ(run.Value(0, 1),
+              One(admin_, "SELECT count(*) FROM usage WHERE kind = '" + std::string(kind) + "'"));
+  }
+
+  // Binary: an int8 parameter declared and sent in binary, and results asked for in binary.
+  const Oid types[] = {20};
+  const int64_t id = static_cast<int64_t>(htobe64(5));
+  const char* binary[] = {reinterpret_cast<const char*>(&id)};
+  const int lengths[] = {8};
+  const int formats[] = {1};
+  PqResult typed(PQexecParams(pq.conn,
+                              "SELECT subscriber_id, activation_date, status = 'active' AS live, "
+                              "CAST(1.5 AS DOUBLE) AS x FROM subscribers WHERE subscriber_id = $1",
+                              1, types, binary, lengths, formats, 1));
+  ASSERT_EQ(PQresultStatus(typed.r), PGRES_TUPLES_OK) << PQresultErrorMessage(typed.r);
+  ASSERT_EQ(PQntuples(typed.r), 1);
+  EXPECT_EQ(PQftype(typed.r, 0), 20u);
+  EXPECT_EQ(PQftype(typed.r, 1), 1082u);  // date
+  EXPECT_EQ(PQftype(typed.r, 2), 16u);    // bool
+  ASSERT_EQ(PQgetlength(typed.r, 0, 0), 8);
+  int64_t got = 0;
+  std::memcpy(&got, PQgetvalue(typed.r, 0, 0), 8);
+  EXPECT_EQ(be64toh(static_cast<uint64_t>(got)), 5u);
+  uint64_t bits = 0;
+  std::memcpy(&bits, PQgetvalue(typed.r, 0, 3), 8);
+  bits = be64toh(bits);
+  double x = 0;
+  std::memcpy(&x, &bits, 8);
+  EXPECT_EQ(x, 1.5);
+  // Booleans in text are t and f, as PostgreSQL writes them.
+  PqResult text(PQexecParams(pq.conn, "SELECT $1 = 'a' AS yes", 1, nullptr,
+                             std::vector<const char*>{"a"}.data(), nullptr, nullptr, 0));
+  ASSERT_EQ(PQresultStatus(text.r), PGRES_TUPLES_OK) << PQresultErrorMessage(text.r);
+  EXPECT_EQ(text.Value(0, 0), "t");
+
+  // A refusal in the extended protocol carries its SQLSTATE; the connection goes on after it.
+  PqResult refused(PQexecParams(pq.conn, "SELECT * FROM keys WHERE id = $1", 1, nullptr, values,
+                                nullptr, nullptr, 0));
+  EXPECT_EQ(PQresultStatus(refused.r), PGRES_FATAL_ERROR);
+  EXPECT_STREQ(PQresultErrorField(refused.r, PG_DIAG_SQLSTATE), "42501");
+  const char* bad[] = {"not a number"};
+  PqResult unreadable(PQexecParams(pq.conn, "SELECT count(*) FROM usage WHERE subscriber_id = $1",
+                                   1, nullptr, bad, nullptr, nullptr, 0));
+  EXPECT_EQ(PQresultStatus(unreadable.r), PGRES_FATAL_ERROR);
+  EXPECT_NE(std::string(PQresultErrorMessage(unreadable.r)).find("$1"), std::string::npos)
+      << PQresultErrorMessage(unreadable.r);
+  PqResult again(PQexecParams(pq.conn, "SELECT count(*) FROM usage", 0, nullptr, nullptr, nullptr,
+                              nullptr, 0));
+  EXPECT_EQ(PQresultStatus(again.r), PGRES_TUPLES_OK) << PQresultErrorMessage(again.r);
+
+  // What clients send on their own: SET of a client setting, SHOW, BEGIN and COMMIT.
+  for (const char* command : {"SET extra_float_digits = 3", "SET application_name = 'bi'", "BEGIN",
+                              "COMMIT", "ROLLBACK"}) {
+    PqResult r(PQexec(pq.conn, command));
+    EXPECT_EQ(PQresultStatus(r.r), PGRES_COMMAND_OK) << command << PQresultErrorMessage(r.r);
+  }
+  PqResult shown(PQexec(pq.conn, "SHOW transaction_isolation"));
+  ASSERT_EQ(PQresultStatus(shown.r), PGRES_TUPLES_OK);
+  EXPECT_EQ(shown.Value(0, 0), "read committed");
+}
+
+TEST_F(SqlWireTest, ParametersNeverWidenATenantsRows) {
+  const std::string p = Lines(Psql(admin_, "SELECT max(partner_id) FROM subscribers").out).at(0);
+  Pq pq(sql_port_, CreateKey(*data_, "--role partner --partner " + p));
+  ASSERT_EQ(PQstatus(pq.conn), CONNECTION_OK) << PQerrorMessage(pq.conn);
+  const std::string own = One(admin_, "SELECT count(*) FROM usage WHERE partner_id = " + p);
+  ASSERT_NE(own, "0");
+  for (const std::string value : {"0", "1", "2", "3", "-1", p.c_str(), "1 OR 1=1"}) {
+    const char* v[] = {value.c_str()};
+    PqResult r(PQexecParams(pq.conn, "SELECT count(*) FROM usage WHERE partner_id = $1", 1, nullptr,
+                            v, nullptr, nullptr, 0));
+    if (value == "1 OR 1=1") {  // a value, never SQL: it is not an integer
+      EXPECT_EQ(PQresultStatus(r.r), PGRES_FATAL_ERROR);
+      continue;
+    }
+    ASSERT_EQ(PQresultStatus(r.r), PGRES_TUPLES_OK) << PQresultErrorMessage(r.r);
+    EXPECT_EQ(r.Value(0, 0), value == p ? own : "0") << value;
+  }
 }
 
 }  // namespace

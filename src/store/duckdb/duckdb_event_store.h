@@ -2,8 +2,9 @@
 // The embedded event store: DuckDB for the catalogue, staging and rollups, Parquet for history.
 //
 // Layout under the data directory:
-//   store.duckdb                          catalogue, reference tables, staged events, rollups, load reports
-//   events/<family>/day=YYYY-MM-DD/*.parquet   compacted history, one folder per family and UTC day
+//   store.duckdb                          catalogue, reference tables, staged events, rollups, load
+//   reports events/<family>/day=YYYY-MM-DD/*.parquet   compacted history, one folder per family and
+//   UTC day
 //
 // A commit appends events to a per-family staging table inside one DuckDB transaction (DuckDB's
 // write-ahead log makes it durable), together with reference rows, rollup rows, load reports and
@@ -43,17 +44,23 @@ class DuckDbEventStore final : public EventStore {
   std::optional<Timestamp> Watermark() const override { return watermark_; }
   Status StoredIds(EventFamily family, const std::vector<Date>& days,
                    std::vector<std::pair<Date, std::string>>* ids) override;
-  Result<std::vector<std::string>> FindStoredIds(EventFamily family, Date day,
-                                                 const std::vector<std::string>& candidates) override;
+  Result<std::vector<std::string>> FindStoredIds(
+      EventFamily family, Date day, const std::vector<std::string>& candidates) override;
   Result<EventRelation> Relation(EventFamily family, TimeRange range) override;
   Result<TextTable> Query(const std::string& sql) override;
   Result<TextTable> Query(const std::string& sql, const std::vector<SqlParam>& params) override;
+  Result<StatementShape> Describe(const std::string& sql) override { return db_.Describe(sql); }
+  Result<TextTable> QueryText(const std::string& sql, const TextParams& params,
+                              const std::vector<ColumnType>& declared) override {
+    return db_.QueryText(sql, params, declared);
+  }
   Status Compact() override;
   Result<RetentionReport> DropDaysBefore(Date cutoff) override;
   Result<std::vector<PartitionInfo>> Partitions() override;
   Result<std::vector<LoadRecord>> Loads(int limit) override;
 
-  Status ImportCsvTable(const std::string& table, const std::vector<std::string>& csv_paths) override;
+  Status ImportCsvTable(const std::string& table,
+                        const std::vector<std::string>& csv_paths) override;
 
   const std::string& data_dir() const { return options_.data_dir; }
   DuckDb& db() { return db_; }

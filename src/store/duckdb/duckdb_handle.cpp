@@ -1,5 +1,8 @@
 #include "store/duckdb/duckdb_handle.h"
 
+#include <cctype>
+#include <charconv>
+#include <cstdlib>
 #include <type_traits>
 #include <utility>
 
@@ -63,12 +66,145 @@ Status DuckDb::Execute(const std::string& sql) {
 
 namespace {
 
+ColumnType TypeOf(duckdb_type t) {
+  switch (t) {
+    case DUCKDB_TYPE_INVALID:
+    case DUCKDB_TYPE_SQLNULL:
+      return ColumnType::kUnknown;
+    case DUCKDB_TYPE_BOOLEAN:
+      return ColumnType::kBool;
+    case DUCKDB_TYPE_TINYINT:
+    case DUCKDB_TYPE_SMALLINT:
+    case DUCKDB_TYPE_UTINYINT:
+      return ColumnType::kInt16;
+    case DUCKDB_TYPE_INTEGER:
+    case DUCKDB_TYPE_USMALLINT:
+      return ColumnType::kInt32;
+    case DUCKDB_TYPE_BIGINT:
+    case DUCKDB_TYPE_UINTEGER:
+      return ColumnType::kInt64;
+    case DUCKDB_TYPE_UBIGINT:
+    case DUCKDB_TYPE_HUGEINT:
+    case DUCKDB_TYPE_UHUGEINT:
+    case DUCKDB_TYPE_DECIMAL:
+      return ColumnType::kNumeric;
+    case DUCKDB_TYPE_FLOAT:
+      return ColumnType::kFloat32;
+    case DUCKDB_TYPE_DOUBLE:
+      return ColumnType::kFloat64;
+    case DUCKDB_TYPE_VARCHAR:
+    case DUCKDB_TYPE_ENUM:
+    case DUCKDB_TYPE_UUID:
+      return ColumnType::kText;
+    case DUCKDB_TYPE_DATE:
+      return ColumnType::kDate;
+    case DUCKDB_TYPE_TIME:
+      return ColumnType::kTime;
+    case DUCKDB_TYPE_TIMESTAMP:
+    case DUCKDB_TYPE_TIMESTAMP_S:
+    case DUCKDB_TYPE_TIMESTAMP_MS:
+    case DUCKDB_TYPE_TIMESTAMP_NS:
+      return ColumnType::kTimestamp;
+    case DUCKDB_TYPE_TIMESTAMP_TZ:
+      return ColumnType::kTimestampTz;
+    case DUCKDB_TYPE_INTERVAL:
+      return ColumnType::kInterval;
+    default:
+      return ColumnType::kOther;
+  }
+}
+
+std::optional<int64_t> ParseInt(std::string_view s) {
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size() || s.empty()) return std::nullopt;
+  return v;
+}
+
+std::optional<double> ParseNumber(const std::string& s) {
+  if (s.empty()) return std::nullopt;
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (end != s.c_str() + s.size()) return std::nullopt;
+  return v;
+}
+
+std::optional<bool> ParseBool(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (s == "t" || s == "true" || s == "1" || s == "yes" || s == "on" || s == "y") return true;
+  if (s == "f" || s == "false" || s == "0" || s == "no" || s == "off" || s == "n") return false;
+  return std::nullopt;
+}
+
+// Binds one client value to placeholder `at`, read as `want`.
+Status BindText(duckdb_prepared_statement stmt, idx_t at, const std::optional<std::string>& value,
+                ColumnType want) {
+  const std::string where = "parameter $" + std::to_string(at);
+  if (!value) {
+    return duckdb_bind_null(stmt, at) == DuckDBSuccess
+               ? Status::Ok()
+               : Status::InvalidArgument(where + ": cannot bind NULL");
+  }
+  const std::string& v = *value;
+  duckdb_state st = DuckDBError;
+  switch (want) {
+    case ColumnType::kBool: {
+      auto b = ParseBool(v);
+      if (!b) return Status::InvalidArgument(where + ": '" + v + "' is not a boolean");
+      st = duckdb_bind_boolean(stmt, at, *b);
+      break;
+    }
+    case ColumnType::kInt16:
+    case ColumnType::kInt32:
+    case ColumnType::kInt64: {
+      auto i = ParseInt(v);
+      if (!i) return Status::InvalidArgument(where + ": '" + v + "' is not an integer");
+      st = duckdb_bind_int64(stmt, at, *i);
+      break;
+    }
+    case ColumnType::kFloat32:
+    case ColumnType::kFloat64: {
+      auto d = ParseNumber(v);
+      if (!d) return Status::InvalidArgument(where + ": '" + v + "' is not a number");
+      st = duckdb_bind_double(stmt, at, *d);
+      break;
+    }
+    case ColumnType::kUnknown:  // nothing says: an integer, a number, or text
+      if (auto i = ParseInt(v)) {
+        st = duckdb_bind_int64(stmt, at, *i);
+      } else if (auto d = ParseNumber(v)) {
+        st = duckdb_bind_double(stmt, at, *d);
+      } else {
+        st = duckdb_bind_varchar_length(stmt, at, v.data(), v.size());
+      }
+      break;
+    default:  // DuckDB casts text to dates, timestamps, decimals and text as the statement needs
+      st = duckdb_bind_varchar_length(stmt, at, v.data(), v.size());
+  }
+  return st == DuckDBSuccess ? Status::Ok()
+                             : Status::InvalidArgument(where + ": cannot bind '" + v + "'");
+}
+
+// Prepares `sql`; the caller destroys the statement.
+Result<duckdb_prepared_statement> Prepare(duckdb_connection conn, const std::string& sql) {
+  duckdb_prepared_statement stmt = nullptr;
+  if (duckdb_prepare(conn, sql.c_str(), &stmt) == DuckDBError) {
+    std::string msg = stmt && duckdb_prepare_error(stmt) ? duckdb_prepare_error(stmt) : "unknown";
+    duckdb_destroy_prepare(&stmt);
+    return Status::InvalidArgument("DuckDB: " + msg);
+  }
+  return stmt;
+}
+
 // Every row of a result as text; destroys the result.
 TextTable ToTextTable(duckdb_result* res) {
   TextTable t;
   idx_t cols = duckdb_column_count(res);
   idx_t rows = duckdb_row_count(res);
-  for (idx_t c = 0; c < cols; ++c) t.columns.emplace_back(duckdb_column_name(res, c));
+  for (idx_t c = 0; c < cols; ++c) {
+    t.columns.emplace_back(duckdb_column_name(res, c));
+    t.types.push_back(TypeOf(duckdb_column_type(res, c)));
+  }
   t.rows.resize(rows);
   for (idx_t r = 0; r < rows; ++r) {
     t.rows[r].resize(cols);
@@ -96,12 +232,7 @@ Result<TextTable> DuckDb::Query(const std::string& sql) {
 }
 
 Result<TextTable> DuckDb::Query(const std::string& sql, const std::vector<SqlParam>& params) {
-  duckdb_prepared_statement stmt = nullptr;
-  if (duckdb_prepare(conn_, sql.c_str(), &stmt) == DuckDBError) {
-    std::string msg = stmt && duckdb_prepare_error(stmt) ? duckdb_prepare_error(stmt) : "unknown";
-    duckdb_destroy_prepare(&stmt);
-    return Status::InvalidArgument("DuckDB: " + msg);
-  }
+  TALLY_ASSIGN_OR_RETURN(duckdb_prepared_statement stmt, Prepare(conn_, sql));
   if (duckdb_nparams(stmt) != params.size()) {
     const std::string msg = "DuckDB: the statement has " + std::to_string(duckdb_nparams(stmt)) +
                             " placeholders but " + std::to_string(params.size()) +
@@ -130,6 +261,51 @@ Result<TextTable> DuckDb::Query(const std::string& sql, const std::vector<SqlPar
     if (st == DuckDBError) {
       duckdb_destroy_prepare(&stmt);
       return Status::InvalidArgument("DuckDB: cannot bind value " + std::to_string(at));
+    }
+  }
+  duckdb_result res;
+  if (duckdb_execute_prepared(stmt, &res) == DuckDBError) {
+    std::string msg = duckdb_result_error(&res) ? duckdb_result_error(&res) : "unknown error";
+    duckdb_destroy_result(&res);
+    duckdb_destroy_prepare(&stmt);
+    return Status::InvalidArgument("DuckDB: " + msg);
+  }
+  duckdb_destroy_prepare(&stmt);
+  return ToTextTable(&res);
+}
+
+Result<StatementShape> DuckDb::Describe(const std::string& sql) {
+  TALLY_ASSIGN_OR_RETURN(duckdb_prepared_statement stmt, Prepare(conn_, sql));
+  StatementShape shape;
+  for (idx_t i = 1; i <= duckdb_nparams(stmt); ++i) {
+    shape.params.push_back(TypeOf(duckdb_param_type(stmt, i)));
+  }
+  for (idx_t c = 0; c < duckdb_prepared_statement_column_count(stmt); ++c) {
+    const char* name = duckdb_prepared_statement_column_name(stmt, c);
+    shape.columns.emplace_back(name ? name : "");
+    const ColumnType t = TypeOf(duckdb_prepared_statement_column_type(stmt, c));
+    shape.types.push_back(t == ColumnType::kUnknown ? ColumnType::kText : t);
+  }
+  duckdb_destroy_prepare(&stmt);
+  return shape;
+}
+
+Result<TextTable> DuckDb::QueryText(const std::string& sql, const TextParams& params,
+                                    const std::vector<ColumnType>& declared) {
+  TALLY_ASSIGN_OR_RETURN(duckdb_prepared_statement stmt, Prepare(conn_, sql));
+  if (duckdb_nparams(stmt) != params.size()) {
+    const std::string msg = "the statement has " + std::to_string(duckdb_nparams(stmt)) +
+                            " parameters but " + std::to_string(params.size()) +
+                            " values were given";
+    duckdb_destroy_prepare(&stmt);
+    return Status::InvalidArgument(msg);
+  }
+  for (idx_t at = 1; at <= params.size(); ++at) {
+    ColumnType want = TypeOf(duckdb_param_type(stmt, at));
+    if (want == ColumnType::kUnknown && at <= declared.size()) want = declared[at - 1];
+    if (Status st = BindText(stmt, at, params[at - 1], want); !st.ok()) {
+      duckdb_destroy_prepare(&stmt);
+      return st;
     }
   }
   duckdb_result res;

@@ -16,11 +16,43 @@
 
 namespace tally {
 
+//! What a result column or a parameter holds, in terms a client protocol can map (the SQL
+//! endpoint sends them as PostgreSQL type OIDs). kNumeric is an exact decimal or a 128-bit
+//! integer; kOther is anything else (lists, structs, blobs), sent as text.
+enum class ColumnType {
+  kUnknown,
+  kBool,
+  kInt16,
+  kInt32,
+  kInt64,
+  kFloat32,
+  kFloat64,
+  kNumeric,
+  kText,
+  kDate,
+  kTime,
+  kTimestamp,
+  kTimestampTz,
+  kInterval,
+  kOther,
+};
+
 //! Rows of a query result as text (NULL as an empty optional), for tools and tests.
 struct TextTable {
   std::vector<std::string> columns;
+  std::vector<ColumnType> types;  // one per column
   std::vector<std::vector<std::optional<std::string>>> rows;
 };
+
+//! A statement's shape, known without running it: its parameters' and its columns' types.
+struct StatementShape {
+  std::vector<ColumnType> params;  // $1..$n; kUnknown where nothing in the statement says
+  std::vector<std::string> columns;
+  std::vector<ColumnType> types;
+};
+
+//! Values for $1..$n as a client sent them, as text (NULL as an empty optional).
+using TextParams = std::vector<std::optional<std::string>>;
 
 //! One DuckDB database with one connection. Not copyable; not thread safe.
 class DuckDb {
@@ -39,6 +71,13 @@ class DuckDb {
   Result<TextTable> Query(const std::string& sql);
   //! The same with values bound to its `?` placeholders, in order (a prepared statement).
   Result<TextTable> Query(const std::string& sql, const std::vector<SqlParam>& params);
+  //! Prepares `sql` (with $1..$n placeholders) and says its shape, without running it.
+  Result<StatementShape> Describe(const std::string& sql);
+  //! Runs `sql` with text values bound to $1..$n: each is read as the type the statement gives
+  //! its placeholder, else as `declared` says (the client's declaration), else as an integer,
+  //! a number or text, whichever it parses as. An unreadable value is an error naming it.
+  Result<TextTable> QueryText(const std::string& sql, const TextParams& params,
+                              const std::vector<ColumnType>& declared);
   //! The single value of a one-row, one-column query as text (error if NULL or not 1x1).
   Result<std::string> QueryScalar(const std::string& sql);
   //! The first column of a query whose first column is VARCHAR, read chunk by chunk (fast for
