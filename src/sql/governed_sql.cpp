@@ -136,9 +136,10 @@ Result<SqlAnswer> GovernedSql::Execute(const Principal& who, std::string_view sq
     if (params != nullptr) answer.table.rows.push_back({*value});
     return answer;
   }
+  if (guarded.kind == GuardedQuery::Kind::kCatalog) return Catalog(guarded.text, params, declared);
   // The statement without its trailing semicolons, inside a subquery that sees the governed
   // relations as CTEs; the line breaks keep a trailing comment from swallowing the parenthesis.
-  std::string body(sql);
+  std::string body = std::move(guarded.text);
   while (!body.empty() &&
          (body.back() == ';' || std::isspace(static_cast<unsigned char>(body.back())))) {
     body.pop_back();
@@ -162,6 +163,168 @@ Result<SqlAnswer> GovernedSql::Execute(const Principal& who, std::string_view sq
     }
     return Status::Ok();
   }));
+  return answer;
+}
+
+namespace {
+
+// The catalog database's snapshot of DuckDB's own pg_catalog and information_schema, taken when
+// only the governed relations exist (schema public) and cut to them, into database pgc; then
+// the catalog tables PostgreSQL has and DuckDB lacks, empty, with the columns psql reads. The
+// guard sends pg_catalog.x to pgc.pg.x and information_schema.x to pgc.info.x.
+std::string CatalogSnapshot() {
+  struct View {
+    const char* schema;
+    const char* name;
+    const char* select;  // what to keep of DuckDB's view
+  };
+  static const View kViews[] = {
+      {"pg", "pg_namespace",
+       "SELECT * FROM system.pg_catalog.pg_namespace WHERE nspname IN ('public', 'pg_catalog', "
+       "'information_schema')"},
+      {"pg", "pg_class",
+       "SELECT *, false AS relforcerowsecurity FROM system.pg_catalog.pg_class WHERE "
+       "relnamespace IN (SELECT oid FROM system.pg_catalog.pg_namespace WHERE nspname = "
+       "'public')"},
+      {"pg", "pg_attribute",
+       "SELECT * FROM system.pg_catalog.pg_attribute WHERE attrelid IN (SELECT oid FROM "
+       "pgc.pg.pg_class)"},
+      {"pg", "pg_tables", "SELECT * FROM system.pg_catalog.pg_tables WHERE schemaname = 'public'"},
+      {"pg", "pg_database",
+       "SELECT * REPLACE ('tally' AS datname) FROM system.pg_catalog.pg_database WHERE datname "
+       "= 'memory'"},
+      {"pg", "pg_type", "SELECT * FROM system.pg_catalog.pg_type"},
+      {"pg", "pg_am", "SELECT * FROM system.pg_catalog.pg_am"},
+      {"pg", "pg_proc", "SELECT * FROM system.pg_catalog.pg_proc"},
+      {"pg", "pg_attrdef", "SELECT * FROM system.pg_catalog.pg_attrdef WHERE false"},
+      {"pg", "pg_constraint", "SELECT * FROM system.pg_catalog.pg_constraint WHERE false"},
+      {"pg", "pg_index", "SELECT * FROM system.pg_catalog.pg_index WHERE false"},
+      {"pg", "pg_indexes", "SELECT * FROM system.pg_catalog.pg_indexes WHERE false"},
+      {"pg", "pg_description", "SELECT * FROM system.pg_catalog.pg_description WHERE false"},
+      {"pg", "pg_depend", "SELECT * FROM system.pg_catalog.pg_depend WHERE false"},
+      {"pg", "pg_enum", "SELECT * FROM system.pg_catalog.pg_enum WHERE false"},
+      {"pg", "pg_sequence", "SELECT * FROM system.pg_catalog.pg_sequence WHERE false"},
+      {"pg", "pg_sequences", "SELECT * FROM system.pg_catalog.pg_sequences WHERE false"},
+      {"pg", "pg_views", "SELECT * FROM system.pg_catalog.pg_views WHERE false"},
+      {"pg", "pg_tablespace", "SELECT * FROM system.pg_catalog.pg_tablespace"},
+      {"info", "schemata",
+       "SELECT * REPLACE ('tally' AS catalog_name) FROM system.information_schema.schemata "
+       "WHERE catalog_name = 'memory' AND schema_name = 'public'"},
+      {"info", "tables",
+       "SELECT * REPLACE ('tally' AS table_catalog) FROM system.information_schema.tables WHERE "
+       "table_catalog = 'memory' AND table_schema = 'public'"},
+      {"info", "columns",
+       "SELECT * REPLACE ('tally' AS table_catalog) FROM system.information_schema.columns "
+       "WHERE table_catalog = 'memory' AND table_schema = 'public'"},
+      {"info", "views", "SELECT * FROM system.information_schema.views WHERE false"},
+      {"info", "table_constraints",
+       "SELECT * FROM system.information_schema.table_constraints WHERE false"},
+      {"info", "key_column_usage",
+       "SELECT * FROM system.information_schema.key_column_usage WHERE false"},
+      {"info", "referential_constraints",
+       "SELECT * FROM system.information_schema.referential_constraints WHERE false"},
+      {"info", "check_constraints",
+       "SELECT * FROM system.information_schema.check_constraints WHERE false"},
+  };
+  std::string sql = "ATTACH ':memory:' AS pgc; CREATE SCHEMA pgc.pg; CREATE SCHEMA pgc.info;";
+  for (const View& v : kViews) {
+    sql += std::string("CREATE TABLE pgc.") + v.schema + "." + v.name + " AS " + v.select + ";";
+  }
+  // PostgreSQL's catalog tables DuckDB lacks, with the columns psql's \d reads: empty.
+  sql +=
+      "CREATE TABLE pgc.pg.pg_policy (oid BIGINT, polname VARCHAR, polrelid BIGINT, "
+      "polcmd VARCHAR, polpermissive BOOLEAN, polroles BIGINT[], polqual VARCHAR, "
+      "polwithcheck VARCHAR);"
+      "CREATE TABLE pgc.pg.pg_statistic_ext (oid BIGINT, stxrelid BIGINT, stxname "
+      "VARCHAR, stxnamespace BIGINT, stxowner BIGINT, stxstattarget INTEGER, stxkeys "
+      "INTEGER[], stxkind VARCHAR[], stxexprs VARCHAR);"
+      "CREATE TABLE pgc.pg.pg_publication (oid BIGINT, pubname VARCHAR, pubowner "
+      "BIGINT, puballtables BOOLEAN, pubinsert BOOLEAN, pubupdate BOOLEAN, pubdelete BOOLEAN, "
+      "pubtruncate BOOLEAN, pubviaroot BOOLEAN);"
+      "CREATE TABLE pgc.pg.pg_publication_rel (oid BIGINT, prpubid BIGINT, prrelid "
+      "BIGINT, prqual VARCHAR, prattrs INTEGER[]);"
+      "CREATE TABLE pgc.pg.pg_publication_namespace (oid BIGINT, pnpubid BIGINT, "
+      "pnnspid BIGINT);"
+      "CREATE TABLE pgc.pg.pg_inherits (inhrelid BIGINT, inhparent BIGINT, inhseqno "
+      "INTEGER, inhdetachpending BOOLEAN);"
+      "CREATE TABLE pgc.pg.pg_trigger (oid BIGINT, tgrelid BIGINT, tgparentid BIGINT, "
+      "tgname VARCHAR, tgfoid BIGINT, tgtype INTEGER, tgenabled VARCHAR, tgisinternal BOOLEAN, "
+      "tgconstraint BIGINT);"
+      "CREATE TABLE pgc.pg.pg_rewrite (oid BIGINT, rulename VARCHAR, ev_class BIGINT, "
+      "ev_type VARCHAR, ev_enabled VARCHAR, is_instead BOOLEAN, ev_qual VARCHAR, ev_action "
+      "VARCHAR);"
+      "CREATE TABLE pgc.pg.pg_partitioned_table (partrelid BIGINT, partstrat VARCHAR, "
+      "partnatts INTEGER);"
+      "CREATE TABLE pgc.pg.pg_foreign_table (ftrelid BIGINT, ftserver BIGINT, "
+      "ftoptions VARCHAR[]);"
+      "CREATE TABLE pgc.pg.pg_collation (oid BIGINT, collname VARCHAR, collnamespace "
+      "BIGINT, collprovider VARCHAR, collisdeterministic BOOLEAN, collencoding INTEGER);"
+      "CREATE TABLE pgc.pg.pg_roles (oid BIGINT, rolname VARCHAR, rolsuper BOOLEAN, "
+      "rolinherit BOOLEAN, rolcreaterole BOOLEAN, rolcreatedb BOOLEAN, rolcanlogin BOOLEAN);"
+      "INSERT INTO pgc.pg.pg_roles VALUES (10, 'tally', false, true, false, false, "
+      "true);";
+  return sql;
+}
+
+}  // namespace
+
+Status GovernedSql::BuildCatalog() const {
+  // Each relation's columns and types, as DuckDB describes its definition (the same for every
+  // role: masking keeps a column's type).
+  const Principal admin{Role::kAdmin, std::nullopt, std::nullopt, "catalog", {}, {}};
+  std::string ddl = "CREATE SCHEMA public; SET search_path = 'public';";
+  TALLY_RETURN_IF_ERROR(pipeline_->RunExclusive([&](EventStore& store) {
+    for (const std::string& r : Relations()) {
+      TALLY_ASSIGN_OR_RETURN(std::string definition, Definition(admin, r, store));
+      TALLY_ASSIGN_OR_RETURN(TextTable shape, store.Query("DESCRIBE " + definition));
+      std::string columns;
+      for (const auto& row : shape.rows) {
+        if (row.size() < 2 || !row[0] || !row[1]) continue;
+        columns += (columns.empty() ? "" : ", ") + std::string("\"") + *row[0] + "\" " + *row[1];
+      }
+      ddl += "CREATE TABLE public.\"" + r + "\" (" + columns + ");";
+    }
+    return Status::Ok();
+  }));
+  TALLY_ASSIGN_OR_RETURN(DuckDb db, DuckDb::Open(":memory:"));
+  // What psql and BI tools call that DuckDB lacks or spells otherwise (the guard drops the
+  // pg_catalog qualifier of a function, so these are found first); then nothing outside.
+  ddl += CatalogSnapshot() +
+         "CREATE TYPE main.regtype AS BIGINT; CREATE TYPE main.regclass AS BIGINT;"
+         "CREATE TYPE main.regproc AS BIGINT; CREATE TYPE main.regnamespace AS BIGINT;"
+         "CREATE TYPE main.regrole AS BIGINT;"
+         "CREATE MACRO main.pg_get_userbyid(id) AS 'tally';"
+         "CREATE MACRO main.pg_encoding_to_char(id) AS 'UTF8';"
+         "CREATE MACRO main.pg_backend_pid() AS 0;"
+         "CREATE MACRO main.pg_get_statisticsobjdef_columns(id) AS NULL;"
+         "CREATE MACRO main.pg_relation_is_publishable(id) AS false;"
+         "CREATE MACRO main.array_upper(a, d) AS len(a);"
+         "CREATE MACRO main.array_lower(a, d) AS CASE WHEN len(a) > 0 THEN 1 END;"
+         "CREATE MACRO main.current_database() AS 'tally';"
+         "CREATE MACRO main.version() AS (SELECT 'PostgreSQL 15.0 (tally; DuckDB ' || "
+         "library_version || ')' FROM pragma_version());"
+         "CREATE MACRO main.pg_get_expr(e, r) AS NULL, (e, r, pretty) AS NULL;"
+         "SET search_path = 'public,main';"
+         "SET enable_external_access = false; SET threads = 1; SET memory_limit = '256MB';"
+         "SET lock_configuration = true;";
+  TALLY_RETURN_IF_ERROR(db.Execute(ddl));
+  catalog_ = std::move(db);
+  return Status::Ok();
+}
+
+Result<SqlAnswer> GovernedSql::Catalog(const std::string& sql, const TextParams* params,
+                                       const std::vector<ColumnType>& declared) const {
+  std::lock_guard lock(catalog_mu_);
+  if (!catalog_) TALLY_RETURN_IF_ERROR(BuildCatalog());
+  SqlAnswer answer;
+  if (params == nullptr) {
+    TALLY_ASSIGN_OR_RETURN(StatementShape shape, catalog_->Describe(sql));
+    answer.table.columns = std::move(shape.columns);
+    answer.table.types = std::move(shape.types);
+    answer.params = std::move(shape.params);
+  } else {
+    TALLY_ASSIGN_OR_RETURN(answer.table, catalog_->QueryText(sql, *params, declared));
+  }
   return answer;
 }
 

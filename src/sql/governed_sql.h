@@ -8,6 +8,8 @@
 //   experiment_events                       the event families, every stored day
 //   subscribers                             the profiles, masked by role
 
+#include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -48,7 +50,16 @@ class GovernedSql {
                                  EventStore& store) const;
 
  private:
+  //! The catalog database (built on first use): in memory, the governed relations as empty
+  //! tables of schema public, with external access off and its configuration locked. Catalog
+  //! queries run here, so they can list tables and columns and read nothing else.
+  Result<SqlAnswer> Catalog(const std::string& sql, const TextParams* params,
+                            const std::vector<ColumnType>& declared) const;
+  Status BuildCatalog() const;
+
   IngestPipeline* pipeline_;
+  mutable std::mutex catalog_mu_;
+  mutable std::optional<DuckDb> catalog_;
 };
 
 }  // namespace tally

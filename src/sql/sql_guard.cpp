@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstring>
 #include <vector>
 
@@ -213,7 +214,8 @@ std::string StatementName(std::string_view kind) {
 // Walks a parse tree (libpg_query's JSON) and refuses the first node that breaks a rule.
 class Walker {
  public:
-  explicit Walker(const std::set<std::string>& governed) : governed_(governed) {}
+  Walker(const std::set<std::string>& governed, std::string_view text)
+      : governed_(governed), text_(text) {}
 
   Status Statement(simdjson::dom::object stmt) {
     for (auto [key, value] : stmt) {
@@ -232,6 +234,23 @@ class Walker {
   }
 
   GuardedQuery& result() { return result_; }
+  bool reads_catalog() const { return reads_catalog_; }
+  //! The refusal of a catalog function (or unnest in FROM) used outside a catalog query.
+  const std::string& catalog_only() const { return catalog_only_; }
+
+  //! The text with every edit applied, last first.
+  std::string Rewritten() {
+    std::sort(edits_.begin(), edits_.end(),
+              [](const Edit& a, const Edit& b) { return a.begin > b.begin; });
+    std::string out(text_);
+    size_t floor = out.size();
+    for (const Edit& e : edits_) {
+      if (e.end > floor) continue;  // overlapping: keep the later one
+      out.replace(e.begin, e.end - e.begin, e.with);
+      floor = e.begin;
+    }
+    return out;
+  }
 
   // The session statements BI tools send on their own: answered, never run.
   Status Session(std::string_view key, simdjson::dom::element value) {
@@ -347,12 +366,31 @@ class Walker {
                                      StatementName(key));
     }
     if (key == "RangeVar") return Relation(value, scope);
-    if (key == "RangeFunction" || key == "RangeTableFunc") {
+    if (key == "RangeFunction" && IsCatalogTableFunction(value)) {
+      // unnest or generate_series in FROM: for catalog queries only (psql's \d uses them).
+      if (catalog_only_.empty()) {
+        catalog_only_ =
+            "a function in FROM" + FirstAt(value) + " is not allowed: read the governed relations";
+      }
+      NameTheColumnByTheAlias(value);
+    } else if (key == "RangeFunction" || key == "RangeTableFunc") {
       return Status::InvalidArgument("a function in FROM" + FirstAt(value) +
                                      " is not allowed: read the governed relations");
     }
     if (key == "FuncCall") {
       TALLY_RETURN_IF_ERROR(Function(value));
+    } else if (key == "typeName" || key == "A_Expr" || key == "CollateClause") {
+      simdjson::dom::object o;
+      if (value.get(o) != simdjson::SUCCESS) return Malformed();
+      std::vector<std::string> names;
+      const char* field = key == "typeName" ? "names" : key == "A_Expr" ? "name" : "collname";
+      simdjson::dom::element list;
+      if (o[field].get(list) == simdjson::SUCCESS && Names(list, &names) && names.size() == 2 &&
+          names[0] == "pg_catalog") {
+        if (key == "typeName") DropQualifier(Location(o), "pg_catalog");
+        if (key == "A_Expr") BareOperator(Location(o), names[1]);
+        if (key == "CollateClause") DropCollate(Location(o));
+      }
     } else if (key == "ParamRef") {
       int64_t n = 0;
       if (value["number"].get(n) == simdjson::SUCCESS) {
@@ -371,6 +409,20 @@ class Walker {
     std::string_view schema, catalog;
     const bool has_schema = rv["schemaname"].get(schema) == simdjson::SUCCESS;
     const bool has_catalog = rv["catalogname"].get(catalog) == simdjson::SUCCESS;
+    if (has_schema && !has_catalog && (schema == "pg_catalog" || schema == "information_schema")) {
+      reads_catalog_ = true;  // the catalog database's snapshot of it: pgc.pg, pgc.info
+      const int64_t at = Location(rv);
+      if (at >= 0 && WordAt(static_cast<size_t>(at), schema)) {
+        edits_.push_back({static_cast<size_t>(at), static_cast<size_t>(at) + schema.size(),
+                          schema == "pg_catalog" ? "pgc.pg" : "pgc.info"});
+      }
+      return Status::Ok();
+    }
+    if (has_schema && !has_catalog && schema == "public" && governed_.count(std::string(name))) {
+      DropQualifier(Location(rv), "public");  // the governed relations are public's tables
+      result_.relations.emplace(name);
+      return Status::Ok();
+    }
     if (has_schema || has_catalog) {
       return Status::InvalidArgument(
           "relation " + std::string(has_catalog ? std::string(catalog) + "." : "") +
@@ -382,30 +434,94 @@ class Walker {
       result_.relations.emplace(name);
       return Status::Ok();
     }
+    if (name.starts_with("pg_")) {  // a catalog table by its plain name, as PostgreSQL allows
+      reads_catalog_ = true;
+      if (Location(rv) >= 0) {
+        edits_.push_back({size_t(Location(rv)), size_t(Location(rv)), "pgc.pg."});
+      }
+      return Status::Ok();
+    }
     return Status::InvalidArgument("relation \"" + std::string(name) + "\"" + At(rv) +
                                    " is not one of the governed relations (" + List() + ")");
   }
 
+  // `FROM f(...) s`: PostgreSQL names the function's one column s too; DuckDB names only the
+  // table, so `s(s)` is written for it (after the alias, found past the call's parentheses).
+  void NameTheColumnByTheAlias(simdjson::dom::element value) {
+    std::string_view alias;
+    simdjson::dom::array colnames;
+    if (value["alias"]["aliasname"].get(alias) != simdjson::SUCCESS ||
+        value["alias"]["colnames"].get(colnames) == simdjson::SUCCESS) {
+      return;
+    }
+    simdjson::dom::object call;
+    if (value["functions"].at(0)["List"]["items"].at(0)["FuncCall"].get(call) !=
+        simdjson::SUCCESS) {
+      return;
+    }
+    const int64_t location = Location(call);
+    if (location < 0) return;
+    size_t at = text_.find('(', static_cast<size_t>(location));
+    int depth = 0;
+    for (; at < text_.size(); ++at) {
+      if (text_[at] == '\'') {
+        at = text_.find('\'', at + 1);
+        if (at == std::string_view::npos) return;
+      } else if (text_[at] == '(') {
+        ++depth;
+      } else if (text_[at] == ')' && --depth == 0) {
+        break;
+      }
+    }
+    if (at >= text_.size()) return;
+    at = SkipSpace(at + 1);
+    if (WordAt(at, "as")) at = SkipSpace(at + 2);
+    if (!WordAt(at, Lower(alias))) return;
+    const size_t end = at + alias.size();
+    edits_.push_back({end, end, "(" + std::string(alias) + ")"});
+  }
+
+  // A RangeFunction calling one catalog function (unnest, generate_series) and nothing else.
+  static bool IsCatalogTableFunction(simdjson::dom::element value) {
+    simdjson::dom::array functions;
+    if (value["functions"].get(functions) != simdjson::SUCCESS || functions.size() != 1) {
+      return false;
+    }
+    simdjson::dom::array items;
+    if (functions.at(0)["List"]["items"].get(items) != simdjson::SUCCESS || items.size() == 0) {
+      return false;
+    }
+    simdjson::dom::element parts;
+    if (items.at(0)["FuncCall"]["funcname"].get(parts) != simdjson::SUCCESS) return false;
+    std::vector<std::string> names;
+    if (!Names(parts, &names) || names.empty()) return false;
+    const std::string name = Lower(names.back());
+    return name == "unnest" || name == "generate_series";
+  }
+
   Status Function(simdjson::dom::element value) {
     simdjson::dom::object call;
-    simdjson::dom::array parts;
+    simdjson::dom::element parts;
     if (value.get(call) != simdjson::SUCCESS || call["funcname"].get(parts) != simdjson::SUCCESS) {
       return Malformed();
     }
     std::vector<std::string> names;
-    for (simdjson::dom::element p : parts) {
-      std::string_view s;
-      if (p["String"]["sval"].get(s) != simdjson::SUCCESS) return Malformed();
-      names.emplace_back(s);
-    }
+    if (!Names(parts, &names)) return Malformed();
     std::string full;
     for (const auto& n : names) full += (full.empty() ? "" : ".") + n;
     // The parser itself qualifies the functions behind SQL syntax (EXTRACT, SUBSTRING ... FROM,
     // AT TIME ZONE) with pg_catalog; any other qualification is refused.
     const bool qualified_ok = names.size() == 1 || (names.size() == 2 && names[0] == "pg_catalog");
-    if (names.empty() || !qualified_ok || !FunctionAllowed(Lower(names.back()))) {
+    const std::string name = names.empty() ? "" : Lower(names.back());
+    const bool catalog_only = !FunctionAllowed(name) && CatalogFunctionAllowed(name);
+    if (names.empty() || !qualified_ok || (!FunctionAllowed(name) && !catalog_only)) {
       return Status::InvalidArgument("function " + full + At(call) + " is not allowed");
     }
+    if (catalog_only && catalog_only_.empty()) {
+      catalog_only_ = "function " + full + At(call) + " reads the catalog: it is allowed in " +
+                      "catalog queries only";
+    }
+    if (names.size() == 2) DropQualifier(Location(call), "pg_catalog");
     return Status::Ok();
   }
 
@@ -415,8 +531,85 @@ class Walker {
     return out;
   }
 
+  // Text edits at parse-tree positions: a qualifier DuckDB does not know, removed.
+  struct Edit {
+    size_t begin, end;
+    std::string with;
+  };
+
+  static int64_t Location(simdjson::dom::object o) {
+    int64_t location = -1;
+    if (o["location"].get(location) != simdjson::SUCCESS) return -1;
+    return location;
+  }
+  bool WordAt(size_t at, std::string_view word) const {
+    if (at + word.size() > text_.size()) return false;
+    for (size_t i = 0; i < word.size(); ++i) {
+      const char c = text_[at + i];
+      if ((c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c) != word[i]) return false;
+    }
+    const size_t end = at + word.size();
+    return end == text_.size() ||
+           !(std::isalnum(static_cast<unsigned char>(text_[end])) || text_[end] == '_');
+  }
+  size_t SkipSpace(size_t at) const {
+    while (at < text_.size() && std::isspace(static_cast<unsigned char>(text_[at]))) ++at;
+    return at;
+  }
+  // `schema.` at `location` (unquoted, as written), removed.
+  void DropQualifier(int64_t location, std::string_view schema) {
+    if (location < 0 || !WordAt(static_cast<size_t>(location), schema)) return;
+    size_t at = SkipSpace(static_cast<size_t>(location) + schema.size());
+    if (at >= text_.size() || text_[at] != '.') return;
+    edits_.push_back({static_cast<size_t>(location), SkipSpace(at + 1), ""});
+  }
+  // `OPERATOR(pg_catalog.~)` at `location`, replaced with the bare operator.
+  void BareOperator(int64_t location, std::string_view op) {
+    if (location < 0 || !WordAt(static_cast<size_t>(location), "operator")) return;
+    const size_t close = text_.find(')', static_cast<size_t>(location));
+    if (close == std::string_view::npos) return;
+    edits_.push_back({static_cast<size_t>(location), close + 1, " " + std::string(op) + " "});
+  }
+  // `COLLATE pg_catalog.default` at `location`, removed (DuckDB's collations differ).
+  void DropCollate(int64_t location) {
+    if (location < 0 || !WordAt(static_cast<size_t>(location), "collate")) return;
+    size_t at = SkipSpace(static_cast<size_t>(location) + 7);
+    if (WordAt(at, "pg_catalog")) {
+      at = SkipSpace(at + 10);
+      if (at >= text_.size() || text_[at] != '.') return;
+      at = SkipSpace(at + 1);
+    }
+    if (at < text_.size() && text_[at] == '"') {
+      const size_t close = text_.find('"', at + 1);
+      if (close == std::string_view::npos) return;
+      at = close + 1;
+    } else {
+      while (at < text_.size() &&
+             (std::isalnum(static_cast<unsigned char>(text_[at])) || text_[at] == '_')) {
+        ++at;
+      }
+    }
+    edits_.push_back({static_cast<size_t>(location), at, ""});
+  }
+
+  // The names of a list of String nodes (funcname, names, collname, name).
+  static bool Names(simdjson::dom::element list, std::vector<std::string>* out) {
+    simdjson::dom::array parts;
+    if (list.get(parts) != simdjson::SUCCESS) return false;
+    for (simdjson::dom::element p : parts) {
+      std::string_view s;
+      if (p["String"]["sval"].get(s) != simdjson::SUCCESS) return false;
+      out->emplace_back(s);
+    }
+    return true;
+  }
+
   const std::set<std::string>& governed_;
+  std::string_view text_;
   GuardedQuery result_;
+  bool reads_catalog_ = false;
+  std::string catalog_only_;
+  std::vector<Edit> edits_;
 };
 
 }  // namespace
@@ -446,6 +639,43 @@ bool SessionSettingAllowed(std::string_view name) {
   });
   static_assert(std::is_sorted(kSettings.begin(), kSettings.end()));
   return std::binary_search(kSettings.begin(), kSettings.end(), name);
+}
+
+bool CatalogFunctionAllowed(std::string_view name) {
+  static constexpr std::array kCatalogFunctions = std::to_array<std::string_view>({
+      "array_lower",
+      "array_to_string",
+      "array_upper",
+      "col_description",
+      "current_database",
+      "current_schema",
+      "current_schemas",
+      "format_type",
+      "generate_series",
+      "has_database_privilege",
+      "has_schema_privilege",
+      "has_table_privilege",
+      "obj_description",
+      "pg_backend_pid",
+      "pg_encoding_to_char",
+      "pg_function_is_visible",
+      "pg_get_constraintdef",
+      "pg_get_expr",
+      "pg_get_indexdef",
+      "pg_get_statisticsobjdef_columns",
+      "pg_get_userbyid",
+      "pg_get_viewdef",
+      "pg_has_role",
+      "pg_relation_is_publishable",
+      "pg_table_is_visible",
+      "pg_type_is_visible",
+      "quote_ident",
+      "shobj_description",
+      "unnest",
+      "version",
+  });
+  static_assert(std::is_sorted(kCatalogFunctions.begin(), kCatalogFunctions.end()));
+  return std::binary_search(kCatalogFunctions.begin(), kCatalogFunctions.end(), name);
 }
 
 bool FunctionAllowed(std::string_view name) {
@@ -482,9 +712,22 @@ Result<GuardedQuery> GuardSelect(std::string_view sql, const std::set<std::strin
   if (stmts.at(0)["stmt"].get(stmt) != simdjson::SUCCESS) {
     return Status::InvalidArgument("empty query: send one SELECT");
   }
-  Walker walker(relations);
+  Walker walker(relations, text);
   TALLY_RETURN_IF_ERROR(walker.Statement(stmt));
-  return std::move(walker.result());
+  GuardedQuery& result = walker.result();
+  if (result.kind == GuardedQuery::Kind::kSelect) {
+    if (result.relations.empty()) {
+      result.kind = GuardedQuery::Kind::kCatalog;  // the catalog, or no relation at all
+    } else if (walker.reads_catalog()) {
+      return Status::InvalidArgument(
+          "a query reads the governed relations or the catalog (pg_catalog, "
+          "information_schema), not both");
+    } else if (!walker.catalog_only().empty()) {
+      return Status::InvalidArgument(walker.catalog_only());
+    }
+  }
+  result.text = walker.Rewritten();
+  return std::move(result);
 }
 
 }  // namespace tally

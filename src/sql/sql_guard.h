@@ -9,8 +9,13 @@
 //     CTE cannot see a later one, so no name can fall through to a table of the store);
 //   - calling only the functions on an allowlist (aggregates, window, math, string and date
 //     functions); no function in FROM (read_csv, read_parquet, generate_series, ...).
-// Everything else (COPY, SET, ATTACH, PRAGMA, INSERT, DDL, catalog tables, file readers,
-// several statements) is refused with a message that names what was refused and where.
+// A SELECT that reads the catalog (pg_catalog.*, information_schema.*, pg_* by plain name) and
+// no governed relation is a catalog query: it may also call the catalog functions, and it runs
+// on a database of the governed relations' shapes only. SET of a client setting, SHOW, BEGIN,
+// COMMIT, ROLLBACK and DISCARD ALL are session statements, answered without running.
+// Everything else (COPY, other SETs, ATTACH, PRAGMA, INSERT, DDL, file readers, several
+// statements, a query mixing catalog and data) is refused with a message that names what was
+// refused and where.
 //
 // The guard only reads the parse tree. The executor runs the accepted text with each governed
 // relation bound to its row-level-secured, masked definition.
@@ -27,13 +32,24 @@ struct GuardedQuery {
   //! kSelect reads governed relations; kSession is a session statement a client sends on its
   //! own (SET of a client setting, SHOW, BEGIN, COMMIT, ROLLBACK, DISCARD ALL), answered
   //! without touching any data.
-  enum class Kind { kSelect, kSession };
+  //! kCatalog reads the catalog (pg_catalog, information_schema) or no relation at all, and
+  //! runs on the catalog database, which holds nothing but the governed relations' shapes.
+  enum class Kind { kSelect, kCatalog, kSession };
   Kind kind = Kind::kSelect;
   std::set<std::string> relations;  // the governed relations it reads
   int parameters = 0;               // the highest $N it uses (extended protocol)
   std::string tag;                  // kSession: the command tag to answer with
   std::string setting;              // kSession SHOW: the setting, lower case
+  //! The statement as DuckDB runs it: the text sent, with the PostgreSQL spellings DuckDB does
+  //! not know rewritten at the positions the parse tree gives (`public.usage` -> `usage`;
+  //! in catalog queries `pg_catalog.f(` -> `f(`, `OPERATOR(pg_catalog.~)` -> `~`, `COLLATE
+  //! pg_catalog.default` dropped).
+  std::string text;
 };
+
+//! True when `name` is a catalog function a catalog query may call (format_type,
+//! pg_get_userbyid, pg_table_is_visible, version, current_schema, ...).
+bool CatalogFunctionAllowed(std::string_view name);
 
 //! The client settings a SET may name (accepted and ignored: results are always UTF-8, ISO
 //! dates and UTC), sorted. Anything else is refused.

@@ -204,9 +204,9 @@ TEST_F(SqlWireTest, EverythingElseIsRefusedWithItsReasonAndSqlstate) {
            {"SHOW enable_external_access", "unrecognized configuration parameter"},
            {"SAVEPOINT a", "only BEGIN, COMMIT and ROLLBACK"},
            {"SELECT 1; SELECT 2", "one statement at a time"},
-           {"SELECT * FROM pg_catalog.pg_class", "pg_catalog.pg_class"},
+           {"SELECT * FROM pg_catalog.pg_class, usage", "not both"},
            {"SELECT * FROM keys", R"(relation "keys")"},
-           {"SELECT * FROM information_schema.tables", "information_schema.tables"},
+           {"SELECT * FROM pg_settings", "pg_settings"},
            {"WITH x AS (DELETE FROM usage RETURNING *) SELECT * FROM x", "DELETE"},
        }) {
     PsqlRun r = Psql(admin_, sql);
@@ -218,6 +218,36 @@ TEST_F(SqlWireTest, EverythingElseIsRefusedWithItsReasonAndSqlstate) {
   PsqlRun bad = Psql("tly_AAAAAAAA_" + std::string(32, 'A'), "SELECT 1");
   EXPECT_NE(bad.code, 0);
   EXPECT_NE(bad.out.find("password authentication failed"), std::string::npos) << bad.out;
+}
+
+TEST_F(SqlWireTest, PsqlDescribesTheGovernedRelationsAndNothingElse) {
+  // \d lists the governed relations, as tables of schema public.
+  PsqlRun list = Psql(admin_, "\\d");
+  ASSERT_EQ(list.code, 0) << list.out;
+  std::vector<std::string> names;
+  for (const std::string& line : Lines(list.out)) names.push_back(Fields(line).at(1));
+  EXPECT_EQ(names, (std::vector<std::string>{"app_events", "charges", "complaints",
+                                             "experiment_events", "lifecycle", "network",
+                                             "recharges", "roaming", "subscribers", "usage"}));
+  // \d usage: its columns and their types, as the store has them.
+  PsqlRun usage = Psql(admin_, "\\d usage");
+  ASSERT_EQ(usage.code, 0) << usage.out;
+  EXPECT_NE(usage.out.find("subscriber_id|int8"), std::string::npos) << usage.out;
+  EXPECT_NE(usage.out.find("ts|timestamp"), std::string::npos) << usage.out;
+  // What BI tools read: information_schema, the same for a partner (masking keeps types).
+  const std::string columns =
+      "SELECT column_name || ':' || data_type FROM information_schema.columns WHERE "
+      "table_schema = 'public' AND table_name = 'subscribers' ORDER BY ordinal_position";
+  const std::string partner = CreateKey(*data_, "--role partner --partner 1");
+  EXPECT_EQ(Psql(partner, columns).out, Psql(admin_, columns).out);
+  EXPECT_NE(Psql(admin_, columns).out.find("msisdn:VARCHAR"), std::string::npos);
+  EXPECT_EQ(One(admin_, "SELECT count(*) FROM information_schema.tables"), "10");
+  EXPECT_EQ(One(admin_, "SELECT count(*) FROM pg_catalog.pg_class"), "10");
+  EXPECT_EQ(One(admin_, "SELECT current_database()"), "tally");
+  EXPECT_EQ(One(admin_, "SELECT version()").rfind("PostgreSQL 15.0 (tally", 0), 0u);
+  // The catalog holds shapes, never rows; schema-qualified governed names read the data.
+  EXPECT_EQ(One(admin_, "SELECT count(*) FROM public.usage"),
+            One(admin_, "SELECT count(*) FROM usage"));
 }
 
 // A libpq connection as the holder of `key`, closed at scope end.
