@@ -4,7 +4,8 @@
 # and the PostgreSQL-wire server `tally serve --sql-port` runs.
 find_path(PG_QUERY_INCLUDE_DIR pg_query.h REQUIRED)
 find_library(PG_QUERY_LIBRARY NAMES libpg_query.a pg_query REQUIRED)
-add_library(tally_sql STATIC src/sql/sql_guard.cpp src/sql/governed_sql.cpp src/sql/pg_wire.cpp)
+add_library(tally_sql STATIC src/sql/sql_guard.cpp src/sql/governed_sql.cpp src/sql/pg_wire.cpp
+                             src/sql/sql_endpoint.cpp)
 target_include_directories(tally_sql SYSTEM PRIVATE ${PG_QUERY_INCLUDE_DIR})
 target_link_libraries(tally_sql PUBLIC tally_auth tally_ingest tally_core PkgConfig::SIMDJSON
                                        ${PG_QUERY_LIBRARY} Threads::Threads)

@@ -30,8 +30,7 @@
 #include "cli/store_session.h"
 #include "ingest/kafka_source.h"
 #include "insights/kpis.h"
-#include "sql/governed_sql.h"
-#include "sql/pg_wire.h"
+#include "sql/sql_endpoint.h"
 #include "web/web_assets.h"
 
 namespace tally {
@@ -272,27 +271,18 @@ CommandFn RegisterServe(CLI::App& app, CliContext& ctx) {
       return 1;
     }
     // The SQL endpoint: an API key as the password; every query through the guard and the
-    // governed relations, as the key's role and tenant see them.
-    GovernedSql governed(session->pipeline.get());
-    std::unique_ptr<PgWireServer> sql_server;
+    // governed relations, as the key's role and tenant see them; audited like the HTTP API.
+    std::unique_ptr<SqlEndpoint> sql_server;
     if (*sql_port >= 0) {
       PgWireServer::Options so;
       so.port = static_cast<uint16_t>(*sql_port);
-      auto started = PgWireServer::Start(
-          so,
-          [&parts](const std::string&,
-                   const std::string& password) -> Result<std::shared_ptr<const void>> {
-            TALLY_ASSIGN_OR_RETURN(Principal who, parts.keys->Verify(password));
-            return std::shared_ptr<const void>(std::make_shared<const Principal>(who));
-          },
-          [&governed](const std::shared_ptr<const void>& who,
-                      const PgCall& call) -> Result<PgResult> {
-            TALLY_ASSIGN_OR_RETURN(
-                SqlAnswer a, governed.Execute(*static_cast<const Principal*>(who.get()), call.sql,
-                                              call.params, call.declared));
-            return PgResult{std::move(a.tag), std::move(a.table.columns), std::move(a.table.types),
-                            std::move(a.params), std::move(a.table.rows)};
-          });
+      SqlEndpoint::Parts sp;
+      sp.keys = parts.keys.get();
+      sp.audit = parts.audit.get();
+      sp.pipeline = session->pipeline.get();
+      sp.failures.rate_per_second = gateway_settings->auth_failure_rate;
+      sp.failures.burst = gateway_settings->auth_failure_burst;
+      auto started = SqlEndpoint::Start(so, sp);
       if (!started.ok()) {
         std::cerr << "tally serve: " << started.status().message() << "\n";
         return 1;

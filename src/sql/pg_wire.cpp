@@ -566,7 +566,14 @@ void PgWireServer::State::Serve(int fd) {
   std::string password(static_cast<size_t>(len - 4), '\0');
   if (!ReadExact(fd, password.data(), password.size())) return;
   password.resize(std::strlen(password.c_str()));
-  auto session = authenticate(params["user"], password);
+  sockaddr_in peer{};
+  socklen_t peer_len = sizeof peer;
+  char host[INET_ADDRSTRLEN] = "?";
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) == 0) {
+    ::inet_ntop(AF_INET, &peer.sin_addr, host, sizeof host);
+  }
+  auto session = authenticate(params["user"], password,
+                              std::string(host) + ":" + std::to_string(ntohs(peer.sin_port)));
   if (!session.ok()) {
     WriteAll(fd, Error("FATAL", "28P01",
                        "password authentication failed: " + session.status().message()));

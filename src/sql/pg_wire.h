@@ -44,9 +44,10 @@ class PgWireServer {
     uint16_t port = 0;  // 0 picks a free port; see port()
     int max_connections = 256;
   };
-  //! Checks a user name and password; the opaque session value is handed to Query.
+  //! Checks a user name and password from a client address ("127.0.0.1:5120"); the opaque
+  //! session value is handed to Query.
   using Authenticate = std::function<Result<std::shared_ptr<const void>>(
-      const std::string& user, const std::string& password)>;
+      const std::string& user, const std::string& password, const std::string& address)>;
   //! Runs (or describes) one statement for an authenticated session.
   using Query = std::function<Result<PgResult>(const std::shared_ptr<const void>& session,
                                                const PgCall& call)>;

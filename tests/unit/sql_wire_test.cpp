@@ -9,9 +9,12 @@
 #include <simdjson.h>
 
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "api/auth.h"
 #include "serve_fixture.h"
@@ -248,6 +251,45 @@ TEST_F(SqlWireTest, PsqlDescribesTheGovernedRelationsAndNothingElse) {
   // The catalog holds shapes, never rows; schema-qualified governed names read the data.
   EXPECT_EQ(One(admin_, "SELECT count(*) FROM public.usage"),
             One(admin_, "SELECT count(*) FROM usage"));
+}
+
+TEST_F(SqlWireTest, EveryStatementIsAuditedAndBadPasswordsAreLimited) {
+  One(admin_, "SELECT count(*) AS audited_marker FROM recharges");
+  Psql(admin_, "SELECT * FROM keys -- refused_marker");
+  // The audit log's lines for them (written within a second): who, what, and what it got.
+  std::map<std::string, std::string> lines;  // marker -> line
+  for (int i = 0; i < 50 && lines.size() < 2; ++i) {
+    std::this_thread::sleep_for(100ms);
+    for (const auto& f : std::filesystem::directory_iterator(*data_ + "/audit")) {
+      std::ifstream in(f.path());
+      for (std::string line; std::getline(in, line);) {
+        for (const char* m : {"audited_marker", "refused_marker"}) {
+          if (line.find(m) != std::string::npos) lines[m] = line;
+        }
+      }
+    }
+  }
+  ASSERT_EQ(lines.size(), 2u);
+  simdjson::dom::parser parser;
+  simdjson::dom::element ok = parser.parse(lines["audited_marker"]);
+  EXPECT_EQ(std::string_view(ok["method"]), "SQL");
+  EXPECT_EQ(std::string_view(ok["role"]), "admin");
+  EXPECT_EQ(int64_t(ok["status"]), 200);
+  EXPECT_EQ(int64_t(ok["rows"]), 1);
+  const std::string key_id{std::string_view(ok["key_id"])};
+  EXPECT_FALSE(key_id.empty());
+  EXPECT_NE(admin_.find(key_id), std::string::npos);
+  simdjson::dom::element refused = parser.parse(lines["refused_marker"]);
+  EXPECT_EQ(int64_t(refused["status"]), 400);
+  EXPECT_EQ(int64_t(refused["rows"]), 0);
+  // Wrong passwords, again and again, from one address: refused with a limit, as HTTP does.
+  bool limited = false;
+  for (int i = 0; i < 200 && !limited; ++i) {
+    PsqlRun bad = Psql("tly_BBBBBBBB_" + std::string(32, 'B'), "SELECT 1");
+    ASSERT_NE(bad.code, 0);
+    limited = bad.out.find("too many failed authentications") != std::string::npos;
+  }
+  EXPECT_TRUE(limited);
 }
 
 // A libpq connection as the holder of `key`, closed at scope end.
