@@ -136,7 +136,16 @@ Result<SqlAnswer> GovernedSql::Execute(const Principal& who, std::string_view sq
     if (params != nullptr) answer.table.rows.push_back({*value});
     return answer;
   }
-  if (guarded.kind == GuardedQuery::Kind::kCatalog) return Catalog(guarded.text, params, declared);
+  // PostgreSQL's column names, where the select list says them all (count, not count_star()).
+  auto named = [&](Result<SqlAnswer> a) -> Result<SqlAnswer> {
+    if (a.ok() && guarded.column_names.size() == a->table.columns.size()) {
+      a->table.columns = guarded.column_names;
+    }
+    return a;
+  };
+  if (guarded.kind == GuardedQuery::Kind::kCatalog) {
+    return named(Catalog(guarded.text, params, declared));
+  }
   // The statement without its trailing semicolons, inside a subquery that sees the governed
   // relations as CTEs; the line breaks keep a trailing comment from swallowing the parenthesis.
   std::string body = std::move(guarded.text);
@@ -163,7 +172,7 @@ Result<SqlAnswer> GovernedSql::Execute(const Principal& who, std::string_view sq
     }
     return Status::Ok();
   }));
-  return answer;
+  return named(std::move(answer));
 }
 
 namespace {

@@ -7,6 +7,7 @@
 #include <array>
 #include <cctype>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 namespace tally {
@@ -228,9 +229,82 @@ class Walker {
       }
       simdjson::dom::object select;
       if (value.get(select) != simdjson::SUCCESS) return Malformed();
+      ColumnNames(select);
       return Select(select, {});
     }
     return Malformed();
+  }
+
+  // PostgreSQL's names for the result columns of a plain SELECT list: an alias, else a column's
+  // or a function's name, else ?column?. None when the list has a star or the query is a set
+  // operation (the names are then the first arm's, as DuckDB gives them).
+  void ColumnNames(simdjson::dom::object select) {
+    simdjson::dom::array targets;
+    if (select["targetList"].get(targets) != simdjson::SUCCESS) return;
+    std::vector<std::string> names;
+    for (simdjson::dom::element t : targets) {
+      simdjson::dom::object target;
+      if (t["ResTarget"].get(target) != simdjson::SUCCESS) return;
+      std::string_view alias;
+      if (target["name"].get(alias) == simdjson::SUCCESS) {
+        names.emplace_back(alias);
+        continue;
+      }
+      simdjson::dom::element val;
+      if (target["val"].get(val) != simdjson::SUCCESS) return;
+      std::optional<std::string> name = NameOf(val);
+      if (!name) return;  // a star
+      names.push_back(std::move(*name));
+    }
+    result_.column_names = std::move(names);
+  }
+  // The name PostgreSQL gives an unaliased expression; nullopt for a star.
+  static std::optional<std::string> NameOf(simdjson::dom::element val) {
+    simdjson::dom::object o;
+    if ((val["ColumnRef"].get(o) == simdjson::SUCCESS)) {
+      simdjson::dom::array fields;
+      if (o["fields"].get(fields) != simdjson::SUCCESS || fields.size() == 0) return "?column?";
+      simdjson::dom::element last = fields.at(fields.size() - 1);
+      if (last["A_Star"].is_object()) return std::nullopt;
+      std::string_view s;
+      return last["String"]["sval"].get(s) == simdjson::SUCCESS ? std::string(s) : "?column?";
+    }
+    if (val["FuncCall"].get(o) == simdjson::SUCCESS) {
+      std::vector<std::string> names;
+      simdjson::dom::element parts;
+      if (o["funcname"].get(parts) == simdjson::SUCCESS && Names(parts, &names) && !names.empty()) {
+        return names.back();
+      }
+      return "?column?";
+    }
+    if (val["TypeCast"].get(o) == simdjson::SUCCESS) {
+      simdjson::dom::element arg;
+      if (o["arg"].get(arg) == simdjson::SUCCESS) {
+        std::optional<std::string> inner = NameOf(arg);
+        if (inner && *inner != "?column?") return inner;
+      }
+      std::vector<std::string> names;
+      simdjson::dom::element parts;
+      if (o["typeName"]["names"].get(parts) == simdjson::SUCCESS && Names(parts, &names) &&
+          !names.empty()) {
+        return names.back();
+      }
+      return "?column?";
+    }
+    if (val["CaseExpr"].is_object()) return "case";
+    if (val["CoalesceExpr"].is_object()) return "coalesce";
+    if (val["MinMaxExpr"].get(o) == simdjson::SUCCESS) {
+      std::string_view op;
+      return o["op"].get(op) == simdjson::SUCCESS && op == "IS_LEAST" ? "least" : "greatest";
+    }
+    if (val["NullIfExpr"].is_object()) return "nullif";
+    if (val["SQLValueFunction"].get(o) == simdjson::SUCCESS) {
+      std::string_view op;
+      if (o["op"].get(op) == simdjson::SUCCESS && op.starts_with("SVFOP_")) {
+        return Lower(op.substr(6));
+      }
+    }
+    return "?column?";
   }
 
   GuardedQuery& result() { return result_; }

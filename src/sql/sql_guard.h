@@ -23,6 +23,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/status.h"
 
@@ -45,6 +46,9 @@ struct GuardedQuery {
   //! in catalog queries `pg_catalog.f(` -> `f(`, `OPERATOR(pg_catalog.~)` -> `~`, `COLLATE
   //! pg_catalog.default` dropped).
   std::string text;
+  //! PostgreSQL's names for the result columns where DuckDB names them otherwise (count for
+  //! count(*), ?column? for 1 + 1); empty when the names are DuckDB's to give (a star, UNION).
+  std::vector<std::string> column_names;
 };
 
 //! True when `name` is a catalog function a catalog query may call (format_type,

@@ -113,6 +113,17 @@ TEST(SqlGuard, CatalogQueriesAreRewrittenForTheCatalogDatabase) {
   Refused("SELECT * FROM pg_catalog.read_csv('x')", "a function in FROM");
 }
 
+TEST(SqlGuard, ResultColumnsAreNamedAsPostgresNamesThem) {
+  auto r = Guard(
+      "SELECT count(*), 1 + 1, u.kind, CAST(bytes AS int), bytes::text, coalesce(kind, 'x'), "
+      "CASE WHEN true THEN 1 END, max(ts) AS newest FROM usage u");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->column_names, (std::vector<std::string>{"count", "?column?", "kind", "bytes",
+                                                       "bytes", "coalesce", "case", "newest"}));
+  EXPECT_TRUE(Guard("SELECT *, 1 FROM usage")->column_names.empty());
+  EXPECT_TRUE(Guard("SELECT u.* FROM usage u")->column_names.empty());
+}
+
 TEST(SqlGuard, EveryOtherStatementIsRefused) {
   Refused("INSERT INTO usage VALUES (1)", "only SELECT is allowed: this is INSERT");
   Refused("UPDATE recharges SET amount_minor = 0", "UPDATE");

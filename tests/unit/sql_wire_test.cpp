@@ -324,6 +324,12 @@ TEST_F(SqlWireTest, LibpqRunsExtendedProtocolQueriesWithParameters) {
   ASSERT_EQ(PQresultStatus(counted.r), PGRES_TUPLES_OK) << PQresultErrorMessage(counted.r);
   EXPECT_EQ(PQftype(counted.r, 0), 20u);  // int8
   EXPECT_EQ(std::string(PQfname(counted.r, 0)), "n");
+  PqResult unnamed(PQexec(pq.conn, "SELECT count(*), max(ts), 1 + 1 FROM usage"));
+  ASSERT_EQ(PQresultStatus(unnamed.r), PGRES_TUPLES_OK) << PQresultErrorMessage(unnamed.r);
+  EXPECT_EQ(std::string(PQfname(unnamed.r, 0)), "count");  // as PostgreSQL names them
+  EXPECT_EQ(std::string(PQfname(unnamed.r, 1)), "max");
+  EXPECT_EQ(std::string(PQfname(unnamed.r, 2)), "?column?");
+  EXPECT_EQ(PQftype(unnamed.r, 1), 1114u);  // timestamp
   EXPECT_EQ(counted.Value(0, 0), One(admin_,
                                      "SELECT count(*) FROM usage WHERE kind = 'voice_call' AND "
                                      "subscriber_id >= 3"));
