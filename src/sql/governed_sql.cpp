@@ -195,9 +195,12 @@ std::string CatalogSnapshot() {
        "SELECT *, false AS relforcerowsecurity FROM system.pg_catalog.pg_class WHERE "
        "relnamespace IN (SELECT oid FROM system.pg_catalog.pg_namespace WHERE nspname = "
        "'public')"},
+      // DuckDB's pg_attribute types columns with its own type ids; pg_type has PostgreSQL's
+      // OIDs (the ones the wire protocol sends): atttypid becomes the OID, by type name.
       {"pg", "pg_attribute",
-       "SELECT * FROM system.pg_catalog.pg_attribute WHERE attrelid IN (SELECT oid FROM "
-       "pgc.pg.pg_class)"},
+       "SELECT a.* REPLACE (coalesce((SELECT t.oid FROM system.pg_catalog.pg_type t WHERE "
+       "t.typname = format_type(a.atttypid, NULL)), 25) AS atttypid) FROM "
+       "system.pg_catalog.pg_attribute a WHERE attrelid IN (SELECT oid FROM pgc.pg.pg_class)"},
       {"pg", "pg_tables", "SELECT * FROM system.pg_catalog.pg_tables WHERE schemaname = 'public'"},
       {"pg", "pg_database",
        "SELECT * REPLACE ('tally' AS datname) FROM system.pg_catalog.pg_database WHERE datname "
@@ -302,6 +305,12 @@ Status GovernedSql::BuildCatalog() const {
          "CREATE TYPE main.regtype AS BIGINT; CREATE TYPE main.regclass AS BIGINT;"
          "CREATE TYPE main.regproc AS BIGINT; CREATE TYPE main.regnamespace AS BIGINT;"
          "CREATE TYPE main.regrole AS BIGINT;"
+         "CREATE MACRO main.format_type(type_oid, type_mod) AS (SELECT CASE typname "
+         "WHEN 'int8' THEN 'bigint' WHEN 'int4' THEN 'integer' WHEN 'int2' THEN 'smallint' "
+         "WHEN 'float8' THEN 'double precision' WHEN 'float4' THEN 'real' WHEN 'bool' THEN "
+         "'boolean' WHEN 'varchar' THEN 'character varying' WHEN 'timestamp' THEN "
+         "'timestamp without time zone' WHEN 'timestamptz' THEN 'timestamp with time zone' "
+         "ELSE typname END FROM pgc.pg.pg_type t WHERE t.oid = type_oid);"
          "CREATE MACRO main.pg_get_userbyid(id) AS 'tally';"
          "CREATE MACRO main.pg_encoding_to_char(id) AS 'UTF8';"
          "CREATE MACRO main.pg_backend_pid() AS 0;"

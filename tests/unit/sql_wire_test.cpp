@@ -235,8 +235,8 @@ TEST_F(SqlWireTest, PsqlDescribesTheGovernedRelationsAndNothingElse) {
   // \d usage: its columns and their types, as the store has them.
   PsqlRun usage = Psql(admin_, "\\d usage");
   ASSERT_EQ(usage.code, 0) << usage.out;
-  EXPECT_NE(usage.out.find("subscriber_id|int8"), std::string::npos) << usage.out;
-  EXPECT_NE(usage.out.find("ts|timestamp"), std::string::npos) << usage.out;
+  EXPECT_NE(usage.out.find("subscriber_id|bigint"), std::string::npos) << usage.out;
+  EXPECT_NE(usage.out.find("ts|timestamp without time zone"), std::string::npos) << usage.out;
   // What BI tools read: information_schema, the same for a partner (masking keeps types).
   const std::string columns =
       "SELECT column_name || ':' || data_type FROM information_schema.columns WHERE "
@@ -290,6 +290,75 @@ TEST_F(SqlWireTest, EveryStatementIsAuditedAndBadPasswordsAreLimited) {
     limited = bad.out.find("too many failed authentications") != std::string::npos;
   }
   EXPECT_TRUE(limited);
+}
+
+// A shell command's exit code and output (stderr too).
+PsqlRun Shell(const std::string& cmd) {
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+TEST_F(SqlWireTest, TheJdbcDriverOfBiToolsReadsTheCatalogAndRunsPreparedStatements) {
+  const std::string jar = "/usr/share/java/postgresql.jar";  // libpostgresql-jdbc-java
+  ASSERT_TRUE(std::filesystem::exists(jar)) << "scripts/setup installs libpostgresql-jdbc-java";
+  const std::string classes = TempDir("jdbc");
+  PsqlRun built = Shell("javac -d " + classes + " " TALLY_SOURCE_DIR "/tests/sql/JdbcClient.java");
+  ASSERT_EQ(built.code, 0) << built.out;
+  auto jdbc = [&](const std::string& key, const std::string& partner) {
+    PsqlRun r = Shell("java -cp " + jar + ":" + classes + " JdbcClient " +
+                      std::to_string(sql_port_) + " '" + key + "' " + partner);
+    EXPECT_EQ(r.code, 0) << r.out;
+    std::map<std::string, std::vector<std::string>> facts;  // first word -> the rest, in order
+    for (const std::string& line : Lines(r.out)) {
+      const size_t space = line.find(' ');
+      facts[line.substr(0, space)].push_back(space == std::string::npos ? ""
+                                                                        : line.substr(space + 1));
+    }
+    return facts;
+  };
+  auto admin = jdbc(admin_, "-1");
+  EXPECT_EQ(admin["product"], std::vector<std::string>{"PostgreSQL 15"});
+  EXPECT_NE(std::find(admin["schema"].begin(), admin["schema"].end(), "public"),
+            admin["schema"].end());
+  EXPECT_EQ(admin["table"],
+            (std::vector<std::string>{"app_events", "charges", "complaints", "experiment_events",
+                                      "lifecycle", "network", "recharges", "roaming", "subscribers",
+                                      "usage"}));
+  const auto& columns = admin["column"];
+  EXPECT_NE(std::find(columns.begin(), columns.end(), "subscriber_id int8 -5"), columns.end());
+  EXPECT_NE(std::find(columns.begin(), columns.end(), "ts timestamp 93"), columns.end());
+  EXPECT_NE(std::find(columns.begin(), columns.end(), "kind varchar 12"), columns.end());
+  // Eight runs of one prepared statement: past the driver's prepareThreshold (5) it names the
+  // statement on the server and may ask for binary results; every run answers the same rows,
+  // and they are psql's.
+  std::vector<std::string> first;
+  for (const std::string& run : admin["run"]) {
+    if (run.starts_with("0 ")) first.push_back(run.substr(2));
+    if (run.starts_with("7 ")) {
+      EXPECT_NE(std::find(first.begin(), first.end(), run.substr(2)), first.end()) << run;
+    }
+  }
+  ASSERT_GE(first.size(), 2u);
+  EXPECT_EQ(admin["run"].size(), 8 * first.size());
+  const std::vector<std::string> truth =
+      Lines(Psql(admin_,
+                 "SELECT partner_id || ' ' || count(*) || ' ' || sum(duration_s) FROM usage "
+                 "WHERE kind = 'voice_call' GROUP BY partner_id ORDER BY partner_id")
+                .out);
+  ASSERT_EQ(truth.size(), first.size());
+  for (size_t i = 0; i < truth.size(); ++i)
+    EXPECT_EQ(first[i].rfind(truth[i] + " ", 0), 0u) << first[i];
+  // A partner's key through the same driver: its own rows only, whatever the parameters.
+  const std::string p = truth[0].substr(0, truth[0].find(" "));
+  auto partner = jdbc(CreateKey(*data_, "--role partner --partner " + p), "-1");
+  ASSERT_EQ(partner["run"].size(), 8u);
+  EXPECT_EQ(partner["run"][0].rfind("0 " + truth[0] + " ", 0), 0u) << partner["run"][0];
+  EXPECT_TRUE(jdbc(CreateKey(*data_, "--role partner --partner " + p), p)["run"].empty());
 }
 
 // A libpq connection as the holder of `key`, closed at scope end.
