@@ -282,6 +282,7 @@ CommandFn RegisterServe(CLI::App& app, CliContext& ctx) {
       sp.pipeline = session->pipeline.get();
       sp.failures.rate_per_second = gateway_settings->auth_failure_rate;
       sp.failures.burst = gateway_settings->auth_failure_burst;
+      sp.query_timeout = std::chrono::milliseconds(*query_timeout);
       auto started = SqlEndpoint::Start(so, sp);
       if (!started.ok()) {
         std::cerr << "tally serve: " << started.status().message() << "\n";

@@ -153,7 +153,7 @@ Result<SqlAnswer> GovernedSql::Execute(const Principal& who, std::string_view sq
          (body.back() == ';' || std::isspace(static_cast<unsigned char>(body.back())))) {
     body.pop_back();
   }
-  TALLY_RETURN_IF_ERROR(pipeline_->RunExclusive([&](EventStore& store) {
+  auto task = [&](EventStore& store) -> Status {
     std::string with;
     for (const std::string& r : guarded.relations) {
       TALLY_ASSIGN_OR_RETURN(std::string definition, Definition(who, r, store));
@@ -171,7 +171,17 @@ Result<SqlAnswer> GovernedSql::Execute(const Principal& who, std::string_view sq
       TALLY_ASSIGN_OR_RETURN(answer.table, store.QueryText(text, *params, declared));
     }
     return Status::Ok();
-  }));
+  };
+  if (timeout_.count() > 0) {
+    Status st = pipeline_->RunExclusive(task, std::chrono::steady_clock::now() + timeout_);
+    if (st.code() == Status::Code::kDeadlineExceeded) {
+      return Status::DeadlineExceeded("the query ran past serve.query_timeout_ms (" +
+                                      std::to_string(timeout_.count()) + " ms)");
+    }
+    TALLY_RETURN_IF_ERROR(st);
+  } else {
+    TALLY_RETURN_IF_ERROR(pipeline_->RunExclusive(task));
+  }
   return named(std::move(answer));
 }
 

@@ -8,6 +8,7 @@
 //   experiment_events                       the event families, every stored day
 //   subscribers                             the profiles, masked by role
 
+#include <chrono>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -30,7 +31,10 @@ struct SqlAnswer {
 
 class GovernedSql {
  public:
-  explicit GovernedSql(IngestPipeline* pipeline) : pipeline_(pipeline) {}
+  //! `timeout` bounds each query's time on the store (queued and running; 0: none).
+  explicit GovernedSql(IngestPipeline* pipeline,
+                       std::chrono::milliseconds timeout = std::chrono::milliseconds(0))
+      : pipeline_(pipeline), timeout_(timeout) {}
 
   //! The relation names a query may read.
   static const std::set<std::string>& Relations();
@@ -58,6 +62,7 @@ class GovernedSql {
   Status BuildCatalog() const;
 
   IngestPipeline* pipeline_;
+  std::chrono::milliseconds timeout_;
   mutable std::mutex catalog_mu_;
   mutable std::optional<DuckDb> catalog_;
 };

@@ -396,6 +396,8 @@ std::string SqlState(const Status& status) {
   if (status.code() == Status::Code::kInvalidArgument) {
     return status.message().starts_with("syntax error") ? "42601" : "42501";
   }
+  if (status.code() == Status::Code::kDeadlineExceeded) return "57014";  // query_canceled
+  if (status.code() == Status::Code::kNotFound) return "42704";          // undefined_object
   return "XX000";
 }
 

@@ -70,7 +70,8 @@ class PgWireServer {
 };
 
 //! The SQLSTATE for a refusal or failure: 42601 for syntax errors, 42501 for what the guard
-//! refuses, 28P01 for a bad password, XX000 otherwise.
+//! refuses, 57014 for a query past its time, 42704 for an unknown setting, XX000 otherwise
+//! (28P01, a bad password, is the server's own).
 std::string SqlState(const Status& status);
 
 //! The PostgreSQL type OID a column of type `t` is described with.

@@ -20,7 +20,8 @@ class SqlEndpoint {
     KeyStore* keys = nullptr;   // required
     AuditLog* audit = nullptr;  // null: no audit
     IngestPipeline* pipeline = nullptr;
-    RateLimiter::Options failures;  // failed authentications per client address
+    RateLimiter::Options failures;               // failed authentications per client address
+    std::chrono::milliseconds query_timeout{0};  // per query on the store; 0: none
   };
 
   static Result<std::unique_ptr<SqlEndpoint>> Start(PgWireServer::Options options, Parts parts);
@@ -28,7 +29,8 @@ class SqlEndpoint {
   void Stop() { server_->Stop(); }
 
  private:
-  SqlEndpoint(Parts parts) : parts_(parts), governed_(parts.pipeline) {}
+  explicit SqlEndpoint(Parts parts)
+      : parts_(parts), governed_(parts.pipeline, parts.query_timeout) {}
   Result<std::shared_ptr<const void>> Authenticate(const std::string& password,
                                                    const std::string& address);
   Result<PgResult> Run(const Principal& who, const PgCall& call);

@@ -40,7 +40,9 @@ class SqlWireTest : public ::testing::Test {
     TallyRun load = RunTally("load --data " + *data_ + " " + *world_ + " --ledger --quiet");
     ASSERT_EQ(load.code, 0) << load.out;
     sql_port_ = FreePort();
-    server_ = new Server(*data_, FreePort(), {"TALLY_SERVE_SQL_PORT=" + std::to_string(sql_port_)});
+    server_ = new Server(
+        *data_, FreePort(),
+        {"TALLY_SERVE_SQL_PORT=" + std::to_string(sql_port_), "TALLY_SERVE_QUERY_TIMEOUT_MS=3000"});
     server_->Start();
     admin_ = server_->admin_key();
   }
@@ -216,6 +218,10 @@ TEST_F(SqlWireTest, EverythingElseIsRefusedWithItsReasonAndSqlstate) {
     EXPECT_NE(r.code, 0) << sql;
     EXPECT_NE(r.out.find(why), std::string::npos) << sql << ": " << r.out;
   }
+  // A query past serve.query_timeout_ms is stopped, with PostgreSQL's query_canceled.
+  PsqlRun slow = Psql(admin_, "SELECT count(*) FROM usage a, usage b, usage c");
+  EXPECT_NE(slow.code, 0);
+  EXPECT_NE(slow.out.find("57014"), std::string::npos) << slow.out;
   // The store still holds its rows: nothing was changed.
   EXPECT_NE(One(admin_, "SELECT count(*) FROM usage"), "0");
   PsqlRun bad = Psql("tly_AAAAAAAA_" + std::string(32, 'A'), "SELECT 1");
