@@ -613,6 +613,16 @@ void PgWireServer::State::Serve(int fd) {
     p.result = std::move(r);
     return Status::Ok();
   };
+  // The portal `name`, run if it has not been: *out is null when it is missing or failed (the
+  // error is sent); false when the connection is lost.
+  auto ran = [&](const std::string& name, Portal** out) {
+    *out = nullptr;
+    auto p = portals.find(name);
+    if (p == portals.end()) return fail("34000", "portal \"" + name + "\" does not exist");
+    if (Status st = run(p->second); !st.ok()) return fail(SqlState(st), st.message());
+    *out = &p->second;
+    return true;
+  };
   while (!stopping) {
     if (!ReadExact(fd, &type, 1) || !ReadInt32(fd, &len) || len < 4 ||
         static_cast<uint32_t>(len) > kMaxMessage) {
@@ -738,18 +748,11 @@ void PgWireServer::State::Serve(int fd) {
           out += shape->tag.empty() ? RowDescription(*shape, {}) : Message('n').Take();
           if (!WriteAll(fd, out)) return;
         } else {
-          auto p = portals.find(name);
-          if (p == portals.end()) {
-            if (!fail("34000", "portal \"" + name + "\" does not exist")) return;
-            break;
-          }
-          if (Status st = run(p->second); !st.ok()) {
-            if (!fail(SqlState(st), st.message())) return;
-            break;
-          }
-          const PgResult& r = *p->second.result;
-          if (!WriteAll(
-                  fd, r.tag.empty() ? RowDescription(r, p->second.formats) : Message('n').Take())) {
+          Portal* p = nullptr;
+          if (!ran(name, &p)) return;
+          if (p == nullptr) break;
+          const PgResult& r = *p->result;
+          if (!WriteAll(fd, r.tag.empty() ? RowDescription(r, p->formats) : Message('n').Take())) {
             return;
           }
         }
@@ -758,16 +761,10 @@ void PgWireServer::State::Serve(int fd) {
       case 'E': {  // Execute a portal, at most max_rows rows (0: all)
         const std::string name = in.Str();
         const int32_t max_rows = in.Int32();
-        auto p = portals.find(name);
-        if (p == portals.end()) {
-          if (!fail("34000", "portal \"" + name + "\" does not exist")) return;
-          break;
-        }
-        if (Status st = run(p->second); !st.ok()) {
-          if (!fail(SqlState(st), st.message())) return;
-          break;
-        }
-        if (!SendRows(fd, *p->second.result, p->second.formats, &p->second.next, max_rows)) {
+        Portal* p = nullptr;
+        if (!ran(name, &p)) return;
+        if (p == nullptr) break;
+        if (!SendRows(fd, *p->result, p->formats, &p->next, max_rows)) {
           return;
         }
         break;

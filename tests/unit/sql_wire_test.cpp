@@ -29,6 +29,17 @@ struct PsqlRun {
   std::string out;
 };
 
+// A shell command's exit code and output (stderr too).
+PsqlRun Shell(const std::string& cmd) {
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
 class SqlWireTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -60,14 +71,8 @@ class SqlWireTest : public ::testing::Test {
     const std::string cmd = "PGPASSWORD='" + key +
                             "' PGCONNECT_TIMEOUT=10 psql -X -h 127.0.0.1 -p " +
                             std::to_string(sql_port_) +
-                            " -U tally -d tally -At -v VERBOSITY=verbose -c \"" + sql + "\" 2>&1";
-    FILE* p = popen(cmd.c_str(), "r");
-    std::string out;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    const int status = pclose(p);
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+                            " -U tally -d tally -At -v VERBOSITY=verbose -c \"" + sql + "\"";
+    return Shell(cmd);
   }
   static std::vector<std::string> Lines(const std::string& s) {
     std::vector<std::string> out;
@@ -296,17 +301,6 @@ TEST_F(SqlWireTest, EveryStatementIsAuditedAndBadPasswordsAreLimited) {
     limited = bad.out.find("too many failed authentications") != std::string::npos;
   }
   EXPECT_TRUE(limited);
-}
-
-// A shell command's exit code and output (stderr too).
-PsqlRun Shell(const std::string& cmd) {
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
 TEST_F(SqlWireTest, TheJdbcDriverOfBiToolsReadsTheCatalogAndRunsPreparedStatements) {
