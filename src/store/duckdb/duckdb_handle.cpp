@@ -3,6 +3,7 @@
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
+#include <memory>
 #include <type_traits>
 #include <utility>
 
@@ -185,15 +186,20 @@ Status BindText(duckdb_prepared_statement stmt, idx_t at, const std::optional<st
                              : Status::InvalidArgument(where + ": cannot bind '" + v + "'");
 }
 
-// Prepares `sql`; the caller destroys the statement.
-Result<duckdb_prepared_statement> Prepare(duckdb_connection conn, const std::string& sql) {
+// A prepared statement, destroyed with its owner.
+struct DestroyPrepared {
+  void operator()(duckdb_prepared_statement stmt) const { duckdb_destroy_prepare(&stmt); }
+};
+using Prepared = std::unique_ptr<std::remove_pointer_t<duckdb_prepared_statement>, DestroyPrepared>;
+
+Result<Prepared> Prepare(duckdb_connection conn, const std::string& sql) {
   duckdb_prepared_statement stmt = nullptr;
   if (duckdb_prepare(conn, sql.c_str(), &stmt) == DuckDBError) {
     std::string msg = stmt && duckdb_prepare_error(stmt) ? duckdb_prepare_error(stmt) : "unknown";
     duckdb_destroy_prepare(&stmt);
     return Status::InvalidArgument("DuckDB: " + msg);
   }
-  return stmt;
+  return Prepared(stmt);
 }
 
 // Every row of a result as text; destroys the result.
@@ -219,6 +225,17 @@ TextTable ToTextTable(duckdb_result* res) {
   return t;
 }
 
+// Runs a prepared statement whose values are bound, for its rows as text.
+Result<TextTable> RunPrepared(const Prepared& stmt) {
+  duckdb_result res;
+  if (duckdb_execute_prepared(stmt.get(), &res) == DuckDBError) {
+    std::string msg = duckdb_result_error(&res) ? duckdb_result_error(&res) : "unknown error";
+    duckdb_destroy_result(&res);
+    return Status::InvalidArgument("DuckDB: " + msg);
+  }
+  return ToTextTable(&res);
+}
+
 }  // namespace
 
 Result<TextTable> DuckDb::Query(const std::string& sql) {
@@ -232,13 +249,11 @@ Result<TextTable> DuckDb::Query(const std::string& sql) {
 }
 
 Result<TextTable> DuckDb::Query(const std::string& sql, const std::vector<SqlParam>& params) {
-  TALLY_ASSIGN_OR_RETURN(duckdb_prepared_statement stmt, Prepare(conn_, sql));
-  if (duckdb_nparams(stmt) != params.size()) {
-    const std::string msg = "DuckDB: the statement has " + std::to_string(duckdb_nparams(stmt)) +
-                            " placeholders but " + std::to_string(params.size()) +
-                            " values were given";
-    duckdb_destroy_prepare(&stmt);
-    return Status::Internal(msg);
+  TALLY_ASSIGN_OR_RETURN(Prepared stmt, Prepare(conn_, sql));
+  if (duckdb_nparams(stmt.get()) != params.size()) {
+    return Status::Internal("DuckDB: the statement has " +
+                            std::to_string(duckdb_nparams(stmt.get())) + " placeholders but " +
+                            std::to_string(params.size()) + " values were given");
   }
   for (size_t i = 0; i < params.size(); ++i) {
     const idx_t at = i + 1;
@@ -246,77 +261,54 @@ Result<TextTable> DuckDb::Query(const std::string& sql, const std::vector<SqlPar
         [&](const auto& v) -> duckdb_state {
           using T = std::decay_t<decltype(v)>;
           if constexpr (std::is_same_v<T, int64_t>) {
-            return duckdb_bind_int64(stmt, at, v);
+            return duckdb_bind_int64(stmt.get(), at, v);
           } else if constexpr (std::is_same_v<T, double>) {
-            return duckdb_bind_double(stmt, at, v);
+            return duckdb_bind_double(stmt.get(), at, v);
           } else if constexpr (std::is_same_v<T, std::string>) {
-            return duckdb_bind_varchar_length(stmt, at, v.data(), v.size());
+            return duckdb_bind_varchar_length(stmt.get(), at, v.data(), v.size());
           } else if constexpr (std::is_same_v<T, Timestamp>) {
-            return duckdb_bind_timestamp(stmt, at, duckdb_timestamp{v.micros});
+            return duckdb_bind_timestamp(stmt.get(), at, duckdb_timestamp{v.micros});
           } else {
-            return duckdb_bind_date(stmt, at, duckdb_date{v.days});
+            return duckdb_bind_date(stmt.get(), at, duckdb_date{v.days});
           }
         },
         params[i]);
     if (st == DuckDBError) {
-      duckdb_destroy_prepare(&stmt);
       return Status::InvalidArgument("DuckDB: cannot bind value " + std::to_string(at));
     }
   }
-  duckdb_result res;
-  if (duckdb_execute_prepared(stmt, &res) == DuckDBError) {
-    std::string msg = duckdb_result_error(&res) ? duckdb_result_error(&res) : "unknown error";
-    duckdb_destroy_result(&res);
-    duckdb_destroy_prepare(&stmt);
-    return Status::InvalidArgument("DuckDB: " + msg);
-  }
-  duckdb_destroy_prepare(&stmt);
-  return ToTextTable(&res);
+  return RunPrepared(stmt);
 }
 
 Result<StatementShape> DuckDb::Describe(const std::string& sql) {
-  TALLY_ASSIGN_OR_RETURN(duckdb_prepared_statement stmt, Prepare(conn_, sql));
+  TALLY_ASSIGN_OR_RETURN(Prepared stmt, Prepare(conn_, sql));
   StatementShape shape;
-  for (idx_t i = 1; i <= duckdb_nparams(stmt); ++i) {
-    shape.params.push_back(TypeOf(duckdb_param_type(stmt, i)));
+  for (idx_t i = 1; i <= duckdb_nparams(stmt.get()); ++i) {
+    shape.params.push_back(TypeOf(duckdb_param_type(stmt.get(), i)));
   }
-  for (idx_t c = 0; c < duckdb_prepared_statement_column_count(stmt); ++c) {
-    const char* name = duckdb_prepared_statement_column_name(stmt, c);
+  for (idx_t c = 0; c < duckdb_prepared_statement_column_count(stmt.get()); ++c) {
+    const char* name = duckdb_prepared_statement_column_name(stmt.get(), c);
     shape.columns.emplace_back(name ? name : "");
-    const ColumnType t = TypeOf(duckdb_prepared_statement_column_type(stmt, c));
+    const ColumnType t = TypeOf(duckdb_prepared_statement_column_type(stmt.get(), c));
     shape.types.push_back(t == ColumnType::kUnknown ? ColumnType::kText : t);
   }
-  duckdb_destroy_prepare(&stmt);
   return shape;
 }
 
 Result<TextTable> DuckDb::QueryText(const std::string& sql, const TextParams& params,
                                     const std::vector<ColumnType>& declared) {
-  TALLY_ASSIGN_OR_RETURN(duckdb_prepared_statement stmt, Prepare(conn_, sql));
-  if (duckdb_nparams(stmt) != params.size()) {
-    const std::string msg = "the statement has " + std::to_string(duckdb_nparams(stmt)) +
-                            " parameters but " + std::to_string(params.size()) +
-                            " values were given";
-    duckdb_destroy_prepare(&stmt);
-    return Status::InvalidArgument(msg);
+  TALLY_ASSIGN_OR_RETURN(Prepared stmt, Prepare(conn_, sql));
+  if (duckdb_nparams(stmt.get()) != params.size()) {
+    return Status::InvalidArgument("the statement has " +
+                                   std::to_string(duckdb_nparams(stmt.get())) + " parameters but " +
+                                   std::to_string(params.size()) + " values were given");
   }
   for (idx_t at = 1; at <= params.size(); ++at) {
-    ColumnType want = TypeOf(duckdb_param_type(stmt, at));
+    ColumnType want = TypeOf(duckdb_param_type(stmt.get(), at));
     if (want == ColumnType::kUnknown && at <= declared.size()) want = declared[at - 1];
-    if (Status st = BindText(stmt, at, params[at - 1], want); !st.ok()) {
-      duckdb_destroy_prepare(&stmt);
-      return st;
-    }
+    TALLY_RETURN_IF_ERROR(BindText(stmt.get(), at, params[at - 1], want));
   }
-  duckdb_result res;
-  if (duckdb_execute_prepared(stmt, &res) == DuckDBError) {
-    std::string msg = duckdb_result_error(&res) ? duckdb_result_error(&res) : "unknown error";
-    duckdb_destroy_result(&res);
-    duckdb_destroy_prepare(&stmt);
-    return Status::InvalidArgument("DuckDB: " + msg);
-  }
-  duckdb_destroy_prepare(&stmt);
-  return ToTextTable(&res);
+  return RunPrepared(stmt);
 }
 
 Result<std::string> DuckDb::QueryScalar(const std::string& sql) {
