@@ -91,37 +91,39 @@ Result<std::string> GovernedSql::Definition(const Principal& who, std::string_vi
 
 namespace {
 
-// What SHOW answers: the settings the server announces at startup, and the few more clients ask.
+// What SHOW answers: the server's settings (PgSettings), by name in any case.
 std::optional<std::string> Setting(std::string_view name) {
-  static const std::map<std::string, std::string, std::less<>> k = {
-      {"server_version", "15.0 (tally)"},
-      {"server_version_num", "150000"},
-      {"server_encoding", "UTF8"},
-      {"client_encoding", "UTF8"},
-      {"datestyle", "ISO, MDY"},
-      {"timezone", "UTC"},
-      {"integer_datetimes", "on"},
-      {"standard_conforming_strings", "on"},
-      {"transaction_isolation", "read committed"},
-      {"transaction_read_only", "on"},
-      {"default_transaction_read_only", "on"},
-      {"search_path", "public"},
-      {"max_identifier_length", "63"},
-      {"lc_collate", "C"},
-      {"lc_ctype", "C"},
-  };
-  auto it = k.find(name);
-  if (it == k.end()) return std::nullopt;
-  return it->second;
+  for (const PgSetting& setting : PgSettings()) {
+    std::string lower(setting.name);
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (lower == name) return std::string(setting.value);
+  }
+  return std::nullopt;
+}
+
+// Describes `sql` (params null) or runs it with `params`, on the store or the catalog database.
+template <typename Db>
+Result<PgResult> DescribeOrRun(Db& db, const std::string& sql, const TextParams* params,
+                               const std::vector<ColumnType>& declared) {
+  PgResult out;
+  if (params == nullptr) {
+    TALLY_ASSIGN_OR_RETURN(StatementShape shape, db.Describe(sql));
+    out.table.columns = std::move(shape.columns);
+    out.table.types = std::move(shape.types);
+    out.params = std::move(shape.params);
+  } else {
+    TALLY_ASSIGN_OR_RETURN(out.table, db.QueryText(sql, *params, declared));
+  }
+  return out;
 }
 
 }  // namespace
 
-Result<SqlAnswer> GovernedSql::Execute(const Principal& who, std::string_view sql,
-                                       const TextParams* params,
-                                       const std::vector<ColumnType>& declared) const {
+Result<PgResult> GovernedSql::Execute(const Principal& who, std::string_view sql,
+                                      const TextParams* params,
+                                      const std::vector<ColumnType>& declared) const {
   TALLY_ASSIGN_OR_RETURN(GuardedQuery guarded, GuardSelect(sql, Relations()));
-  SqlAnswer answer;
+  PgResult answer;
   if (guarded.kind == GuardedQuery::Kind::kSession) {
     if (guarded.tag != "SHOW") {
       answer.tag = guarded.tag;
@@ -137,7 +139,7 @@ Result<SqlAnswer> GovernedSql::Execute(const Principal& who, std::string_view sq
     return answer;
   }
   // PostgreSQL's column names, where the select list says them all (count, not count_star()).
-  auto named = [&](Result<SqlAnswer> a) -> Result<SqlAnswer> {
+  auto named = [&](Result<PgResult> a) -> Result<PgResult> {
     if (a.ok() && guarded.column_names.size() == a->table.columns.size()) {
       a->table.columns = guarded.column_names;
     }
@@ -162,14 +164,7 @@ Result<SqlAnswer> GovernedSql::Execute(const Principal& who, std::string_view sq
     // Prepared, never run as a script: DuckDB refuses to prepare more than one statement, a
     // second line of defence behind the guard's one-SELECT rule.
     const std::string text = with + " SELECT * FROM (\n" + body + "\n) AS q";
-    if (params == nullptr) {
-      TALLY_ASSIGN_OR_RETURN(StatementShape shape, store.Describe(text));
-      answer.table.columns = std::move(shape.columns);
-      answer.table.types = std::move(shape.types);
-      answer.params = std::move(shape.params);
-    } else {
-      TALLY_ASSIGN_OR_RETURN(answer.table, store.QueryText(text, *params, declared));
-    }
+    TALLY_ASSIGN_OR_RETURN(answer, DescribeOrRun(store, text, params, declared));
     return Status::Ok();
   };
   if (timeout_.count() > 0) {
@@ -340,26 +335,11 @@ Status GovernedSql::BuildCatalog() const {
   return Status::Ok();
 }
 
-Result<SqlAnswer> GovernedSql::Catalog(const std::string& sql, const TextParams* params,
-                                       const std::vector<ColumnType>& declared) const {
+Result<PgResult> GovernedSql::Catalog(const std::string& sql, const TextParams* params,
+                                      const std::vector<ColumnType>& declared) const {
   std::lock_guard lock(catalog_mu_);
   if (!catalog_) TALLY_RETURN_IF_ERROR(BuildCatalog());
-  SqlAnswer answer;
-  if (params == nullptr) {
-    TALLY_ASSIGN_OR_RETURN(StatementShape shape, catalog_->Describe(sql));
-    answer.table.columns = std::move(shape.columns);
-    answer.table.types = std::move(shape.types);
-    answer.params = std::move(shape.params);
-  } else {
-    TALLY_ASSIGN_OR_RETURN(answer.table, catalog_->QueryText(sql, *params, declared));
-  }
-  return answer;
-}
-
-Result<TextTable> GovernedSql::Run(const Principal& who, std::string_view sql) const {
-  const TextParams none;
-  TALLY_ASSIGN_OR_RETURN(SqlAnswer answer, Execute(who, sql, &none, {}));
-  return std::move(answer.table);
+  return DescribeOrRun(*catalog_, sql, params, declared);
 }
 
 }  // namespace tally

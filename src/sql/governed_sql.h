@@ -17,17 +17,10 @@
 
 #include "api/auth.h"
 #include "ingest/pipeline.h"
+#include "sql/pg_wire.h"
 #include "store/duckdb/duckdb_handle.h"
 
 namespace tally {
-
-//! What a statement answered: a command tag without rows (SET, BEGIN, ...), or a table; when
-//! only described, the table has columns and no rows, and `params` types $1..$n.
-struct SqlAnswer {
-  std::string tag;
-  TextTable table;
-  std::vector<ColumnType> params;
-};
 
 class GovernedSql {
  public:
@@ -44,10 +37,8 @@ class GovernedSql {
   //! describes it. Session statements are answered here (SHOW from the settings the server
   //! announces). InvalidArgument when the guard refuses it (the message says why), another
   //! error when the store fails.
-  Result<SqlAnswer> Execute(const Principal& who, std::string_view sql, const TextParams* params,
-                            const std::vector<ColumnType>& declared) const;
-  //! Execute without parameters, for a query's table.
-  Result<TextTable> Run(const Principal& who, std::string_view sql) const;
+  Result<PgResult> Execute(const Principal& who, std::string_view sql, const TextParams* params,
+                           const std::vector<ColumnType>& declared) const;
 
   //! The SQL of `relation` as `who` sees it (a SELECT), for the tests and for EXPLAIN-like use.
   Result<std::string> Definition(const Principal& who, std::string_view relation,
@@ -57,8 +48,8 @@ class GovernedSql {
   //! The catalog database (built on first use): in memory, the governed relations as empty
   //! tables of schema public, with external access off and its configuration locked. Catalog
   //! queries run here, so they can list tables and columns and read nothing else.
-  Result<SqlAnswer> Catalog(const std::string& sql, const TextParams* params,
-                            const std::vector<ColumnType>& declared) const;
+  Result<PgResult> Catalog(const std::string& sql, const TextParams* params,
+                           const std::vector<ColumnType>& declared) const;
   Status BuildCatalog() const;
 
   IngestPipeline* pipeline_;

@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <set>
@@ -294,33 +295,41 @@ int16_t FormatOf(const std::vector<int16_t>& formats, size_t i) {
   return formats.size() == 1 ? formats[0] : formats[i];
 }
 
-int16_t TypeLength(ColumnType t) {
-  switch (t) {
-    case ColumnType::kBool:
-      return 1;
-    case ColumnType::kInt16:
-      return 2;
-    case ColumnType::kInt32:
-    case ColumnType::kFloat32:
-    case ColumnType::kDate:
-      return 4;
-    case ColumnType::kInt64:
-    case ColumnType::kFloat64:
-    case ColumnType::kTimestamp:
-    case ColumnType::kTimestampTz:
-    case ColumnType::kTime:
-      return 8;
-    default:
-      return -1;
+// Each type's PostgreSQL OID and length (typlen: -1 for variable length), in one place.
+struct PgType {
+  ColumnType type;
+  int32_t oid;
+  int16_t length;
+};
+constexpr PgType kPgTypes[] = {
+    {ColumnType::kBool, 16, 1},          {ColumnType::kInt16, 21, 2},
+    {ColumnType::kInt32, 23, 4},         {ColumnType::kInt64, 20, 8},
+    {ColumnType::kFloat32, 700, 4},      {ColumnType::kFloat64, 701, 8},
+    {ColumnType::kNumeric, 1700, -1},    {ColumnType::kDate, 1082, 4},
+    {ColumnType::kTime, 1083, 8},        {ColumnType::kTimestamp, 1114, 8},
+    {ColumnType::kTimestampTz, 1184, 8}, {ColumnType::kInterval, 1186, 16},
+    {ColumnType::kText, kTextOid, -1},
+};
+
+// The row of `t`; lists, structs and the unknown travel as text.
+const PgType& PgTypeOf(ColumnType t) {
+  for (const PgType& p : kPgTypes) {
+    if (p.type == t) return p;
   }
+  return kPgTypes[std::size(kPgTypes) - 1];
 }
 
 std::string RowDescription(const PgResult& r, const std::vector<int16_t>& formats) {
   Message m('T');
-  m.Int16(static_cast<int16_t>(r.columns.size()));
-  for (size_t i = 0; i < r.columns.size(); ++i) {
-    const ColumnType t = i < r.types.size() ? r.types[i] : ColumnType::kText;
-    m.Str(r.columns[i]).Int32(0).Int16(0).Int32(PgTypeOid(t)).Int16(TypeLength(t)).Int32(-1);
+  m.Int16(static_cast<int16_t>(r.table.columns.size()));
+  for (size_t i = 0; i < r.table.columns.size(); ++i) {
+    const ColumnType t = i < r.table.types.size() ? r.table.types[i] : ColumnType::kText;
+    m.Str(r.table.columns[i])
+        .Int32(0)
+        .Int16(0)
+        .Int32(PgTypeOid(t))
+        .Int16(PgTypeOf(t).length)
+        .Int32(-1);
     m.Int16(FormatOf(formats, i));
   }
   return m.Take();
@@ -335,7 +344,7 @@ std::string DataRow(const PgResult& r, const std::vector<std::optional<std::stri
       d.Int32(-1);
       continue;
     }
-    const ColumnType t = i < r.types.size() ? r.types[i] : ColumnType::kText;
+    const ColumnType t = i < r.table.types.size() ? r.table.types[i] : ColumnType::kText;
     std::string v;
     if (FormatOf(formats, i) == 1) {
       v = PgBinary(t, *row[i]).value_or(std::string());
@@ -349,18 +358,18 @@ std::string DataRow(const PgResult& r, const std::vector<std::optional<std::stri
 
 // Checks that every column asked for in binary has a binary form.
 Status CheckFormats(const PgResult& r, const std::vector<int16_t>& formats) {
-  if (formats.size() > 1 && formats.size() != r.columns.size()) {
+  if (formats.size() > 1 && formats.size() != r.table.columns.size()) {
     return Status::InvalidArgument("bind message has " + std::to_string(formats.size()) +
                                    " result formats but the query has " +
-                                   std::to_string(r.columns.size()) + " columns");
+                                   std::to_string(r.table.columns.size()) + " columns");
   }
-  for (size_t i = 0; i < r.columns.size(); ++i) {
+  for (size_t i = 0; i < r.table.columns.size(); ++i) {
     const int16_t f = FormatOf(formats, i);
     if (f != 0 && f != 1)
       return Status::InvalidArgument("unknown format code " + std::to_string(f));
-    const ColumnType t = i < r.types.size() ? r.types[i] : ColumnType::kText;
+    const ColumnType t = i < r.table.types.size() ? r.table.types[i] : ColumnType::kText;
     if (f == 1 && (t == ColumnType::kTime || t == ColumnType::kInterval)) {
-      return Status::InvalidArgument("binary format for column \"" + r.columns[i] +
+      return Status::InvalidArgument("binary format for column \"" + r.table.columns[i] +
                                      "\" (type OID " + std::to_string(PgTypeOid(t)) +
                                      ") is not supported: ask for text");
     }
@@ -374,19 +383,19 @@ bool SendRows(int fd, const PgResult& r, const std::vector<int16_t>& formats, si
               int32_t max_rows) {
   if (!r.tag.empty()) return WriteAll(fd, Message('C').Str(r.tag).Take());
   std::string out;
-  size_t end = r.rows.size();
+  size_t end = r.table.rows.size();
   if (max_rows > 0) end = std::min(end, *next + static_cast<size_t>(max_rows));
   for (; *next < end; ++*next) {
-    out += DataRow(r, r.rows[*next], formats);
+    out += DataRow(r, r.table.rows[*next], formats);
     if (out.size() > (1u << 20)) {  // stream big results
       if (!WriteAll(fd, out)) return false;
       out.clear();
     }
   }
-  if (*next < r.rows.size()) {
+  if (*next < r.table.rows.size()) {
     out += Message('s').Take();
   } else {
-    out += Message('C').Str("SELECT " + std::to_string(r.rows.size())).Take();
+    out += Message('C').Str("SELECT " + std::to_string(r.table.rows.size())).Take();
   }
   return WriteAll(fd, out);
 }
@@ -402,45 +411,35 @@ std::string SqlState(const Status& status) {
   return "XX000";
 }
 
+std::span<const PgSetting> PgSettings() {
+  static constexpr PgSetting kSettings[] = {
+      {"server_version", "15.0 (tally)", true},
+      {"server_encoding", "UTF8", true},
+      {"client_encoding", "UTF8", true},
+      {"DateStyle", "ISO, MDY", true},
+      {"TimeZone", "UTC", true},
+      {"integer_datetimes", "on", true},
+      {"standard_conforming_strings", "on", true},
+      {"is_superuser", "off", true},
+      {"server_version_num", "150000", false},
+      {"transaction_isolation", "read committed", false},
+      {"transaction_read_only", "on", false},
+      {"default_transaction_read_only", "on", false},
+      {"search_path", "public", false},
+      {"max_identifier_length", "63", false},
+      {"lc_collate", "C", false},
+      {"lc_ctype", "C", false},
+  };
+  return kSettings;
+}
+
 int32_t PgTypeOid(ColumnType t) {
-  switch (t) {
-    case ColumnType::kBool:
-      return 16;
-    case ColumnType::kInt16:
-      return 21;
-    case ColumnType::kInt32:
-      return 23;
-    case ColumnType::kInt64:
-      return 20;
-    case ColumnType::kFloat32:
-      return 700;
-    case ColumnType::kFloat64:
-      return 701;
-    case ColumnType::kNumeric:
-      return 1700;
-    case ColumnType::kDate:
-      return 1082;
-    case ColumnType::kTime:
-      return 1083;
-    case ColumnType::kTimestamp:
-      return 1114;
-    case ColumnType::kTimestampTz:
-      return 1184;
-    case ColumnType::kInterval:
-      return 1186;
-    default:
-      return kTextOid;
-  }
+  return PgTypeOf(t).oid;
 }
 
 ColumnType FromPgTypeOid(int32_t oid) {
-  static constexpr ColumnType kTypes[] = {
-      ColumnType::kBool,    ColumnType::kInt16,     ColumnType::kInt32,       ColumnType::kInt64,
-      ColumnType::kFloat32, ColumnType::kFloat64,   ColumnType::kNumeric,     ColumnType::kDate,
-      ColumnType::kTime,    ColumnType::kTimestamp, ColumnType::kTimestampTz, ColumnType::kInterval,
-      ColumnType::kText};
-  for (ColumnType t : kTypes) {
-    if (PgTypeOid(t) == oid) return t;
+  for (const PgType& p : kPgTypes) {
+    if (p.oid == oid) return p.type;
   }
   if (oid == 1043 || oid == 1042 || oid == 19) return ColumnType::kText;  // varchar, char, name
   return ColumnType::kUnknown;
@@ -583,19 +582,10 @@ void PgWireServer::State::Serve(int fd) {
     return;
   }
   std::string hello = Message('R').Int32(0).Take();
-  for (auto [k, v] : std::initializer_list<std::pair<const char*, std::string>>{
-           {"server_version", "15.0 (tally)"},
-           {"server_encoding", "UTF8"},
-           {"client_encoding", "UTF8"},
-           {"DateStyle", "ISO, MDY"},
-           {"TimeZone", "UTC"},
-           {"integer_datetimes", "on"},
-           {"standard_conforming_strings", "on"},
-           {"is_superuser", "off"},
-           {"application_name", params["application_name"]},
-       }) {
-    hello += Message('S').Str(k).Str(v).Take();
+  for (const PgSetting& setting : PgSettings()) {
+    if (setting.announced) hello += Message('S').Str(setting.name).Str(setting.value).Take();
   }
+  hello += Message('S').Str("application_name").Str(params["application_name"]).Take();
   hello += Message('K').Int32(static_cast<int32_t>(::getpid())).Int32(fd).Take();
   if (!WriteAll(fd, hello + Ready())) return;
 

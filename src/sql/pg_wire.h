@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -28,14 +29,23 @@ struct PgCall {
 };
 
 //! What a statement answered. A non-empty `tag` is a command without rows (SET, BEGIN, ...),
-//! completed with that tag; otherwise the columns and rows of a query ("SELECT n").
+//! completed with that tag; otherwise the columns and rows of a query ("SELECT n"), as text as
+//! DuckDB prints values. When only described, the table has no rows and `params` types $1..$n.
 struct PgResult {
   std::string tag;
-  std::vector<std::string> columns;
-  std::vector<ColumnType> types;                              // one per column
-  std::vector<ColumnType> params;                             // when described: $1..$n
-  std::vector<std::vector<std::optional<std::string>>> rows;  // text, as DuckDB prints values
+  TextTable table;
+  std::vector<ColumnType> params;
 };
+
+//! A server setting: what SHOW answers, and announced at startup (ParameterStatus) when
+//! `announced`.
+struct PgSetting {
+  std::string_view name;
+  std::string_view value;
+  bool announced;
+};
+//! Every setting the server has (application_name, the client's own, aside).
+std::span<const PgSetting> PgSettings();
 
 class PgWireServer {
  public:

@@ -45,7 +45,7 @@ Result<std::shared_ptr<const void>> SqlEndpoint::Authenticate(const std::string&
 
 Result<PgResult> SqlEndpoint::Run(const Principal& who, const PgCall& call) {
   const auto start = std::chrono::steady_clock::now();
-  Result<SqlAnswer> answer = governed_.Execute(who, call.sql, call.params, call.declared);
+  Result<PgResult> answer = governed_.Execute(who, call.sql, call.params, call.declared);
   if (parts_.audit != nullptr && call.params != nullptr) {  // a run, not a Describe
     AuditEntry e;
     e.time = WallClock();
@@ -63,10 +63,7 @@ Result<PgResult> SqlEndpoint::Run(const Principal& who, const PgCall& call) {
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     parts_.audit->Record(e);
   }
-  if (!answer.ok()) return answer.status();
-  return PgResult{std::move(answer->tag), std::move(answer->table.columns),
-                  std::move(answer->table.types), std::move(answer->params),
-                  std::move(answer->table.rows)};
+  return answer;
 }
 
 }  // namespace tally
