@@ -36,5 +36,7 @@ CommandFn RegisterKeys(CLI::App& app, CliContext& ctx);
 // `tally train` and `tally models`: churn and LTV models (src/cli/cmd_train.cpp, docs/models.md).
 CommandFn RegisterTrain(CLI::App& app, CliContext& ctx);
 CommandFn RegisterModels(CLI::App& app, CliContext& ctx);
+// `tally cluster`: a local ClickHouse cluster (src/cli/cmd_cluster.cpp, docs/scale.md).
+CommandFn RegisterCluster(CLI::App& app, CliContext& ctx);
 
 }  // namespace tally

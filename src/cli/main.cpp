@@ -48,6 +48,8 @@ int main(int argc, char** argv) {
       tally::RegisterTrain);
   add("models", "List model versions with their metrics, or activate one (docs/models.md)",
       tally::RegisterModels);
+  add("cluster", "Start or stop a local ClickHouse cluster for the event store (docs/scale.md)",
+      tally::RegisterCluster);
 
   // A first word that is no command: the parser would only say that one is required.
   if (argc > 1 && argv[1][0] != '-') {

@@ -2,6 +2,7 @@
 // generate + summary round on a tiny world.
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
 
 #include <array>
@@ -9,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "world_fixture.h"
 
@@ -112,6 +114,48 @@ TEST(Cli, ConfigFileSetsTheWorldAndFlagsWin) {
   EXPECT_NE(s.out.find("Ground truth"), std::string::npos);
   std::filesystem::remove_all(out);
   std::filesystem::remove(cfg);
+}
+
+// `tally cluster up` starts real ClickHouse servers that outlive the command; `down` stops them by
+// PID. Between the two, each shard answers over HTTP and knows the whole cluster.
+TEST(Cli, ClusterUpStatusDown) {
+  const std::string dir = testing::TempDir("cli_cluster");
+  CliRun up = Tally("cluster up --data " + dir + " --shards 2");
+  ASSERT_EQ(up.code, 0) << up.out;
+  EXPECT_NE(up.out.find("shard-2: pid "), std::string::npos) << up.out;
+  CliRun again = Tally("cluster up --data " + dir);
+  EXPECT_EQ(again.code, 1);
+  EXPECT_NE(again.out.find("a cluster runs in"), std::string::npos) << again.out;
+  CliRun status = Tally("cluster status --data " + dir);
+  ASSERT_EQ(status.code, 0) << status.out;
+  // Every server lists both shards in system.clusters; the pids in the file are alive.
+  std::vector<int> pids;
+  for (size_t at = status.out.find("\"pid\": "); at != std::string::npos;
+       at = status.out.find("\"pid\": ", at + 1)) {
+    pids.push_back(std::stoi(status.out.substr(at + 7)));
+  }
+  ASSERT_EQ(pids.size(), 2u) << status.out;
+  for (int pid : pids) EXPECT_EQ(::kill(pid, 0), 0) << pid;
+  const size_t hp = status.out.find("\"http_port\": ");
+  const std::string port = status.out.substr(hp + 13, status.out.find(',', hp) - hp - 13);
+  const std::string curl = "curl -s 'http://127.0.0.1:" + port +
+                           "/' --data-binary \"SELECT count() FROM system.clusters WHERE "
+                           "cluster = 'tally'\"";
+  std::array<char, 64> buf{};
+  FILE* p = ::popen(curl.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string answer;
+  while (std::fgets(buf.data(), buf.size(), p)) answer += buf.data();
+  ::pclose(p);
+  EXPECT_EQ(answer, "2\n");
+  CliRun down = Tally("cluster down --data " + dir);
+  ASSERT_EQ(down.code, 0) << down.out;
+  EXPECT_NE(down.out.find("stopped 2 shard(s)"), std::string::npos) << down.out;
+  for (int pid : pids) EXPECT_NE(::kill(pid, 0), 0) << pid;
+  CliRun twice = Tally("cluster down --data " + dir);
+  EXPECT_EQ(twice.code, 0);
+  EXPECT_NE(twice.out.find("2 not running"), std::string::npos) << twice.out;
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -36,7 +36,6 @@ constexpr auto kStopGrace = std::chrono::seconds(20);
 constexpr auto kPollInterval = std::chrono::milliseconds(50);
 constexpr int kPortAttempts = 5;            // starts tried when picked ports were taken
 constexpr size_t kLogTailBytes = 3000;      // how much of a log an error message quotes
-constexpr size_t kStatementInErrors = 300;  // how much of a statement an error message quotes
 
 // The layout under Options::dir. docs/clickhouse-local.md describes it; keep the two in step.
 struct Layout {
@@ -89,11 +88,6 @@ std::string XmlEscape(std::string_view s) {
     }
   }
   return out;
-}
-
-std::string Abbreviate(std::string_view s, size_t max) {
-  if (s.size() <= max) return std::string(s);
-  return std::string(s.substr(0, max)) + "...";
 }
 
 std::string TrimTrailingSpace(std::string s) {
@@ -157,7 +151,7 @@ std::string TailOf(const fs::path& path, uintmax_t from, size_t max_bytes) {
   }
   std::string tail;
   if (first == lines.size() && !lines.empty()) {  // one line longer than max_bytes
-    return Abbreviate(lines.back(), max_bytes);
+    return AbbreviateText(lines.back(), max_bytes);
   }
   for (size_t i = first; i < lines.size(); ++i) {
     tail.append(lines[i]);
@@ -186,9 +180,9 @@ Result<std::string> ResolveBinary(const std::string& configured) {
                           "TALLY_CLICKHOUSE_SERVER)");
 }
 
-// Binds port 0 on 127.0.0.1 `count` times at once, so the ports are distinct, and releases them.
-// Another process may take one before the server binds it; Start() retries when that happens.
-Result<std::vector<uint16_t>> PickFreePorts(int count) {
+}  // namespace
+
+Result<std::vector<uint16_t>> PickFreeLoopbackPorts(int count) {
   std::vector<int> fds;
   std::vector<uint16_t> ports;
   Status status;
@@ -215,6 +209,8 @@ Result<std::vector<uint16_t>> PickFreePorts(int count) {
   if (!status.ok()) return status;
   return ports;
 }
+
+namespace {
 
 std::string ConfigXml(const Layout& layout, uint16_t http_port, uint16_t tcp_port,
                       const std::string& extra) {
@@ -301,7 +297,7 @@ std::string UsersXml() {
 // working directory, with SIGTERM as its parent-death signal. Only async-signal-safe calls happen
 // between fork() and exec, because the parent may have other threads.
 Result<pid_t> Spawn(const std::vector<std::string>& args, const fs::path& workdir,
-                    const fs::path& console_log) {
+                    const fs::path& console_log, bool detach) {
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
@@ -319,9 +315,13 @@ Result<pid_t> Spawn(const std::vector<std::string>& args, const fs::path& workdi
 
   const pid_t pid = ::fork();
   if (pid == 0) {
-    ::setpgid(0, 0);
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (::getppid() != parent) ::_exit(126);  // the parent died before the death signal was set
+    if (detach) {
+      ::setsid();  // a session of its own: no terminal's Ctrl-C or hangup reaches it
+    } else {
+      ::setpgid(0, 0);
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (::getppid() != parent) ::_exit(126);  // the parent died before the signal was set
+    }
     sigset_t all;
     ::sigemptyset(&all);
     ::sigprocmask(SIG_SETMASK, &all, nullptr);
@@ -348,7 +348,7 @@ Result<pid_t> Spawn(const std::vector<std::string>& args, const fs::path& workdi
   ::close(null_fd);
   ::close(log_fd);
   if (pid < 0) return Status::IOError("fork failed: " + ErrnoText(fork_errno));
-  ::setpgid(pid, pid);  // also here, so the group exists whichever side runs first
+  if (!detach) ::setpgid(pid, pid);  // also here, so the group exists whichever side runs first
   return pid;
 }
 
@@ -409,13 +409,13 @@ bool PortWasTaken(const std::string& message, uint16_t port) {
 
 // Starts one server process and waits until it answers /ping and reports our data directory.
 Result<pid_t> StartOnce(const std::string& binary, const Layout& layout, uint16_t http_port,
-                        std::chrono::seconds start_timeout) {
+                        std::chrono::seconds start_timeout, bool detach) {
   const uintmax_t err_from = FileSize(layout.error_log());
   const uintmax_t console_from = FileSize(layout.console_log());
   std::vector<std::string> args = {binary};
   if (fs::path(binary).filename() == "clickhouse") args.emplace_back("server");
   args.push_back("--config-file=" + layout.config().string());
-  auto spawned = Spawn(args, layout.root, layout.console_log());
+  auto spawned = Spawn(args, layout.root, layout.console_log(), detach);
   if (!spawned.ok()) return spawned.status();
   const pid_t pid = *spawned;
 
@@ -456,7 +456,7 @@ Result<pid_t> StartOnce(const std::string& binary, const Layout& layout, uint16_
                         : who.status().ToString();
     } else {
       last_answer = ping.ok() ? "HTTP " + std::to_string(ping->status) + " '" +
-                                    Abbreviate(ping->body, 200) + "'"
+                                    AbbreviateText(ping->body, 200) + "'"
                               : ping.status().ToString();
     }
     if (Clock::now() >= deadline) break;
@@ -496,21 +496,22 @@ Result<std::unique_ptr<ClickHouseLocalServer>> ClickHouseLocalServer::Start(Opti
     uint16_t http_port = options.http_port;
     uint16_t tcp_port = options.tcp_port;
     if (pick_ports) {
-      TALLY_ASSIGN_OR_RETURN(auto ports, PickFreePorts(2));
+      TALLY_ASSIGN_OR_RETURN(auto ports, PickFreeLoopbackPorts(2));
       if (http_port == 0) http_port = ports[0] != tcp_port ? ports[0] : ports[1];
       if (tcp_port == 0) tcp_port = ports[1] != http_port ? ports[1] : ports[0];
     }
     TALLY_RETURN_IF_ERROR(WriteTextFile(
         layout.config(), ConfigXml(layout, http_port, tcp_port, options.extra_config_xml)));
 
-    auto pid = StartOnce(binary, layout, http_port, options.start_timeout);
+    auto pid = StartOnce(binary, layout, http_port, options.start_timeout, options.detach);
     if (pid.ok()) {
       std::unique_ptr<ClickHouseLocalServer> server(new ClickHouseLocalServer());
       server->dir_ = layout.root.string();
       server->http_port_ = http_port;
       server->tcp_port_ = tcp_port;
       server->pid_ = *pid;
-      server->query_timeout_ = options.query_timeout;
+      server->connection_ =
+          std::make_unique<ClickHouseConnection>("127.0.0.1", http_port, options.query_timeout);
       return server;
     }
     last = pid.status();
@@ -523,6 +524,13 @@ Result<std::unique_ptr<ClickHouseLocalServer>> ClickHouseLocalServer::Start(Opti
   return last.WithContext("starting ClickHouse in " + layout.root.string());
 }
 
+pid_t ClickHouseLocalServer::Release() {
+  const pid_t pid = pid_;
+  pid_ = -1;
+  connection_.reset();
+  return pid;
+}
+
 ClickHouseLocalServer::~ClickHouseLocalServer() {
   Stop();
 }
@@ -533,10 +541,7 @@ std::string ClickHouseLocalServer::error_log_path() const {
 
 Status ClickHouseLocalServer::Stop() {
   if (pid_ <= 0) return Status::Ok();
-  {
-    std::lock_guard<std::mutex> lock(client_mu_);
-    client_.reset();
-  }
+  connection_.reset();
   const pid_t pid = pid_;
   pid_ = -1;
 
@@ -573,76 +578,22 @@ Status ClickHouseLocalServer::Stop() {
   return Status::Ok();
 }
 
-Result<std::string> ClickHouseLocalServer::Send(
-    const std::string& url_query, std::string_view body,
-    const std::vector<std::pair<std::string, std::string>>& settings,
-    std::string_view statement_for_errors) {
-  std::string target = "/?" + url_query;
-  bool wait_end_set = false;
-  for (const auto& [name, value] : settings) {
-    if (name.empty()) {
-      return Status::InvalidArgument("empty setting name for ClickHouse statement `" +
-                                     Abbreviate(statement_for_errors, kStatementInErrors) + "`");
-    }
-    wait_end_set = wait_end_set || name == "wait_end_of_query";
-    target += (target.size() > 2 ? "&" : "") + UrlEncode(name) + "=" + UrlEncode(value);
-  }
-  // Without it 18.16 streams the result and reports a late error as HTTP 200 with the exception
-  // text appended to the body, which a caller would take for data.
-  if (!wait_end_set) target += std::string(target.size() > 2 ? "&" : "") + "wait_end_of_query=1";
-
-  const std::string statement = Abbreviate(statement_for_errors, kStatementInErrors);
-  if (pid_ <= 0) {
-    return Status::Unavailable("ClickHouse statement `" + statement +
+Result<std::string> ClickHouseLocalServer::Query(const std::string& sql,
+                                                 const ClickHouseSettings& settings) {
+  if (!connection_) {
+    return Status::Unavailable("ClickHouse statement `" + AbbreviateText(sql, 300) +
                                "` not sent: the server was stopped");
   }
-  std::lock_guard<std::mutex> lock(client_mu_);
-  if (!client_) {
-    client_ = std::make_unique<HttpClient>(
-        "127.0.0.1", http_port_,
-        std::chrono::duration_cast<std::chrono::milliseconds>(query_timeout_));
-  }
-  auto response = client_->Post(target, body, "text/plain; charset=UTF-8");
-  if (!response.ok()) {
-    return response.status().WithContext("ClickHouse statement `" + statement +
-                                         "` on 127.0.0.1:" + std::to_string(http_port_));
-  }
-  if (response->status == 200) return std::move(response->body);
-
-  const std::string message = "ClickHouse rejected `" + statement + "` (HTTP " +
-                              std::to_string(response->status) +
-                              "): " + TrimTrailingSpace(Abbreviate(response->body, 4000));
-  switch (response->status) {
-    case 404:
-      return Status::NotFound(message);
-    case 503:
-      return Status::Unavailable(message);
-    default:
-      return Status::InvalidArgument(message);
-  }
+  return connection_->Query(sql, settings);
 }
 
-Result<std::string> ClickHouseLocalServer::Query(
-    const std::string& sql, const std::vector<std::pair<std::string, std::string>>& settings) {
-  return Send("", sql, settings, sql);
-}
-
-Status ClickHouseLocalServer::Insert(
-    const std::string& table, const std::string& format, std::string_view data,
-    const std::vector<std::pair<std::string, std::string>>& settings) {
-  if (table.empty()) return Status::InvalidArgument("ClickHouse INSERT: empty table name");
-  for (char c : format) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') {
-      return Status::InvalidArgument("ClickHouse INSERT into " + table + ": format '" + format +
-                                     "' is not a format name");
-    }
+Status ClickHouseLocalServer::Insert(const std::string& table, const std::string& format,
+                                     std::string_view data, const ClickHouseSettings& settings) {
+  if (!connection_) {
+    return Status::Unavailable("ClickHouse INSERT into " + table +
+                               " not sent: the server was stopped");
   }
-  if (format.empty()) {
-    return Status::InvalidArgument("ClickHouse INSERT into " + table + ": empty format name");
-  }
-  const std::string statement = "INSERT INTO " + table + " FORMAT " + format;
-  auto result = Send("query=" + UrlEncode(statement), data, settings, statement);
-  return result.ok() ? Status::Ok() : result.status();
+  return connection_->Insert(table, format, data, settings);
 }
 
 }  // namespace tally

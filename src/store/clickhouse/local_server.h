@@ -13,10 +13,12 @@
 // the starting *thread* (a Linux rule, not a choice made here): call Start() from a thread that
 // lives at least as long as the server.
 //
-// Talking to it: Query() and Insert() send one statement over the HTTP interface. Settings go into
-// the URL (18.16 has no SETTINGS clause for INSERT over HTTP); `wait_end_of_query=1` is added
-// unless the caller sets it, because otherwise 18.16 reports an error that happens after the first
-// block was sent as HTTP 200 with "Code: ..." appended to the body.
+// Talking to it: Query() and Insert() send one statement over the HTTP interface through a
+// ClickHouseConnection (connection.h: settings in the URL, `wait_end_of_query=1`, errors quoting
+// ClickHouse's message).
+//
+// A detached server (Options::detach, for `tally cluster up`) gets a session of its own and no
+// death signal, and Release() lets it outlive this object; it is stopped later by its PID.
 //
 // Thread safety: Query() and Insert() may be called from several threads; they share one
 // keep-alive connection, so calls are serialized. For concurrent load (benchmarks), open one
@@ -35,10 +37,13 @@
 #include <vector>
 
 #include "core/status.h"
+#include "store/clickhouse/connection.h"
 
 namespace tally {
 
-class HttpClient;
+//! Binds port 0 on 127.0.0.1 `count` times at once, so the ports are distinct, and releases them.
+//! Another process may take one before a server binds it; callers retry when that happens.
+Result<std::vector<uint16_t>> PickFreeLoopbackPorts(int count);
 
 //! A ClickHouse server started as a child process with its whole config and data under one
 //! directory, listening on 127.0.0.1 only. For development clusters, tests and benchmarks.
@@ -59,6 +64,9 @@ class ClickHouseLocalServer {
     //! The server executable. Empty: $TALLY_CLICKHOUSE_SERVER if set, else the first of
     //! /usr/sbin/clickhouse-server (Debian's), /usr/bin/clickhouse-server, /usr/bin/clickhouse.
     std::string binary;
+    //! Run the server in a session of its own without a death signal, so it may outlive this
+    //! process once Release()d (`tally cluster up`). The caller must stop it by its PID later.
+    bool detach = false;
   };
 
   //! Writes `dir`/config.xml and users.xml, starts the server and waits until it answers.
@@ -80,6 +88,10 @@ class ClickHouseLocalServer {
   //! when the server had to be killed or had exited on its own with a failure before Stop().
   Status Stop();
 
+  //! Lets the server run on after this object is gone (detached servers): returns its PID and
+  //! forgets it, so neither Stop() nor the destructor signals it.
+  pid_t Release();
+
   uint16_t http_port() const { return http_port_; }
   uint16_t tcp_port() const { return tcp_port_; }
   //! The child's PID (also its process group id); -1 after Stop().
@@ -92,27 +104,21 @@ class ClickHouseLocalServer {
   //! `settings` go into the URL, e.g. {"input_format_skip_unknown_fields", "1"}. Errors: IOError
   //! when the server cannot be reached, otherwise the HTTP status's kind with a message naming the
   //! statement and quoting ClickHouse's "Code: N, e.displayText() = ..." text.
-  Result<std::string> Query(const std::string& sql,
-                            const std::vector<std::pair<std::string, std::string>>& settings = {});
+  Result<std::string> Query(const std::string& sql, const ClickHouseSettings& settings = {});
 
   //! Runs `INSERT INTO <table> FORMAT <format>` with `data` as the body. `table` may be
   //! "db.table"; `format` is a ClickHouse format name such as JSONEachRow or CSV.
   Status Insert(const std::string& table, const std::string& format, std::string_view data,
-                const std::vector<std::pair<std::string, std::string>>& settings = {});
+                const ClickHouseSettings& settings = {});
 
  private:
   ClickHouseLocalServer() = default;
-  Result<std::string> Send(const std::string& url_query, std::string_view body,
-                           const std::vector<std::pair<std::string, std::string>>& settings,
-                           std::string_view statement_for_errors);
 
   std::string dir_;
   uint16_t http_port_ = 0;
   uint16_t tcp_port_ = 0;
   pid_t pid_ = -1;
-  std::chrono::seconds query_timeout_{300};
-  std::mutex client_mu_;
-  std::unique_ptr<HttpClient> client_;  // guarded by client_mu_; created on first use
+  std::unique_ptr<ClickHouseConnection> connection_;  // null after Stop()/Release()
 };
 
 }  // namespace tally
