@@ -8,9 +8,19 @@ target_link_libraries(tally_clickhouse PUBLIC tally_core PRIVATE tally_http PkgC
 
 enable_testing()
 include(GoogleTest)
-file(GLOB TALLY_CLICKHOUSE_TESTS CONFIGURE_DEPENDS
-     ${CMAKE_CURRENT_SOURCE_DIR}/tests/clickhouse/*_test.cpp)
-add_executable(clickhouse_tests ${TALLY_CLICKHOUSE_TESTS})
+add_executable(clickhouse_tests tests/clickhouse/local_server_test.cpp
+                                tests/clickhouse/event_store_test.cpp)
 target_link_libraries(clickhouse_tests PRIVATE tally_clickhouse tally_ingest tally_http GTest::gtest
                                                GTest::gtest_main)
 gtest_discover_tests(clickhouse_tests DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 600)
+
+# The metrics catalogue on a 2-shard cluster against the embedded store, on one generated world:
+# one process (one cluster, one load) for the whole suite.
+add_executable(clickhouse_conformance_tests tests/clickhouse/metrics_conformance_test.cpp)
+target_include_directories(clickhouse_conformance_tests PRIVATE tests/unit)
+target_compile_definitions(clickhouse_conformance_tests PRIVATE TALLY_BINARY="$<TARGET_FILE:tally>"
+                                                               TALLY_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
+target_link_libraries(clickhouse_conformance_tests PRIVATE tally_metrics tally_clickhouse tally_ingest
+                                                           tally_core GTest::gtest GTest::gtest_main)
+add_test(NAME clickhouse_conformance COMMAND clickhouse_conformance_tests)
+set_tests_properties(clickhouse_conformance PROPERTIES TIMEOUT 900)

@@ -3,7 +3,8 @@
 namespace tally {
 
 Status SubscriberDirectory::Load(EventStore& store) {
-  TALLY_ASSIGN_OR_RETURN(TextTable t, store.Query("SELECT subscriber_id, partner_id, plan_id, region FROM subscribers"));
+  TALLY_ASSIGN_OR_RETURN(TextTable t, store.Query("SELECT subscriber_id, partner_id, plan_id, region FROM " +
+                                                  store.TableSql("subscribers") + " s"));
   map_.clear();
   map_.reserve(t.rows.size());
   for (const auto& r : t.rows) {

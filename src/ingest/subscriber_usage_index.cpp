@@ -61,12 +61,13 @@ void SubscriberUsageIndex::AddLocked(int64_t subscriber, const SubscriberDayUsag
 Status SubscriberUsageIndex::Load(EventStore& store) {
   TALLY_ASSIGN_OR_RETURN(
       TextTable bounds,
-      store.Query("SELECT min(subscriber_id), max(subscriber_id), CAST(max(day) AS VARCHAR) FROM "
-                  "rollup_subscriber_day"));
+      store.Query("SELECT min(subscriber_id), max(subscriber_id), CAST(max(day) AS VARCHAR), "
+                  "count(*) FROM " + store.TableSql("rollup_subscriber_day") + " r"));
   std::unique_lock lock(mu_);
   map_.clear();
   rows_ = 0;
-  if (bounds.rows.empty() || !bounds.rows[0][0]) {
+  // An empty table: NULLs in DuckDB, zeros (and day 0000-00-00) in ClickHouse; count says.
+  if (bounds.rows.empty() || !bounds.rows[0][0] || bounds.rows[0][3].value_or("0") == "0") {
     first_day_ = INT32_MIN;
     return Status::Ok();
   }
@@ -79,9 +80,9 @@ Status SubscriberUsageIndex::Load(EventStore& store) {
     TALLY_ASSIGN_OR_RETURN(
         TextTable t,
         store.Query("SELECT subscriber_id, CAST(day AS VARCHAR), usage_events, sms, roaming_usage, "
-                    "recharges, voice_seconds, data_bytes, recharge_minor, charge_minor FROM "
-                    "rollup_subscriber_day WHERE subscriber_id >= ? AND subscriber_id < ? AND "
-                    "day >= ?",
+                    "recharges, voice_seconds, data_bytes, recharge_minor, charge_minor FROM " +
+                        store.TableSql("rollup_subscriber_day") +
+                        " r WHERE subscriber_id >= ? AND subscriber_id < ? AND day >= ?",
                     {from, from + kPage, Date{first_day_}}));
     for (const auto& r : t.rows) {
       TALLY_ASSIGN_OR_RETURN(Date day, ParseDate(r[1].value_or("")));

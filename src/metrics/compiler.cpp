@@ -66,6 +66,27 @@ bool Uses(const std::string& expr, char alias) {
   return false;
 }
 
+bool FamilyHasColumn(EventFamily family, std::string_view column);
+
+// The first column `expr` reads from alias `alias` ("e.kind") that `family` does not have.
+std::optional<std::string> MissingColumn(const std::string& expr, char alias, EventFamily family) {
+  for (size_t i = 0; i + 1 < expr.size(); ++i) {
+    if (expr[i] != alias || expr[i + 1] != '.') continue;
+    if (i > 0) {
+      const char prev = expr[i - 1];
+      if (std::isalnum(static_cast<unsigned char>(prev)) || prev == '_' || prev == '.') continue;
+    }
+    size_t end = i + 2;
+    while (end < expr.size() &&
+           (std::isalnum(static_cast<unsigned char>(expr[end])) || expr[end] == '_')) {
+      ++end;
+    }
+    const std::string column = expr.substr(i + 2, end - i - 2);
+    if (!FamilyHasColumn(family, column)) return column;
+  }
+  return std::nullopt;
+}
+
 bool FamilyHasColumn(EventFamily family, std::string_view column) {
   return VisitFamily(family, [&](auto t) {
     bool has = false;
@@ -261,14 +282,6 @@ Status AddFilters(const Resolved& r, const Source& src, std::string* where,
   return Status::Ok();
 }
 
-// The plans' attributes, one row per plan id (a plan's tier and billing type do not change with
-// its versions or regions).
-std::string PlanJoin(const SqlDialect& dialect, const std::string& on) {
-  return " LEFT JOIN (SELECT plan_id, " + dialect.AnyValue("tier") + " AS tier, " +
-         dialect.AnyValue("billing_type") +
-         " AS billing_type FROM plans GROUP BY plan_id) p ON p.plan_id = " + on;
-}
-
 // The plan whose attributes `p.` reads: the one the `plan` dimension gives the row.
 Result<std::string> PlanKey(const MetricCatalogue& catalogue, const Source& src) {
   const DimensionDef* plan = catalogue.FindDimension("plan");
@@ -277,6 +290,16 @@ Result<std::string> PlanKey(const MetricCatalogue& catalogue, const Source& src)
 }
 
 // The SELECT list and GROUP BY of one part: time bucket, dimensions, then aggregates.
+// A part's output column names. Where parts are joined they carry the query's names; where they
+// are unioned (ClickHouse) they are k__<i> and m__<measure>, names no stored column has, so
+// ClickHouse's alias substitution can never confuse an output with a column it reads.
+std::string KeyColumn(const SqlDialect& d, size_t i, const std::string& name) {
+  return d.JoinsParts() ? Quote(name) : "k__" + std::to_string(i);
+}
+std::string MeasureColumn(const SqlDialect& d, const MeasureDef& m) {
+  return d.JoinsParts() ? Quote(m.name) : "m__" + m.name;
+}
+
 void SelectAndGroup(const SemanticQuery& q, const Resolved& r, const SqlDialect& dialect,
                     const std::string& ts, const Source& src,
                     const std::vector<std::pair<const MeasureDef*, std::string>>& aggs,
@@ -285,19 +308,25 @@ void SelectAndGroup(const SemanticQuery& q, const Resolved& r, const SqlDialect&
   if (q.granularity) {
     const std::string bucket = dialect.TimeBucket(*q.granularity, ts);
     keys.push_back(bucket);
-    *select += bucket + " AS \"time\"";
+    *select += bucket + " AS " + KeyColumn(dialect, 0, "time");
   }
   for (const DimensionDef* d : r.dims) {
     const std::string expr = ExprOf(*d, src);
-    keys.push_back(expr);
     if (!select->empty()) *select += ", ";
-    *select += expr + " AS " + Quote(d->name);
+    *select += expr + " AS " + KeyColumn(dialect, keys.size(), d->name);
+    keys.push_back(expr);
   }
   for (const auto& [m, agg] : aggs) {
     if (!select->empty()) *select += ", ";
-    *select += agg + " AS " + Quote(m->name);
+    *select += agg + " AS " + MeasureColumn(dialect, *m);
   }
   for (size_t i = 0; i < keys.size(); ++i) *group += (i ? ", " : " GROUP BY ") + keys[i];
+}
+
+// One part's SQL, with qualified names written as the dialect needs them over its FROM.
+std::string PartSql(const SqlDialect& d, const std::string& select, const std::string& from,
+                    const std::string& where, const std::string& group) {
+  return "SELECT " + d.Expr(select) + from + d.Expr(where) + d.Expr(group);
 }
 
 Result<Part> RollupPart(const MetricCatalogue& catalogue, const SemanticQuery& q, const Resolved& r,
@@ -323,9 +352,9 @@ Result<Part> RollupPart(const MetricCatalogue& catalogue, const SemanticQuery& q
     TALLY_ASSIGN_OR_RETURN(plan, PlanKey(catalogue, src));
     needs_s = needs_s || Uses(plan, 's');
   }
-  std::string from = " FROM " + std::string(StoreTable(t)) + " r";
-  if (needs_s) from += " LEFT JOIN subscribers s ON s.subscriber_id = r.subscriber_id";
-  if (needs_p) from += PlanJoin(dialect, plan);
+  const std::string from =
+      " FROM " + dialect.From(dialect.Table(StoreTable(t)), 'r', needs_s,
+                              needs_p ? std::optional<std::string>(plan) : std::nullopt);
   std::string where = " WHERE " + ts + " >= ? AND " + ts + " < ?";
   if (day_table) {
     part.params.push_back(q.from.date());
@@ -343,7 +372,7 @@ Result<Part> RollupPart(const MetricCatalogue& catalogue, const SemanticQuery& q
     part.params.push_back(*scope.subscriber);
   }
   TALLY_RETURN_IF_ERROR(AddFilters(r, src, &where, &part.params));
-  part.sql = "SELECT " + select + from + where + group;
+  part.sql = PartSql(dialect, select, from, where, group);
   return part;
 }
 
@@ -362,6 +391,10 @@ Result<Part> RawPart(const MetricCatalogue& catalogue, const SemanticQuery& q, c
   auto check = [&](const DimensionDef* d) -> Status {
     if (!d->OnFamily(family)) return refuse("dimension '" + d->name + "' does not apply");
     const std::string expr = ExprOf(*d, src);
+    if (auto missing = MissingColumn(expr, 'e', family)) {
+      return refuse("dimension '" + d->name + "' does not apply (these events have no " +
+                    *missing + ")");
+    }
     const bool s = Uses(expr, 's') || Uses(expr, 'p');
     if (s && !has_subscriber) return refuse("dimension '" + d->name + "' needs a subscriber");
     needs_s = needs_s || s;
@@ -374,16 +407,24 @@ Result<Part> RawPart(const MetricCatalogue& catalogue, const SemanticQuery& q, c
     return refuse("a subscriber's scope cannot see events that belong to no subscriber");
   }
   std::vector<std::pair<const MeasureDef*, std::string>> aggs;
-  for (const MeasureDef* m : measures) aggs.emplace_back(m, m->sql);
+  if (dialect.JoinsParts()) {
+    for (const MeasureDef* m : measures) aggs.emplace_back(m, m->sql);
+  } else {
+    // Unioned parts have the same columns: every measure of the query, 0 where another
+    // family's part computes it.
+    for (const MeasureDef* m : r.base) {
+      const bool mine = std::find(measures.begin(), measures.end(), m) != measures.end();
+      aggs.emplace_back(m, mine ? m->sql : "0");
+    }
+  }
   std::string select, group;
   SelectAndGroup(q, r, dialect, "e.ts", src, aggs, &select, &group);
   TALLY_ASSIGN_OR_RETURN(EventRelation rel, relation(family, TimeRange{q.from, q.to}));
-  std::string from = " FROM (" + rel.sql + ") e";
-  if (needs_s) from += " LEFT JOIN subscribers s ON s.subscriber_id = e.subscriber_id";
+  std::optional<std::string> plan;
   if (needs_p) {
-    TALLY_ASSIGN_OR_RETURN(std::string plan, PlanKey(catalogue, src));
-    from += PlanJoin(dialect, plan);
+    TALLY_ASSIGN_OR_RETURN(plan, PlanKey(catalogue, src));
   }
+  const std::string from = " FROM " + dialect.From("(" + rel.sql + ")", 'e', needs_s, plan);
   std::string where = " WHERE e.ts >= ? AND e.ts < ?";
   part.params.push_back(q.from);
   part.params.push_back(q.to);
@@ -396,11 +437,158 @@ Result<Part> RawPart(const MetricCatalogue& catalogue, const SemanticQuery& q, c
     part.params.push_back(*scope.subscriber);
   }
   TALLY_RETURN_IF_ERROR(AddFilters(r, src, &where, &part.params));
-  part.sql = "SELECT " + select + from + where + group;
+  part.sql = PartSql(dialect, select, from, where, group);
   return part;
 }
 
+// ClickHouse: the parts unioned and summed per key (each measure comes from one part), ratios
+// divided last, groups whose measures are all 0 left out, as the joined form does.
+void UnionOfParts(const MetricCatalogue& catalogue, const Resolved& r,
+                  const std::vector<Part>& parts, const std::vector<std::string>& keys,
+                  const SqlDialect& dialect, std::string* from_out, std::string* select_out,
+                  std::string* group_out) {
+  std::string from;
+  for (size_t i = 0; i < parts.size(); ++i) from += (i ? " UNION ALL " : "") + parts[i].sql;
+  std::string select, group;
+  for (size_t k = 0; k < keys.size(); ++k) {
+    const std::string col = KeyColumn(dialect, k, keys[k]);
+    select += (select.empty() ? "" : ", ") + col + " AS " + Quote(keys[k]);
+    group += (group.empty() ? " GROUP BY " : ", ") + col;
+  }
+  auto value = [&](const MeasureDef* m) { return "sum(" + MeasureColumn(dialect, *m) + ")"; };
+  for (const MeasureDef* m : r.output) {
+    const std::string expr =
+        m->is_ratio() ? dialect.Ratio(value(catalogue.FindMeasure(m->ratio[0])),
+                                      value(catalogue.FindMeasure(m->ratio[1])))
+                      : value(m);
+    select += (select.empty() ? "" : ", ") + expr + " AS " + Quote(m->name);
+  }
+  if (!keys.empty()) {
+    std::string having;
+    for (const MeasureDef* m : r.base) {
+      having += (having.empty() ? " HAVING " : " OR ") + value(m) + " <> 0";
+    }
+    group += having;
+  }
+  *from_out = "(" + from + ")";
+  *select_out = select;
+  *group_out = group;
+}
+
 }  // namespace
+
+std::string SqlDialect::From(const std::string& base, char alias, bool subscribers,
+                             const std::optional<std::string>& plan_key) const {
+  const std::string a(1, alias);
+  std::string from = base + " " + a;
+  if (subscribers) {
+    from += " LEFT JOIN " + Table("subscribers") + " s ON s.subscriber_id = " + a +
+            ".subscriber_id";
+  }
+  // The plans' attributes, one row per plan id (a plan's tier and billing type do not change
+  // with its versions or regions).
+  if (plan_key) {
+    from += " LEFT JOIN (SELECT plan_id, " + AnyValue("tier") + " AS tier, " +
+            AnyValue("billing_type") + " AS billing_type FROM " + Table("plans") +
+            " GROUP BY plan_id) p ON p.plan_id = " + *plan_key;
+  }
+  return from;
+}
+
+std::string ClickHouseDialect::TimeBucket(Granularity g, const std::string& ts) const {
+  const std::string t = "toDateTime(" + ts + ", 'UTC')";
+  switch (g) {
+    case Granularity::kMinute:
+      return "toStartOfMinute(" + t + ")";
+    case Granularity::kFiveMinutes:
+      return "toStartOfFiveMinute(" + t + ")";
+    case Granularity::kHour:
+      return "toStartOfHour(" + t + ")";
+    case Granularity::kDay:
+      return "toStartOfDay(" + t + ")";
+    case Granularity::kWeek:  // ISO weeks, from Monday
+      return "toDateTime(toMonday(" + t + "), 'UTC')";
+    case Granularity::kMonth:
+      return "toDateTime(toStartOfMonth(" + t + "), 'UTC')";
+    case Granularity::kYear:
+      return "toDateTime(toStartOfYear(" + t + "), 'UTC')";
+  }
+  return t;
+}
+
+std::string ClickHouseDialect::Ratio(const std::string& num, const std::string& den) const {
+  return "toFloat64(" + num + ") / nullIf(" + den + ", 0)";
+}
+std::string ClickHouseDialect::Year(const std::string& ts) const {
+  return "toInt32(toYear(" + ts + "))";
+}
+std::string ClickHouseDialect::AddDays(const std::string& ts, int days) const {
+  return "(" + ts + " + toIntervalDay(" + std::to_string(days) + "))";
+}
+std::string ClickHouseDialect::AddMonths(const std::string& ts, int months) const {
+  return "toDateTime(addMonths(" + ts + ", " + std::to_string(months) + "), 'UTC')";
+}
+std::string ClickHouseDialect::MonthIndex(const std::string& ts) const {
+  return "toInt32(toYear(" + ts + ") * 12 + toMonth(" + ts + ") - 1)";
+}
+std::string ClickHouseDialect::DayOfMonth(const std::string& ts) const {
+  return "toInt32(toDayOfMonth(" + ts + "))";
+}
+
+std::string ClickHouseDialect::From(const std::string& base, char /*alias*/, bool subscribers,
+                                    const std::optional<std::string>& plan_key) const {
+  std::string from = base;
+  if (subscribers) {
+    // Keyed by s__sid on both sides: JOIN ... USING needs one name, and the base's
+    // subscriber_id may be Nullable (app events of visitors), which 18.16 cannot join on.
+    std::string cols;
+    ForEachField<Subscriber>([&](const auto& f) {
+      cols += ", " + std::string(f.name) + " AS s__" + std::string(f.name);
+    });
+    from = "(SELECT * FROM (SELECT *, toInt64(ifNull(subscriber_id, 0)) AS s__sid FROM " + from +
+           ") ALL LEFT JOIN (SELECT toInt64(subscriber_id) AS s__sid" + cols + " FROM " +
+           Table("subscribers") + ") USING (s__sid))";
+  }
+  if (plan_key) {
+    from = "(SELECT * FROM (SELECT *, toInt64(" + Expr(*plan_key) + ") AS p__key FROM " + from +
+           ") ALL LEFT JOIN (SELECT toInt64(plan_id) AS p__key, any(tier) AS p__tier, "
+           "any(billing_type) AS p__billing_type FROM " + Table("plans") +
+           " GROUP BY plan_id) USING (p__key))";
+  }
+  return from;
+}
+
+std::string ClickHouseDialect::Expr(const std::string& expr) const {
+  std::string out;
+  out.reserve(expr.size() + 16);
+  for (size_t i = 0; i < expr.size(); ++i) {
+    const char c = expr[i];
+    if (c == '\'' || c == '"' || c == '`') {  // a literal or quoted name: copied as is
+      const size_t start = i;
+      for (++i; i < expr.size() && expr[i] != c; ++i) {
+        if (expr[i] == '\\') ++i;
+      }
+      out.append(expr, start, i - start + 1);
+      continue;
+    }
+    const bool alias = (c == 'e' || c == 'r' || c == 's' || c == 'p') && i + 1 < expr.size() &&
+                       expr[i + 1] == '.';
+    const bool starts = i == 0 || !(std::isalnum(static_cast<unsigned char>(expr[i - 1])) ||
+                                    expr[i - 1] == '_' || expr[i - 1] == '.');
+    if (alias && starts) {
+      if (c == 's' || c == 'p') out += std::string(1, c) + "__";
+      ++i;  // the dot
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+std::unique_ptr<SqlDialect> DialectFor(const EventStore& store) {
+  if (store.dialect() == "clickhouse") return std::make_unique<ClickHouseDialect>(store);
+  return std::make_unique<DuckDialect>();
+}
 
 const SqlDialect& DuckDbDialect() {
   static const DuckDialect d;
@@ -447,44 +635,47 @@ Result<CompiledQuery> CompileQuery(const MetricCatalogue& catalogue, const Seman
   std::vector<std::string> keys;
   if (out.has_time) keys.push_back("time");
   for (const DimensionDef* d : r.dims) keys.push_back(d->name);
-  std::string from;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    const std::string sub = "(" + parts[i].sql + ") q" + std::to_string(i);
-    if (i == 0) {
-      from = sub;
-    } else if (keys.empty()) {
-      from += " CROSS JOIN " + sub;
-    } else {
-      from += " FULL OUTER JOIN " + sub + " USING (";
-      for (size_t k = 0; k < keys.size(); ++k) from += (k ? ", " : "") + Quote(keys[k]);
-      from += ")";
+  for (const std::string& k : keys) out.columns.push_back(k);
+  for (const MeasureDef* m : r.output) out.columns.push_back(m->name);
+  for (Part& part : parts) {
+    out.params.insert(out.params.end(), std::make_move_iterator(part.params.begin()),
+                      std::make_move_iterator(part.params.end()));
+  }
+  std::string from, select, where;
+  if (!dialect.JoinsParts()) {
+    UnionOfParts(catalogue, r, parts, keys, dialect, &from, &select, &where);
+  } else {
+    for (size_t i = 0; i < parts.size(); ++i) {
+      const std::string sub = "(" + parts[i].sql + ") q" + std::to_string(i);
+      if (i == 0) {
+        from = sub;
+      } else if (keys.empty()) {
+        from += " CROSS JOIN " + sub;
+      } else {
+        from += " FULL OUTER JOIN " + sub + " USING (";
+        for (size_t k = 0; k < keys.size(); ++k) from += (k ? ", " : "") + Quote(keys[k]);
+        from += ")";
+      }
     }
-    out.params.insert(out.params.end(), std::make_move_iterator(parts[i].params.begin()),
-                      std::make_move_iterator(parts[i].params.end()));
-  }
-  std::string select;
-  for (const std::string& k : keys) {
-    select += (select.empty() ? "" : ", ") + Quote(k);
-    out.columns.push_back(k);
-  }
-  auto value = [](const MeasureDef* m) { return "coalesce(" + Quote(m->name) + ", 0)"; };
-  for (const MeasureDef* m : r.output) {
-    std::string expr;
-    if (m->is_ratio()) {
-      expr = dialect.Ratio(value(catalogue.FindMeasure(m->ratio[0])),
-                           value(catalogue.FindMeasure(m->ratio[1])));
-    } else {
-      expr = value(m);
+    for (const std::string& k : keys) select += (select.empty() ? "" : ", ") + Quote(k);
+    auto value = [](const MeasureDef* m) { return "coalesce(" + Quote(m->name) + ", 0)"; };
+    for (const MeasureDef* m : r.output) {
+      std::string expr;
+      if (m->is_ratio()) {
+        expr = dialect.Ratio(value(catalogue.FindMeasure(m->ratio[0])),
+                             value(catalogue.FindMeasure(m->ratio[1])));
+      } else {
+        expr = value(m);
+      }
+      select += (select.empty() ? "" : ", ") + expr + " AS " + Quote(m->name);
     }
-    select += (select.empty() ? "" : ", ") + expr + " AS " + Quote(m->name);
-    out.columns.push_back(m->name);
-  }
-  // Groups in which every measure is 0 are left out (a rollup row may hold only other families'
-  // counters; raw events of other families never reach the query): both sources agree.
-  std::string where;
-  if (!keys.empty()) {
-    for (const MeasureDef* m : r.base) {
-      where += (where.empty() ? " WHERE " : " OR ") + value(m) + " <> 0";
+    // Groups in which every measure is 0 are left out (a rollup row may hold only other
+    // families' counters; raw events of other families never reach the query): both sources
+    // agree.
+    if (!keys.empty()) {
+      for (const MeasureDef* m : r.base) {
+        where += (where.empty() ? " WHERE " : " OR ") + value(m) + " <> 0";
+      }
     }
   }
   // Order: what the query asked, then time and dimensions so pages are stable.

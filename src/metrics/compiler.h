@@ -5,6 +5,7 @@
 // a subscriber's scope) is added here, to every part of every query, whatever the source.
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <variant>
@@ -25,8 +26,8 @@ struct SecurityScope {
   bool operator==(const SecurityScope&) const = default;
 };
 
-//! What the compiler needs to know about one SQL dialect. Only DuckDB's is written so far; the
-//! ClickHouse event store (issue 8) adds its own here.
+//! What the compiler needs to know about one SQL dialect: DuckDB's (the embedded store) and
+//! ClickHouse 18.16's (the cluster store, ClickHouseDialect below).
 class SqlDialect {
  public:
   virtual ~SqlDialect() = default;
@@ -46,8 +47,52 @@ class SqlDialect {
   virtual std::string MonthIndex(const std::string& ts) const = 0;
   //! The day of the month (1-31) of a TIMESTAMP or DATE expression, an integer.
   virtual std::string DayOfMonth(const std::string& ts) const = 0;
+
+  //! The FROM clause of one part of a query: `base` (a table name or a parenthesized SELECT) as
+  //! `alias`, LEFT JOINed with the subscribers (alias s, on subscriber_id) when `subscribers` is
+  //! set, and with each plan's tier and billing type (alias p, on plan_id = `plan_key`, an
+  //! expression over the other aliases) when `plan_key` is set. Without the leading " FROM ".
+  virtual std::string From(const std::string& base, char alias, bool subscribers,
+                           const std::optional<std::string>& plan_key) const;
+  //! `expr` (catalogue expressions, conditions: columns written `alias.column`) as it must be
+  //! written over a From() clause of this dialect.
+  virtual std::string Expr(const std::string& expr) const { return expr; }
+  //! SQL for a rollup or reference table in FROM (EventStore::TableSql).
+  virtual std::string Table(std::string_view name) const { return std::string(name); }
+  //! Whether parts of a query are combined with FULL OUTER JOIN ... USING (otherwise: UNION ALL
+  //! of the parts, summed per key, for engines whose joins cannot do it).
+  virtual bool JoinsParts() const { return true; }
 };
 const SqlDialect& DuckDbDialect();
+
+//! ClickHouse 18.16: one JOIN per SELECT (so joins nest), JOIN ... USING on same-named keys
+//! (qualified names across a join are not resolved reliably), no FULL OUTER JOIN of
+//! aggregates, and tables read through the store's visibility filter (TableSql).
+class ClickHouseDialect final : public SqlDialect {
+ public:
+  explicit ClickHouseDialect(const EventStore& store) : store_(store) {}
+  std::string TimeBucket(Granularity g, const std::string& ts) const override;
+  std::string AnyValue(const std::string& expr) const override { return "any(" + expr + ")"; }
+  std::string Ratio(const std::string& num, const std::string& den) const override;
+  std::string Year(const std::string& ts) const override;
+  std::string AddDays(const std::string& ts, int days) const override;
+  std::string AddMonths(const std::string& ts, int months) const override;
+  std::string MonthIndex(const std::string& ts) const override;
+  std::string DayOfMonth(const std::string& ts) const override;
+  std::string From(const std::string& base, char alias, bool subscribers,
+                   const std::optional<std::string>& plan_key) const override;
+  //! Qualified names become plain ones: e.x and r.x are the base's x, s.x is s__x and p.x p__x
+  //! (the joined sides' columns are renamed so no name is ambiguous). String literals are kept.
+  std::string Expr(const std::string& expr) const override;
+  std::string Table(std::string_view name) const override { return store_.TableSql(name); }
+  bool JoinsParts() const override { return false; }
+
+ private:
+  const EventStore& store_;
+};
+
+//! The dialect of `store` (its EventStore::dialect()); valid while the store lives.
+std::unique_ptr<SqlDialect> DialectFor(const EventStore& store);
 
 struct CompiledQuery {
   std::string sql;

@@ -131,7 +131,7 @@ Result<CompiledQuery> MetricsEngine::Compile(EventStore& store, const SemanticQu
                                              const SecurityScope& scope,
                                              const CompileOptions& options) {
   RelationFn relation = [&store](EventFamily f, TimeRange r) { return store.Relation(f, r); };
-  return CompileQuery(catalogue_, query, scope, relation, DuckDbDialect(), options);
+  return CompileQuery(catalogue_, query, scope, relation, *DialectFor(store), options);
 }
 
 Result<CompiledQuery> MetricsEngine::Explain(const SemanticQuery& query, const SecurityScope& scope,
@@ -158,7 +158,7 @@ Result<MetricsResult> MetricsEngine::RunAnalysis(const Analysis& analysis,
   key += "s" + (scope.subscriber ? std::to_string(*scope.subscriber) : std::string("-"));
   return Cached(key, cache, [&](EventStore& store) {
     RelationFn relation = [&store](EventFamily f, TimeRange r) { return store.Relation(f, r); };
-    return analysis.compile(relation, DuckDbDialect(), scope);
+    return analysis.compile(relation, *DialectFor(store), scope);
   });
 }
 

@@ -115,6 +115,12 @@ class EventStore {
     return Status::Internal("this event store cannot bind client parameters");
   }
 
+  //! The SQL dialect of Query(), Relation() and TableSql(): "duckdb" or "clickhouse".
+  virtual std::string_view dialect() const { return "duckdb"; }
+  //! SQL usable in FROM for a rollup or reference table ("rollup_segment_day", "subscribers",
+  //! "plans"): its name where the backend reads it as is, a subquery otherwise.
+  virtual std::string TableSql(std::string_view table) const { return std::string(table); }
+
   //! Asks a running Query to stop early, from another thread; the query then fails. A backend
   //! that cannot interrupt does nothing (the query runs to its end).
   virtual void Interrupt() {}

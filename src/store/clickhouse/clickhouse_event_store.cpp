@@ -433,17 +433,17 @@ Status ClickHouseEventStore::CreateSchema(ClickHouseConnection& shard) {
   ddl.push_back("CREATE TABLE IF NOT EXISTS " + db +
                 "rollup_subscriber_day_local (day Date, subscriber_id Int64, partner_id Int64, "
                 "commit_seq UInt64" + measures +
-                ") ENGINE = SummingMergeTree PARTITION BY day "
+                ") ENGINE = SummingMergeTree PARTITION BY toYYYYMM(day) "
                 "ORDER BY (subscriber_id, day, partner_id, commit_seq)");
   ddl.push_back("CREATE TABLE IF NOT EXISTS " + db +
                 "rollup_segment_5m_local (bucket DateTime('UTC'), partner_id Int64, plan_id Int64, "
                 "region String, commit_seq UInt64" + measures +
-                ") ENGINE = SummingMergeTree PARTITION BY toDate(bucket) "
+                ") ENGINE = SummingMergeTree PARTITION BY toYYYYMM(bucket) "
                 "ORDER BY (bucket, partner_id, plan_id, region, commit_seq)");
   ddl.push_back("CREATE TABLE IF NOT EXISTS " + db +
                 "rollup_segment_day_local (day Date, partner_id Int64, plan_id Int64, "
                 "region String, commit_seq UInt64" + measures +
-                ") ENGINE = SummingMergeTree PARTITION BY day "
+                ") ENGINE = SummingMergeTree PARTITION BY toYYYYMM(day) "
                 "ORDER BY (day, partner_id, plan_id, region, commit_seq)");
   for (const char* r : {"rollup_subscriber_day", "rollup_segment_5m", "rollup_segment_day"}) {
     distributed(r, "rand()");
@@ -477,6 +477,11 @@ Status ClickHouseEventStore::LoadCommitLog() {
     if (f.size() != 4) continue;
     const uint64_t seq = std::stoull(std::string(f[0]));
     max_seq = std::max(max_seq, seq);
+    if (f[1] == "retention") {  // watermark_us holds the cutoff day's start
+      const int64_t cutoff = std::stoll(std::string(f[2]));
+      retained_from_ = std::max(retained_from_, Timestamp{cutoff}.date().days);
+      continue;
+    }
     if (f[1] == "done") {
       done.insert(seq);
       const int64_t wm = std::stoll(std::string(f[2]));
@@ -753,7 +758,15 @@ Result<EventRelation> ClickHouseEventStore::Relation(EventFamily family, TimeRan
 std::string ClickHouseEventStore::TableSql(std::string_view table) const {
   const std::string visible = " WHERE " + VisibleRows();
   if (table.rfind("rollup_", 0) == 0) {
-    return "(SELECT * FROM " + db_ + "." + std::string(table) + visible + ")";
+    // Rollups are partitioned by month (a part per partition per insert: by day, a bulk load's
+    // commits would write a part for every day of every rollup table), so retention drops whole
+    // months and hides the days before its cutoff here.
+    std::string cutoff;
+    if (retained_from_ > INT32_MIN) {
+      cutoff = std::string(table == "rollup_segment_5m" ? " AND toDate(bucket)" : " AND day") +
+               " >= " + ClickHouseQuote(FormatDate(Date{retained_from_}));
+    }
+    return "(SELECT * FROM " + db_ + "." + std::string(table) + visible + cutoff + ")";
   }
   std::string out;
   ForEachReference([&](ReferenceTable, auto t) {
@@ -882,13 +895,30 @@ Result<RetentionReport> ClickHouseEventStore::DropDaysBefore(Date cutoff) {
                         "rollup_segment_day_local"}) {
     tables.emplace_back(r);
   }
+  // The cutoff is recorded first: from then on no read sees the days before it, whatever the
+  // state of the drops below (rollup months that straddle it keep rows that reads hide).
+  {
+    const int64_t cutoff_us = StartOfDay(cutoff).micros;
+    const std::string row = "0\tretention\t" + std::to_string(std::time(nullptr)) + "\t" +
+                            std::to_string(cutoff_us) + "\t" + std::to_string(shards_.size()) +
+                            "\n";
+    TALLY_RETURN_IF_ERROR(InsertRows(0, "tally_commits_local",
+                                     "seq, state, at, watermark_us, shards", row));
+    retained_from_ = std::max(retained_from_, cutoff.days);
+  }
+  const CivilDate civil = CivilFromDays(cutoff.days);
+  const std::string month_before = std::to_string(civil.year * 100 + civil.month);
   for (auto& shard : shards_) {
     for (const std::string& t : tables) {
+      const bool monthly = t.find("rollup") != std::string::npos;
       TALLY_ASSIGN_OR_RETURN(
           std::string parts,
           shard->Query("SELECT DISTINCT partition FROM system.parts WHERE database = " +
                        ClickHouseQuote(db_) + " AND table = " + ClickHouseQuote(t) +
-                       " AND active AND partition < " + before + " FORMAT TabSeparated"));
+                       " AND active AND " +
+                       (monthly ? "toUInt32(partition) < " + month_before
+                                : "partition < " + before) +
+                       " FORMAT TabSeparated"));
       for (size_t pos = 0; pos < parts.size();) {
         size_t nl = parts.find('\n', pos);
         if (nl == std::string::npos) nl = parts.size();
@@ -896,9 +926,9 @@ Result<RetentionReport> ClickHouseEventStore::DropDaysBefore(Date cutoff) {
         pos = nl + 1;
         if (p.empty()) continue;
         TALLY_RETURN_IF_ERROR(shard->Query("ALTER TABLE " + db_ + "." + t + " DROP PARTITION " +
-                                           ClickHouseQuote(p))
+                                           (monthly ? p : ClickHouseQuote(p)))
                                   .status());
-        if (t.find("rollup") == std::string::npos) ++report.partitions_dropped;
+        if (!monthly) ++report.partitions_dropped;
       }
     }
   }

@@ -6,7 +6,7 @@
 //                      this shard's events of the family; a row lives on shard
 //                      subscriber_id mod N (events without a subscriber: a hash of the event id)
 //   <family>           Distributed over <family>_local on every shard (what reads use)
-//   rollup_*_local     SummingMergeTree, PARTITION BY day: the live rollups (src/store/rollup.h)
+//   rollup_*_local     SummingMergeTree, PARTITION BY month: the live rollups (src/store/rollup.h)
 //   rollup_*           Distributed over them
 //   <reference>_local  the reference tables (subscribers, plans, ...): a full copy on every shard,
 //                      so joins run where the events are
@@ -79,7 +79,8 @@ class ClickHouseEventStore final : public EventStore {
 
   //! SQL usable in FROM for a rollup or reference table, e.g. "rollup_segment_day" or
   //! "subscribers": the visible rows of the current commits, with the embedded store's columns.
-  std::string TableSql(std::string_view table) const;
+  std::string TableSql(std::string_view table) const override;
+  std::string_view dialect() const override { return "clickhouse"; }
 
   //! The condition on `commit_seq` that selects committed rows.
   std::string VisibleRows() const;
@@ -105,6 +106,7 @@ class ClickHouseEventStore final : public EventStore {
   uint64_t last_done_ = 0;
   uint64_t next_seq_ = 1;
   std::set<uint64_t> aborted_;  // began, never done: excluded from every read
+  int32_t retained_from_ = INT32_MIN;  // retention's cutoff day: rollup days before it are hidden
   std::optional<Timestamp> watermark_;
   std::map<EventFamily, std::set<int32_t>> days_;  // days holding rows, per family (for counters)
 };
