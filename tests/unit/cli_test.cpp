@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "api/http_client.h"
 #include "world_fixture.h"
 
 namespace tally {
@@ -138,16 +139,11 @@ TEST(Cli, ClusterUpStatusDown) {
   for (int pid : pids) EXPECT_EQ(::kill(pid, 0), 0) << pid;
   const size_t hp = status.out.find("\"http_port\": ");
   const std::string port = status.out.substr(hp + 13, status.out.find(',', hp) - hp - 13);
-  const std::string curl = "curl -s 'http://127.0.0.1:" + port +
-                           "/' --data-binary \"SELECT count() FROM system.clusters WHERE "
-                           "cluster = 'tally'\"";
-  std::array<char, 64> buf{};
-  FILE* p = ::popen(curl.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string answer;
-  while (std::fgets(buf.data(), buf.size(), p)) answer += buf.data();
-  ::pclose(p);
-  EXPECT_EQ(answer, "2\n");
+  HttpClient client("127.0.0.1", static_cast<uint16_t>(std::stoi(port)));
+  auto answer = client.Post("/", "SELECT count() FROM system.clusters WHERE cluster = 'tally'",
+                            "text/plain");
+  ASSERT_TRUE(answer.ok()) << answer.status().ToString();
+  EXPECT_EQ(answer->body, "2\n");
   CliRun down = Tally("cluster down --data " + dir);
   ASSERT_EQ(down.code, 0) << down.out;
   EXPECT_NE(down.out.find("stopped 2 shard(s)"), std::string::npos) << down.out;
