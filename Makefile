@@ -78,6 +78,7 @@ bench: build
 	@./$(BUILD)/ledger_bench --out bench/results/ledger.json
 	@./$(BUILD)/insights_bench --out bench/results/insights.json
 	@./$(BUILD)/api_bench --out bench/results/api.json --tally $(BUILD)/tally
+	@./$(BUILD)/scale_bench --out bench/results/scale.json
 	@./$(BUILD)/sql_bench --out bench/results/sql.json --tally $(BUILD)/tally
 	@node web/tests/first_render.mjs --tally $(BUILD)/tally --out bench/results/web.json
 	@$(MAKE) --no-print-directory fuzz

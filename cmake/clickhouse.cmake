@@ -24,3 +24,14 @@ target_link_libraries(clickhouse_conformance_tests PRIVATE tally_metrics tally_c
                                                            tally_core GTest::gtest GTest::gtest_main)
 add_test(NAME clickhouse_conformance COMMAND clickhouse_conformance_tests)
 set_tests_properties(clickhouse_conformance PROPERTIES TIMEOUT 900)
+
+# bench/scale_bench.cpp: load and query on DuckDB and on 1- and 2-shard clusters (make bench writes
+# bench/results/scale.json; make test runs --short into the build tree).
+add_executable(scale_bench bench/scale_bench.cpp)
+target_link_libraries(scale_bench PRIVATE tally_metrics tally_clickhouse tally_ingest tally_core
+                                          CLI11::CLI11)
+if(NOT TALLY_SANITIZE)
+  add_test(NAME bench_short.scale COMMAND scale_bench --short
+           --out ${CMAKE_BINARY_DIR}/bench_short/scale.json)
+  set_tests_properties(bench_short.scale PROPERTIES TIMEOUT 600 RUN_SERIAL TRUE)
+endif()
