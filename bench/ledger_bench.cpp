@@ -16,6 +16,12 @@
 //                        transaction per batch
 //   in_memory_rate       tally::RateUsage (src/model/tariff.h) in a loop with the same account
 //                        state, no I/O: the upper bound
+//   postgres_group_commit, postgres_rate
+//                        the same ledger code on PostgreSQL (OpenPostgresLedger) with the same
+//                        requests and batches, against a server started for the run in the scratch
+//                        directory with fsync and synchronous_commit on (as durable as SQLite's
+//                        synchronous=FULL). They run after every SQLite run, so those are measured
+//                        exactly as before; --no-postgres leaves them out.
 //
 // Partners, plan versions, subscribers and usage come from a generated world (tally::Generate);
 // --accounts of its prepaid subscribers get an account. Every recharge run is checked afterwards:
@@ -29,10 +35,11 @@
 //
 //   ledger_bench [--out bench/results/ledger.json] [--accounts 10000] [--days 30] [--clients 32]
 //                [--recharges 200000] [--seconds 20] [--rate-batch 100000] [--tmp /tmp]
-//                [--tally-only] [--keep]
+//                [--tally-only] [--no-postgres] [--keep]
 
 #include <duckdb.h>
 #include <fcntl.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -56,6 +63,7 @@
 #include "generate/generator.h"
 #include "ingest/batch_decoder.h"
 #include "ledger/ledger.h"
+#include "ledger/postgres_local_server.h"
 #include "ledger/sqlite_db.h"
 #include "model/tariff.h"
 
@@ -1213,6 +1221,71 @@ void RateInterleaved(const World& w, DiskWatch& watch, const std::vector<BatchRa
   for (BatchRater* e : engines) e->run().disk.probe_after_ms = after;
 }
 
+// ---- The ledger on PostgreSQL ------------------------------------------------------------
+
+//! The PostgreSQL ledger's runs.
+struct PostgresRuns {
+  RechargeRun recharge;
+  RateRun rate;
+  double activation_seconds = 0;
+  std::string server_version;
+};
+
+std::string ServerVersion(const std::string& conninfo) {
+  PGconn* c = PQconnectdb(conninfo.c_str());
+  std::string v;
+  if (PQstatus(c) == CONNECTION_OK) {
+    if (const char* text = PQparameterStatus(c, "server_version")) v = text;
+  }
+  PQfinish(c);
+  return v;
+}
+
+//! Starts a PostgreSQL server in `dir` (fsync on), opens the ledger in a new database and runs the
+//! recharge workload and the rating batches on it, as TallyRecharges and TallyRater do on SQLite.
+PostgresRuns RunPostgres(const fs::path& dir, const World& w, const Workload& load, int clients,
+                         double seconds, DiskWatch& watch) {
+  PostgresRuns out;
+  out.rate.name = "postgres_rate";
+  const auto fail = [&](const Status& st) {
+    out.recharge = Failed("postgres_group_commit", st.ToString());
+    out.rate.error = st.ToString();
+    return out;
+  };
+  PostgresLocalServer::Options o;
+  o.dir = dir.string();
+  auto server = PostgresLocalServer::Start(o);
+  if (!server.ok()) return fail(server.status());
+  if (Status st = (*server)->CreateDatabase("ledger_bench"); !st.ok()) return fail(st);
+  const std::string conninfo = (*server)->ConnInfo("ledger_bench");
+  out.server_version = ServerVersion(conninfo);
+  auto ledger = OpenPostgresLedger(conninfo);
+  if (!ledger.ok()) return fail(ledger.status());
+  if (Status st = SetUpLedger(**ledger, w, clients, &out.activation_seconds); !st.ok()) {
+    return fail(st);
+  }
+  watch.Begin();
+  out.recharge = TallyRecharges(**ledger, w, load, seconds);
+  out.recharge.disk = watch.End();
+  out.recharge.name = "postgres_group_commit";
+  out.recharge.what =
+      "the same Ledger::Recharge calls on the PostgreSQL ledger (one libpq connection in pipeline "
+      "mode; group commit; a call returns once COMMIT returned with synchronous_commit=on, fsync "
+      "on)";
+  TallyRater rater(**ledger);
+  rater.run().name = "postgres_rate";
+  rater.run().what =
+      "the same Ledger::RateUsage batches on the PostgreSQL ledger; one durable transaction per "
+      "batch";
+  RateInterleaved(w, watch, {&rater});
+  out.rate = rater.run();
+  ledger->reset();
+  if (Status st = (*server)->Stop(); !st.ok() && out.recharge.error.empty()) {
+    out.recharge.error = st.ToString();
+  }
+  return out;
+}
+
 RateRun InMemoryRate(const World& w, const PlanBook& book) {
   RateRun run;
   run.name = "in_memory_rate";
@@ -1335,7 +1408,7 @@ int main(int argc, char** argv) {
   double seconds = 20, per_request_seconds = 10, retry_share = 0.1, failed_share = 0.02,
          settle_seconds = 10;
   uint64_t seed = 42;
-  bool keep = false, tally_only = false;
+  bool keep = false, tally_only = false, postgres = true;
   std::string notes =
       "The VM's disk throttles flushes after a burst: fdatasync goes "
       "from ~0.2 ms to ~4 ms (about 250 flushes/s) until the disk has been idle for a while. Each "
@@ -1374,6 +1447,8 @@ int main(int argc, char** argv) {
   app.add_flag("--keep", keep, "Keep the scratch directory");
   app.add_flag("--tally-only", tally_only,
                "Run the ledger only, not the baselines (for profiling)");
+  app.add_flag("--postgres,!--no-postgres", postgres,
+               "Also run the ledger on PostgreSQL (a server started for the run) [on]");
   CLI11_PARSE(app, argc, argv);
   if (clients < 1 || accounts < 1 || rate_batch < 1 || baseline_batch < 1) {
     std::fprintf(stderr,
@@ -1497,12 +1572,23 @@ int main(int argc, char** argv) {
     cleanup();
     return tally_recharge.ok() && tally_rate.ok() ? 0 : 1;
   }
+  // The PostgreSQL ledger, after every SQLite run.
+  PostgresRuns pg;
+  if (postgres) {
+    // PostgreSQL does not run as root; the user it runs as must be able to enter the scratch dir.
+    fs::permissions(scratch, fs::perms::others_exec, fs::perm_options::add);
+    pg = RunPostgres(scratch / "postgres", w, load, clients, seconds, watch);
+    report("postgres recharges", pg.recharge.seconds, pg.recharge.disk);
+    report("postgres rating", pg.rate.seconds, pg.rate.disk);
+  }
   const RateRun memory_rate = InMemoryRate(w, book);
 
   // The three raters must agree on what the usage cost.
   const bool same_charges = tally_rate.ok() && sqlite_rate.ok() &&
                             tally_rate.charged_minor == memory_rate.charged_minor &&
                             sqlite_rate.charged_minor == memory_rate.charged_minor;
+  const bool pg_same_charges =
+      !postgres || (pg.rate.ok() && pg.rate.charged_minor == memory_rate.charged_minor);
 
   const bool recharge_met = tally_recharge.ok() && tally_recharge.rate() >= kRechargeTarget;
   const bool rating_met = tally_rate.ok() && tally_rate.rate() >= kRatingTarget;
@@ -1512,7 +1598,14 @@ int main(int argc, char** argv) {
       " p99 ms  "
       "verified\n",
       clients, retry_share * 100);
-  for (const RechargeRun* r : {&tally_recharge, &per_request, &batched_clients, &batched_large}) {
+  std::vector<const RechargeRun*> recharge_runs = {&tally_recharge, &per_request, &batched_clients,
+                                                   &batched_large};
+  std::vector<const RateRun*> rate_runs = {&tally_rate, &sqlite_rate, &memory_rate};
+  if (postgres) {
+    recharge_runs.push_back(&pg.recharge);
+    rate_runs.push_back(&pg.rate);
+  }
+  for (const RechargeRun* r : recharge_runs) {
     if (!r->error.empty()) {
       std::printf("  %-52s failed: %s\n", r->name.c_str(), r->error.c_str());
       continue;
@@ -1525,7 +1618,7 @@ int main(int argc, char** argv) {
   std::printf(
       "\n  rating: batches of %s, durable per batch                     events/s   seconds\n",
       Grouped(static_cast<double>(rate_batch)).c_str());
-  for (const RateRun* r : {&tally_rate, &sqlite_rate, &memory_rate}) {
+  for (const RateRun* r : rate_runs) {
     if (!r->ok()) {
       std::printf("  %-52s failed: %s\n", r->name.c_str(), r->error.c_str());
       continue;
@@ -1537,7 +1630,12 @@ int main(int argc, char** argv) {
       Grouped(kRechargeTarget).c_str(), recharge_met ? "MET" : "NOT MET",
       Grouped(tally_recharge.rate()).c_str(), Grouped(kRatingTarget).c_str(),
       rating_met ? "MET" : "NOT MET", Grouped(tally_rate.rate()).c_str(),
-      same_charges ? "yes" : "NO");
+      same_charges && pg_same_charges ? "yes" : "NO");
+  if (postgres && tally_recharge.rate() > 0 && tally_rate.rate() > 0) {
+    std::printf("  postgres vs sqlite ledger: recharges %.2fx, rating %.2fx (PostgreSQL %s)\n",
+                pg.recharge.rate() / tally_recharge.rate(), pg.rate.rate() / tally_rate.rate(),
+                pg.server_version.c_str());
+  }
 
   rapidjson::StringBuffer sb;
   JsonWriter j(sb);
@@ -1548,6 +1646,7 @@ int main(int argc, char** argv) {
   j.StartObject();
   WriteMachineFields(j);
   JsonField(j, "sqlite", std::string(sqlite3_libversion()));
+  if (postgres) JsonField(j, "postgres", pg.server_version);
   JsonField(j, "fdatasync_ms_p50", Round(fsync_ms, 3));
   JsonField(j, "device", watch.device());
   j.EndObject();
@@ -1567,6 +1666,7 @@ int main(int argc, char** argv) {
   JsonField(j, "settle_seconds", settle_seconds);
   JsonField(j, "seed", static_cast<int64_t>(seed));
   JsonField(j, "tmp", tmp);
+  JsonField(j, "postgres", postgres);
   j.EndObject();
   Key(j, "workload");
   j.StartObject();
@@ -1580,6 +1680,7 @@ int main(int argc, char** argv) {
             std::string("day 1 + i % 28 of the month before the world starts, so cycles renew "
                         "during the rated month"));
   JsonField(j, "activation_seconds", Round(activation_seconds, 3));
+  if (postgres) JsonField(j, "postgres_activation_seconds", Round(pg.activation_seconds, 3));
   JsonField(j, "activations_per_second",
             static_cast<int64_t>(
                 std::llround(static_cast<double>(accounts) / std::max(1e-9, activation_seconds))));
@@ -1593,15 +1694,13 @@ int main(int argc, char** argv) {
   j.EndObject();
   Key(j, "recharges");
   j.StartObject();
-  for (const RechargeRun* r : {&tally_recharge, &per_request, &batched_clients, &batched_large})
-    WriteRecharge(j, *r);
+  for (const RechargeRun* r : recharge_runs) WriteRecharge(j, *r);
   j.EndObject();
   Key(j, "rating");
   j.StartObject();
-  WriteRate(j, tally_rate);
-  WriteRate(j, sqlite_rate);
-  WriteRate(j, memory_rate);
+  for (const RateRun* r : rate_runs) WriteRate(j, *r);
   JsonField(j, "charges_agree", same_charges);
+  if (postgres) JsonField(j, "postgres_charges_agree", pg_same_charges);
   j.EndObject();
   Key(j, "targets");
   j.StartObject();
@@ -1626,25 +1725,38 @@ int main(int argc, char** argv) {
     JsonField(j, "tally_rating_vs_sqlite", Round(tally_rate.rate() / sqlite_rate.rate(), 3));
   if (memory_rate.rate() > 0)
     JsonField(j, "tally_rating_vs_in_memory", Round(tally_rate.rate() / memory_rate.rate(), 4));
+  if (postgres && tally_recharge.rate() > 0) {
+    JsonField(j, "postgres_recharges_vs_sqlite_ledger",
+              Round(pg.recharge.rate() / tally_recharge.rate(), 3));
+  }
+  if (postgres && tally_rate.rate() > 0)
+    JsonField(j, "postgres_rating_vs_sqlite_ledger", Round(pg.rate.rate() / tally_rate.rate(), 3));
   j.EndObject();
   j.EndObject();
   std::ofstream(out) << sb.GetString() << "\n";
   std::printf("ledger_bench: wrote %s\n", out.c_str());
   cleanup();
 
+  const bool pg_ok = !postgres || (pg.recharge.ok() && pg.rate.ok() && pg_same_charges);
   const bool all_ok = tally_recharge.ok() && per_request.ok() && batched_clients.ok() &&
-                      batched_large.ok() && tally_rate.ok() && sqlite_rate.ok() && same_charges;
+                      batched_large.ok() && tally_rate.ok() && sqlite_rate.ok() && same_charges &&
+                      pg_ok;
   if (!all_ok) {
     std::fprintf(stderr,
                  "ledger_bench: FAILED: a run failed or its verification did not hold (see %s)\n",
                  out.c_str());
-    for (const RechargeRun* r : {&tally_recharge, &per_request, &batched_clients, &batched_large}) {
+    for (const RechargeRun* r : recharge_runs) {
       if (!r->ok())
         std::fprintf(stderr, "  %s: %s\n", r->name.c_str(),
                      r->error.empty() ? r->verification.c_str() : r->error.c_str());
     }
-    for (const RateRun* r : {&tally_rate, &sqlite_rate}) {
+    for (const RateRun* r : rate_runs) {
       if (!r->ok()) std::fprintf(stderr, "  %s: %s\n", r->name.c_str(), r->error.c_str());
+    }
+    if (!pg_same_charges) {
+      std::fprintf(stderr, "  postgres charged %lld, in memory %lld\n",
+                   static_cast<long long>(pg.rate.charged_minor),
+                   static_cast<long long>(memory_rate.charged_minor));
     }
     if (!same_charges) {
       std::fprintf(stderr, "  charges differ: tally %lld, sqlite %lld, in memory %lld\n",

@@ -11,11 +11,14 @@
 #include <iomanip>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <utility>
 #include <vector>
 
 #include "api/ledger_api.h"
+#include "cli/config_keys.h"
+#include "cli/store_session.h"
 #include "ingest/batch_decoder.h"
 #include "ingest/csv_file.h"
 #include "ledger/ledger.h"
@@ -28,6 +31,7 @@ namespace {
 // The flags of every subcommand. Only one subcommand runs, so flags of the same name share a
 // member.
 struct LedgerFlags {
+  std::optional<Config> config;  // loaded before the subcommand runs
   std::string data;
   bool json = false;
   std::string subscriber, partner, plan, region, ts, opening_balance;
@@ -130,8 +134,9 @@ void PrintRecharge(const RechargeResult& r) {
 
 // ---- Subcommands --------------------------------------------------------------------------
 
+// The ledger that ledger.backend names (DIR/ledger.sqlite by default).
 Result<std::unique_ptr<Ledger>> Open(const LedgerFlags& f) {
-  return OpenSqliteLedger(f.data);
+  return OpenConfiguredLedger(*f.config, f.data);
 }
 
 Status ReadActivate(const LedgerFlags& f, ActivateRequest* r) {
@@ -416,11 +421,13 @@ using Subcommand = int (*)(const LedgerFlags&);
 
 }  // namespace
 
-CommandFn RegisterLedger(CLI::App& app, CliContext& /*ctx*/) {
+CommandFn RegisterLedger(CLI::App& app, CliContext& ctx) {
   auto f = std::make_shared<LedgerFlags>();
   app.require_subcommand(1);
   app.fallthrough();
-  app.add_option("--data", f->data, "Data directory; the ledger is DIR/ledger.sqlite (required)");
+  app.add_option("--data", f->data,
+                 "Data directory; the ledger is DIR/ledger.sqlite (required unless ledger.backend "
+                 "is postgres)");
   app.add_flag("--json", f->json, "Print JSON (the shapes of the HTTP API) instead of text");
 
   std::vector<std::pair<CLI::App*, Subcommand>> subs;
@@ -495,10 +502,16 @@ CommandFn RegisterLedger(CLI::App& app, CliContext& /*ctx*/) {
   sub("import-partners", "Add or update partners from a partners.csv", ImportPartners)
       ->add_option("file", f->file, "partners.csv");
 
-  return [f, subs]() {
+  return [f, subs, &ctx]() {
     for (const auto& [s, run] : subs) {
       if (!s->parsed()) continue;
-      if (f->data.empty()) {
+      auto cfg = Config::Load(ctx.config_path, AllConfigKeys(), ctx.env);
+      if (!cfg.ok()) return UsageError(s->get_name(), cfg.status());
+      f->config = std::move(*cfg);
+      if (Status st = CheckLedgerSettings(*f->config); !st.ok()) {
+        return UsageError(s->get_name(), st);
+      }
+      if (f->data.empty() && *f->config->String("ledger.backend") != "postgres") {
         return UsageError(s->get_name(), Status::InvalidArgument("--data is required"));
       }
       return run(*f);

@@ -24,6 +24,8 @@ const std::vector<ConfigKey>& AllConfigKeys() {
       {"ingest.group_rows", "1048576", "rows written by one group commit, at most"},
       {"ingest.compact_rows", "4000000", "staged rows that trigger compaction into day partitions"},
       {"ingest.compact_interval_s", "300", "compact staged rows at least this often (seconds)"},
+      {"ledger.backend", "sqlite", "sqlite: DIR/ledger.sqlite; postgres: the database at ledger.postgres_url (docs/ledger.md)"},
+      {"ledger.postgres_url", "", "libpq connection string or URI of the PostgreSQL ledger, e.g. host=127.0.0.1 dbname=tally user=tally"},
       {"ledger.rating", "auto", "auto: rate ingested usage in the ledger once it has accounts; off: never"},
       {"ledger.relay_interval_ms", "200", "how often the ledger's outbox is delivered to the store (milliseconds)"},
       {"serve.port", "8080", "HTTP port on 127.0.0.1"},

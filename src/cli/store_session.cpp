@@ -15,6 +15,33 @@ Result<int64_t> IntIn(const Config& cfg, const std::string& key, int64_t lo, int
 
 }  // namespace
 
+Status CheckLedgerSettings(const Config& cfg) {
+  TALLY_ASSIGN_OR_RETURN(std::string backend, cfg.String("ledger.backend"));
+  TALLY_ASSIGN_OR_RETURN(std::string url, cfg.String("ledger.postgres_url"));
+  if (backend != "sqlite" && backend != "postgres") {
+    return Status::InvalidArgument("ledger.backend (from " + cfg.SourceOf("ledger.backend") +
+                                   ") '" + backend + "': expected sqlite or postgres");
+  }
+  if (backend == "postgres" && url.empty()) {
+    return Status::InvalidArgument(
+        "ledger.backend (from " + cfg.SourceOf("ledger.backend") +
+        ") is postgres but ledger.postgres_url is empty: set it to a libpq connection string, "
+        "e.g. \"host=127.0.0.1 port=5432 dbname=tally user=tally\"");
+  }
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<Ledger>> OpenConfiguredLedger(const Config& cfg,
+                                                     const std::string& data_dir) {
+  TALLY_RETURN_IF_ERROR(CheckLedgerSettings(cfg));
+  TALLY_ASSIGN_OR_RETURN(std::string backend, cfg.String("ledger.backend"));
+  if (backend == "postgres") {
+    TALLY_ASSIGN_OR_RETURN(std::string url, cfg.String("ledger.postgres_url"));
+    return OpenPostgresLedger(url);
+  }
+  return OpenSqliteLedger(data_dir);
+}
+
 Result<PipelineOptions> PipelineOptionsFrom(const Config& cfg) {
   PipelineOptions o;
   TALLY_ASSIGN_OR_RETURN(int64_t window_days, IntIn(cfg, "ingest.dedup_window_days", 1, 3660));
@@ -57,10 +84,11 @@ Result<StoreSession> OpenStoreSession(const std::string& data_dir, const Config&
     return Status::InvalidArgument("ledger.rating (from " + cfg.SourceOf("ledger.rating") + ") '" +
                                    rating + "': expected auto or off");
   }
+  TALLY_RETURN_IF_ERROR(CheckLedgerSettings(cfg));  // before the store is opened
   TALLY_ASSIGN_OR_RETURN(int64_t relay_ms, IntIn(cfg, "ledger.relay_interval_ms", 10, 3'600'000));
   StoreSession s;
   TALLY_ASSIGN_OR_RETURN(s.store, DuckDbEventStore::Open(sopts));
-  TALLY_ASSIGN_OR_RETURN(s.ledger, OpenSqliteLedger(s.store->data_dir()));
+  TALLY_ASSIGN_OR_RETURN(s.ledger, OpenConfiguredLedger(cfg, s.store->data_dir()));
   if (rating == "auto") {
     // Usage is rated once the ledger has accounts; a store without a ledger just stores usage.
     Ledger* ledger = s.ledger.get();

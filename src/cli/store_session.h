@@ -31,6 +31,15 @@ struct StoreSession {
   }
 };
 
+//! Checks ledger.backend and ledger.postgres_url; errors (InvalidArgument) name the setting and
+//! its source.
+Status CheckLedgerSettings(const Config& cfg);
+
+//! The ledger that ledger.backend names: SQLite in `data_dir` (the default), or PostgreSQL at
+//! ledger.postgres_url.
+Result<std::unique_ptr<Ledger>> OpenConfiguredLedger(const Config& cfg,
+                                                     const std::string& data_dir);
+
 //! Reads store.* and ingest.* settings into options; errors name the setting and its source.
 Result<PipelineOptions> PipelineOptionsFrom(const Config& cfg);
 

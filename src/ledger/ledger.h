@@ -8,6 +8,7 @@
 // makes the delivery exactly-once (docs/ledger.md). Implementations are thread-safe, and every
 // call that returns ok has been made durable.
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -232,17 +233,33 @@ class Ledger {
   virtual Status MarkDelivered(int64_t seq) = 0;
 };
 
-struct SqliteLedgerOptions {
+struct LedgerOptions {
   //! Group commit: requests waiting when a transaction starts join it, up to this many.
   size_t max_group = 4096;
   //! Rated event ids and billing cycles are kept this many days back from the newest record rated;
   //! older records are not rated (RatingSummary::too_old) rather than risk rating them twice.
   int rated_window_days = 35;
+  //! PostgreSQL only: how long opening waits for another session to let go of the ledger before
+  //! failing with Unavailable. A crashed process's session ends a moment after the process, not
+  //! with it, so a restart right after a crash would otherwise be refused. (SQLite's file lock is
+  //! released with the process, and another holder is refused at once.)
+  std::chrono::milliseconds lock_wait{3000};
 };
 
 //! The SQLite ledger (WAL, synchronous=FULL) in DIR/ledger.sqlite. One process at a time: it holds
 //! an exclusive lock on DIR/ledger.lock while open.
 Result<std::unique_ptr<Ledger>> OpenSqliteLedger(const std::string& data_dir,
-                                                 SqliteLedgerOptions options = {});
+                                                 LedgerOptions options = {});
+
+//! The PostgreSQL ledger in the database `conninfo` names (a libpq connection string or URI, e.g.
+//! "host=127.0.0.1 port=5432 dbname=tally user=tally"); it creates its tables if missing. Same
+//! semantics as the SQLite ledger; a call returns once its transaction committed with
+//! synchronous_commit=on. One process at a time: it holds a session-level advisory lock in that
+//! database while open, and fails with Unavailable (naming the holder) when another session keeps
+//! it for longer than options.lock_wait. A lost connection makes every later call fail
+//! (Unavailable): reopen the ledger, which reloads its state from the database. docs/ledger.md has
+//! the details.
+Result<std::unique_ptr<Ledger>> OpenPostgresLedger(const std::string& conninfo,
+                                                   LedgerOptions options = {});
 
 }  // namespace tally

@@ -65,6 +65,8 @@ class SqliteStmt {
     const auto* p = static_cast<const char*>(sqlite3_column_blob(s_, col));
     return p ? std::string_view(p, sqlite3_column_bytes(s_, col)) : std::string_view();
   }
+  //! For binding values whose types are known only at run time (sqlite_ledger_store.cpp).
+  sqlite3_stmt* raw() const { return s_; }
 
  private:
   void BindOne(int i, int64_t v) { sqlite3_bind_int64(s_, i, v); }

@@ -1,5 +1,7 @@
-// The SQLite ledger: accounts, idempotent recharges, compensations, rating against the plan of the
-// event's time, postpaid invoices, prorations, the outbox, restarts, concurrency and kill -9.
+// The ledger: accounts, idempotent recharges, compensations, rating against the plan of the event's
+// time, postpaid invoices, prorations, the outbox, restarts, concurrency and kill -9. Every test
+// runs on both backends, SQLite and PostgreSQL (a real server, postgres_fixture.h, with a database
+// of its own per test).
 
 #include "ledger/ledger.h"
 
@@ -8,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -17,7 +20,9 @@
 #include <thread>
 
 #include "ingest/batch_decoder.h"
+#include "ledger/sqlite_db.h"
 #include "model/record_codec.h"
+#include "postgres_fixture.h"
 #include "world_fixture.h"
 
 namespace tally {
@@ -79,12 +84,28 @@ UsageEvent Sms(const std::string& id, int64_t sub, const char* ts, bool premium)
   return u;
 }
 
-class LedgerTest : public ::testing::Test {
+enum class Backend { kSqlite, kPostgres };
+void PrintTo(Backend b, std::ostream* os) {
+  *os << (b == Backend::kSqlite ? "sqlite" : "postgres");
+}
+
+class LedgerTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
-    dir_ = testing::TempDir(
-        "ledger_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::replace(name.begin(), name.end(), '/', '_');
+    dir_ = testing::TempDir("ledger_" + name);
+    if (GetParam() == Backend::kPostgres) {
+      auto pg = testing::SharedPostgres::Get();
+      ASSERT_TRUE(pg.ok()) << pg.status().ToString();
+      postgres_ = *pg;
+      static int databases = 0;  // tests of one process run one after another
+      database_ = "ledger_test_" + std::to_string(++databases);
+      Status created = postgres_->CreateDatabase(database_);
+      ASSERT_TRUE(created.ok()) << created.ToString();
+    }
     Open();
+    if (HasFatalFailure()) return;
     Partner p;
     p.partner_id = PartnerId(0);
     p.name = "Own";
@@ -100,9 +121,20 @@ class LedgerTest : public ::testing::Test {
   void TearDown() override {
     ledger_.reset();
     std::filesystem::remove_all(dir_);
+    if (postgres_) {
+      Status dropped = postgres_->DropDatabase(database_);
+      EXPECT_TRUE(dropped.ok()) << dropped.ToString();
+    }
+  }
+  // A ledger of this test's backend (also from a forked child).
+  Result<std::unique_ptr<Ledger>> OpenLedger(LedgerOptions options = {}) const {
+    if (GetParam() == Backend::kPostgres) {
+      return OpenPostgresLedger(postgres_->ConnInfo(database_), options);
+    }
+    return OpenSqliteLedger(dir_, options);
   }
   void Open() {
-    auto l = OpenSqliteLedger(dir_);
+    auto l = OpenLedger();
     ASSERT_TRUE(l.ok()) << l.status().ToString();
     ledger_ = std::move(*l);
   }
@@ -166,10 +198,18 @@ class LedgerTest : public ::testing::Test {
   }
 
   std::string dir_;
+  PostgresLocalServer* postgres_ = nullptr;
+  std::string database_;
   std::unique_ptr<Ledger> ledger_;
 };
 
-TEST_F(LedgerTest, ActivationOpensACycleAndChargesTheFee) {
+INSTANTIATE_TEST_SUITE_P(Backends, LedgerTest,
+                         ::testing::Values(Backend::kSqlite, Backend::kPostgres),
+                         [](const ::testing::TestParamInfo<Backend>& info) {
+                           return info.param == Backend::kSqlite ? "sqlite" : "postgres";
+                         });
+
+TEST_P(LedgerTest, ActivationOpensACycleAndChargesTheFee) {
   AccountView v = Activate(1, 1, "2024-01-10T08:00:00Z", 5000);
   EXPECT_EQ(v.balance_minor, 3000);  // 5000 opening - 2000 fee
   EXPECT_EQ(v.cycle_start, D("2024-01-10"));
@@ -189,7 +229,7 @@ TEST_F(LedgerTest, ActivationOpensACycleAndChargesTheFee) {
   EXPECT_NE(Outbox("charge").find("\"entry\":\"plan_fee\",\"subscriber_id\":1"), std::string::npos);
 }
 
-TEST_F(LedgerTest, ARetriedRechargeCreditsOnceAndReturnsTheOriginalResult) {
+TEST_P(LedgerTest, ARetriedRechargeCreditsOnceAndReturnsTheOriginalResult) {
   Activate(1, 1, "2024-01-10T00:00:00Z", 2000);
   auto first = Recharge("k1", 1, 1500, "2024-01-11T00:00:00Z");
   ASSERT_TRUE(first.ok()) << first.status().ToString();
@@ -213,7 +253,7 @@ TEST_F(LedgerTest, ARetriedRechargeCreditsOnceAndReturnsTheOriginalResult) {
             Status::Code::kNotFound);
 }
 
-TEST_F(LedgerTest, FailedPaymentsAreAStateOfTheirOwnAndCreditNothing) {
+TEST_P(LedgerTest, FailedPaymentsAreAStateOfTheirOwnAndCreditNothing) {
   Activate(1, 1, "2024-01-10T00:00:00Z", 2000);
   auto failed = Recharge("f1", 1, 1000, "2024-01-11T00:00:00Z", PaymentStatus::kFailed);
   ASSERT_TRUE(failed.ok());
@@ -228,7 +268,7 @@ TEST_F(LedgerTest, FailedPaymentsAreAStateOfTheirOwnAndCreditNothing) {
   EXPECT_NE(Outbox("recharge").find("\"payment_status\":\"failed\""), std::string::npos);
 }
 
-TEST_F(LedgerTest, RefundsAndReversalsAreCompensatingEntries) {
+TEST_P(LedgerTest, RefundsAndReversalsAreCompensatingEntries) {
   Activate(1, 1, "2024-01-10T00:00:00Z", 2000);
   auto r1 = Recharge("a", 1, 1000, "2024-01-11T00:00:00Z");
   auto r2 = Recharge("b", 1, 700, "2024-01-11T01:00:00Z");
@@ -271,7 +311,7 @@ TEST_F(LedgerTest, RefundsAndReversalsAreCompensatingEntries) {
   EXPECT_NE(charges.find("\"entry\":\"reversal\""), std::string::npos);
 }
 
-TEST_F(LedgerTest, UsageIsRatedBundleFirstThenOverageRoamingAndPremium) {
+TEST_P(LedgerTest, UsageIsRatedBundleFirstThenOverageRoamingAndPremium) {
   Activate(1, 1, "2024-01-10T00:00:00Z", 10000);  // balance 8000 after the fee
   std::vector<UsageEvent> usage = {
       Voice("v1", 1, "2024-01-11T10:00:00Z", 90),        // 2 minutes from the bundle
@@ -300,7 +340,7 @@ TEST_F(LedgerTest, UsageIsRatedBundleFirstThenOverageRoamingAndPremium) {
   EXPECT_NE(charges.find("\"kind\":\"premium_sms\""), std::string::npos);
 }
 
-TEST_F(LedgerTest, UsageIsRatedOnThePlanVersionOfItsDay) {
+TEST_P(LedgerTest, UsageIsRatedOnThePlanVersionOfItsDay) {
   Activate(1, 1, "2024-02-20T00:00:00Z", 100000);
   // Use up the voice bundle, then overage before and after the 2024-03-01 price change.
   ASSERT_TRUE(ledger_->RateUsage({Voice("all", 1, "2024-02-20T10:00:00Z", 100 * 60)}).ok());
@@ -316,7 +356,7 @@ TEST_F(LedgerTest, UsageIsRatedOnThePlanVersionOfItsDay) {
       << charges;
 }
 
-TEST_F(LedgerTest, AShortBalanceIsFlaggedNotDropped) {
+TEST_P(LedgerTest, AShortBalanceIsFlaggedNotDropped) {
   Activate(1, 1, "2024-01-10T00:00:00Z", 2000);  // balance 0 after the fee
   auto s = ledger_->RateUsage({Voice("roam", 1, "2024-01-11T10:00:00Z", 120, true)});
   ASSERT_TRUE(s.ok());
@@ -332,7 +372,7 @@ TEST_F(LedgerTest, AShortBalanceIsFlaggedNotDropped) {
   EXPECT_NE(Outbox("charge").find("\"event_id\":\"c:ghost\""), std::string::npos);
 }
 
-TEST_F(LedgerTest, PostpaidChargesAccumulateOnTheInvoiceAndCyclesClose) {
+TEST_P(LedgerTest, PostpaidChargesAccumulateOnTheInvoiceAndCyclesClose) {
   Activate(5, 2, "2024-01-05T00:00:00Z");
   ASSERT_TRUE(ledger_->RateUsage({Voice("p1", 5, "2024-01-06T00:00:00Z", 101 * 60)})
                   .ok());  // 1 min overage
@@ -356,7 +396,7 @@ TEST_F(LedgerTest, PostpaidChargesAccumulateOnTheInvoiceAndCyclesClose) {
             Status::Code::kInvalidArgument);
 }
 
-TEST_F(LedgerTest, PlanChangesAreProratedByRemainingDays) {
+TEST_P(LedgerTest, PlanChangesAreProratedByRemainingDays) {
   Activate(1, 1, "2024-01-01T00:00:00Z", 10000);  // cycle 2024-01-01 .. 2024-02-01 (31 days)
   auto change = ledger_->ChangePlan(SubscriberId(1), PlanId(3), T("2024-01-21T09:00:00Z"));
   ASSERT_TRUE(change.ok()) << change.status().ToString();
@@ -377,7 +417,7 @@ TEST_F(LedgerTest, PlanChangesAreProratedByRemainingDays) {
   EXPECT_NE(Outbox("lifecycle").find("\"kind\":\"plan_change\""), std::string::npos);
 }
 
-TEST_F(LedgerTest, StateSurvivesARestart) {
+TEST_P(LedgerTest, StateSurvivesARestart) {
   Activate(1, 1, "2024-01-10T00:00:00Z", 5000);
   ASSERT_TRUE(Recharge("k", 1, 1000, "2024-01-11T00:00:00Z").ok());
   ASSERT_TRUE(ledger_->RateUsage({Voice("x", 1, "2024-01-11T10:00:00Z", 120, true)}).ok());
@@ -393,7 +433,7 @@ TEST_F(LedgerTest, StateSurvivesARestart) {
   EXPECT_EQ(Balance(1), balance);
 }
 
-TEST_F(LedgerTest, TheOutboxIsDeliveredInOrderAndThenForgotten) {
+TEST_P(LedgerTest, TheOutboxIsDeliveredInOrderAndThenForgotten) {
   Activate(1, 1, "2024-01-10T00:00:00Z");
   ASSERT_TRUE(Recharge("k", 1, 1000, "2024-01-11T00:00:00Z").ok());
   auto pending = ledger_->PendingOutbox(100);
@@ -406,9 +446,64 @@ TEST_F(LedgerTest, TheOutboxIsDeliveredInOrderAndThenForgotten) {
   EXPECT_TRUE(ledger_->PendingOutbox(100)->empty());
 }
 
+// The ledger belongs to one process at a time (SQLite: a file lock; PostgreSQL: an advisory lock in
+// its database); a second opener is refused with a message that says so, until the first closes.
+TEST_P(LedgerTest, OnlyOneOpenerAtATimeAndTheSecondIsToldWhy) {
+  LedgerOptions quick;
+  quick.lock_wait = std::chrono::milliseconds(200);
+  auto second = OpenLedger(quick);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), Status::Code::kUnavailable);
+  EXPECT_NE(second.status().message().find("open in another tally process"), std::string::npos)
+      << second.status().ToString();
+  ledger_.reset();
+  auto after = OpenLedger(quick);
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+}
+
+// A write the store refuses in the middle of an operation (here a trigger refuses the journal row
+// of a recharge of 666) fails that operation alone and undoes all of it: the recharge row written
+// before, and the balance in memory. On PostgreSQL the refusal arrives late, when the operation
+// ends (writes are pipelined), which is the path this covers there.
+TEST_P(LedgerTest, AWriteRefusedMidOperationUndoesTheWholeOperation) {
+  Activate(1, 1, "2024-01-10T00:00:00Z", 2000);
+  Status fault;
+  if (GetParam() == Backend::kPostgres) {
+    fault = postgres_->Exec(
+        "CREATE FUNCTION refuse_666() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF NEW.amount_minor = 666 THEN RAISE EXCEPTION 'injected fault'; END IF; RETURN NEW; "
+        "END $$; CREATE TRIGGER refuse_666 BEFORE INSERT ON journal FOR EACH ROW "
+        "EXECUTE FUNCTION refuse_666()",
+        database_);
+  } else {
+    auto db = SqliteDb::Open(dir_ + "/ledger.sqlite");
+    fault = db.ok() ? (*db)->Exec(
+                          "CREATE TRIGGER refuse_666 BEFORE INSERT ON journal "
+                          "WHEN NEW.amount_minor = 666 BEGIN "
+                          "SELECT RAISE(ABORT, 'injected fault'); END")
+                    : db.status();
+  }
+  ASSERT_TRUE(fault.ok()) << fault.ToString();
+  auto refused = Recharge("k666", 1, 666, "2024-01-11T00:00:00Z");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("injected fault"), std::string::npos)
+      << refused.status().ToString();
+  EXPECT_EQ(Balance(1), 0);
+  // The ledger goes on: other calls succeed, and the refused key was never stored.
+  auto next = Recharge("k100", 1, 100, "2024-01-11T00:00:00Z");
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  EXPECT_EQ(next->balance_minor, 100);
+  auto retry = Recharge("k666", 1, 666, "2024-01-11T00:00:00Z");
+  EXPECT_FALSE(retry.ok());
+  EXPECT_EQ(Balance(1), 100);
+  Reopen();
+  EXPECT_EQ(Balance(1), 100);
+  EXPECT_EQ(Outbox("recharge").find("\"amount_minor\":666"), std::string::npos);
+}
+
 // Many threads recharge overlapping accounts; each request is sent once, some twice at the same
 // time, some retried later. The balances are exactly the sums of the distinct keys.
-TEST_F(LedgerTest, ConcurrentRechargesWithDuplicatesAndRetriesSumExactly) {
+TEST_P(LedgerTest, ConcurrentRechargesWithDuplicatesAndRetriesSumExactly) {
   constexpr int kAccounts = 20, kThreads = 8, kPerThread = 400;
   for (int i = 1; i <= kAccounts; ++i) Activate(i, 1, "2024-01-01T00:00:00Z", 2000);
   std::vector<std::thread> threads;
@@ -438,23 +533,29 @@ TEST_F(LedgerTest, ConcurrentRechargesWithDuplicatesAndRetriesSumExactly) {
 
 // A child process recharges in a loop and reports each acknowledged key; it is killed with
 // SIGKILL mid-stream. After a restart every acknowledged recharge is there, and retrying every key
-// (acknowledged or not) credits each exactly once.
-TEST_F(LedgerTest, KillNineLosesNoAcknowledgedRechargeAndNeverCreditsTwice) {
+// (acknowledged or not) credits each exactly once. On PostgreSQL the server outlives the killed
+// client, which is what makes an acknowledged commit durable there; reopening also waits for the
+// dead client's session to end and let go of the ledger's lock.
+TEST_P(LedgerTest, KillNineLosesNoAcknowledgedRechargeAndNeverCreditsTwice) {
   constexpr int kAccounts = 5;
   for (int i = 1; i <= kAccounts; ++i) Activate(i, 1, "2024-01-01T00:00:00Z", 2000);
   ledger_.reset();
   int next_key = 0;
   std::set<int> acked;
   for (int round = 0; round < 3; ++round) {
-    int fds[2];
+    int fds[2], ready[2];
     ASSERT_EQ(pipe(fds), 0);
+    ASSERT_EQ(pipe(ready), 0);
     const int first = next_key;
     pid_t pid = fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {
       close(fds[0]);
-      auto l = OpenSqliteLedger(dir_);
+      close(ready[0]);
+      auto l = OpenLedger();
       if (!l.ok()) _exit(3);
+      // Opening takes a connection, a lock and a load on PostgreSQL: the clock starts after it.
+      if (write(ready[1], "r", 1) != 1) _exit(4);
       // Several writers at once, so groups of many requests are in flight when the kill lands.
       std::vector<std::thread> ws;
       std::atomic<int> k{first};
@@ -477,6 +578,11 @@ TEST_F(LedgerTest, KillNineLosesNoAcknowledgedRechargeAndNeverCreditsTwice) {
       _exit(0);
     }
     close(fds[1]);
+    close(ready[1]);
+    char opened = 0;
+    ASSERT_EQ(read(ready[0], &opened, 1), 1) << "round " << round << ": the child could not open "
+                                             << "the ledger";
+    close(ready[0]);
     usleep(150000 + round * 50000);
     kill(pid, SIGKILL);
     int status = 0;
@@ -508,6 +614,86 @@ TEST_F(LedgerTest, KillNineLosesNoAcknowledgedRechargeAndNeverCreditsTwice) {
     expected[1 + key % kAccounts] += 10 + key % 3;
   }
   for (const auto& [sub, sum] : expected) EXPECT_EQ(Balance(sub), sum) << "subscriber " << sub;
+  // The outbox caught up with the ledger: each stored recharge has its event, once, and no event
+  // is there without its recharge (both are written in one transaction).
+  std::set<std::string> events;
+  size_t lines = 0;
+  const std::string outbox = Outbox("recharge");
+  for (size_t at = outbox.find("\"event_id\":\""); at != std::string::npos;
+       at = outbox.find("\"event_id\":\"", at + 1)) {
+    const size_t from = at + 12;
+    events.insert(outbox.substr(from, outbox.find('"', from) - from));
+    ++lines;
+  }
+  EXPECT_EQ(lines, static_cast<size_t>(next_key));
+  EXPECT_EQ(events.size(), static_cast<size_t>(next_key));
+}
+
+// PostgreSQL only: the ledger's server session ends under it (a restart, a failover, an
+// administrator). Every call fails from then on, saying so, rather than running on state whose
+// last commit may or may not have happened; reopening reloads what the database has.
+using PostgresLedgerTest = LedgerTest;
+INSTANTIATE_TEST_SUITE_P(Backends, PostgresLedgerTest, ::testing::Values(Backend::kPostgres),
+                         [](const ::testing::TestParamInfo<Backend>&) { return "postgres"; });
+
+TEST_P(PostgresLedgerTest, ALostConnectionFailsEveryCallUntilTheLedgerIsReopened) {
+  Activate(1, 1, "2024-01-10T00:00:00Z", 2000);
+  ASSERT_TRUE(Recharge("before", 1, 500, "2024-01-11T00:00:00Z").ok());
+  ASSERT_TRUE(
+      postgres_
+          ->Exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" +
+                 database_ + "' AND application_name = 'tally ledger'")
+          .ok());
+  for (int i = 0; i < 2; ++i) {
+    auto lost = Recharge("after", 1, 500, "2024-01-11T00:00:00Z");
+    ASSERT_FALSE(lost.ok());
+    EXPECT_EQ(lost.status().code(), Status::Code::kUnavailable) << lost.status().ToString();
+    EXPECT_NE(lost.status().message().find("lost the connection"), std::string::npos)
+        << lost.status().ToString();
+  }
+  Reopen();
+  EXPECT_EQ(Balance(1), 500);
+  auto after = Recharge("after", 1, 500, "2024-01-11T00:00:00Z");
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  EXPECT_FALSE(after->replayed);
+  EXPECT_EQ(Balance(1), 1000);
+}
+
+// `ledger.backend` picks the ledger of every command; here `tally ledger` (no --data needed) writes
+// to this test's PostgreSQL database, and a bad setting is a usage error that names it.
+TEST_P(PostgresLedgerTest, TheCliUsesTheLedgerThatLedgerBackendNames) {
+  ledger_.reset();  // the command must be able to take the ledger's lock
+  const std::string env = "TALLY_LEDGER_BACKEND=postgres TALLY_LEDGER_POSTGRES_URL='" +
+                          postgres_->ConnInfo(database_) + "'";
+  auto run = testing::RunTally(
+      "ledger activate --subscriber 7 --partner 0 --plan 1 --region 'North America' "
+      "--ts 2024-01-10T00:00:00Z --opening-balance 5000",
+      env);
+  ASSERT_EQ(run.code, 0) << run.out;
+  Open();
+  EXPECT_EQ(Balance(7), 3000);
+  ledger_.reset();
+  run = testing::RunTally("ledger balance --subscriber 7", "TALLY_LEDGER_BACKEND=postgres");
+  EXPECT_EQ(run.code, 2) << run.out;
+  EXPECT_NE(run.out.find("ledger.postgres_url is empty"), std::string::npos) << run.out;
+  run = testing::RunTally("ledger balance --subscriber 7 --data " + dir_,
+                          "TALLY_LEDGER_BACKEND=oracle");
+  EXPECT_NE(run.code, 0);
+  EXPECT_NE(run.out.find("expected sqlite or postgres"), std::string::npos) << run.out;
+}
+
+// A machine without PostgreSQL fails the PostgreSQL tests with a message that says what to
+// install, rather than skipping them.
+TEST(PostgresLocalServerTest, MissingBinariesAreAnErrorThatSaysWhatToInstall) {
+  PostgresLocalServer::Options o;
+  o.dir = testing::TempDir("postgres_missing");
+  o.bin_dir = o.dir + "/no-such-bin";
+  auto server = PostgresLocalServer::Start(o);
+  ASSERT_FALSE(server.ok());
+  EXPECT_EQ(server.status().code(), Status::Code::kNotFound);
+  EXPECT_NE(server.status().message().find("postgresql-15"), std::string::npos)
+      << server.status().ToString();
+  std::filesystem::remove_all(o.dir);
 }
 
 }  // namespace

@@ -1,19 +1,16 @@
-// The SQLite ledger. One writer thread owns the connection and the in-memory account state; every
-// call is queued to it as an operation. The writer takes every waiting operation into one
-// transaction (group commit: one fsync for the group), runs each inside a savepoint so a failing
-// one leaves the others intact, and answers the callers after COMMIT. docs/ledger.md describes the
-// model and its rules.
+// The ledger, over any LedgerStore (SQLite or PostgreSQL). One writer thread owns the store and the
+// in-memory account state; every call is queued to it as an operation. The writer takes every
+// waiting operation into one transaction (group commit: one durable commit for the group), runs
+// each inside a savepoint so a failing one leaves the others intact, and answers the callers after
+// COMMIT. docs/ledger.md describes the model and its rules.
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
+#include "ledger/ledger.h"
 
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
-#include <filesystem>
 #include <functional>
 #include <future>
 #include <limits>
@@ -25,8 +22,7 @@
 
 #include "core/text_buffer.h"
 #include "ingest/fingerprint_set.h"
-#include "ledger/ledger.h"
-#include "ledger/sqlite_db.h"
+#include "ledger/ledger_store.h"
 #include "model/record_codec.h"
 #include "model/record_json.h"
 #include "model/tariff.h"
@@ -118,65 +114,22 @@ std::string ChargeIdFor(std::string_view usage_event_id) {
   return buf;
 }
 
-const char* kSchema = R"sql(
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS partners (partner_id INTEGER PRIMARY KEY, row TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS plan_versions (
-  plan_id INTEGER NOT NULL, region TEXT NOT NULL, version INTEGER NOT NULL, row TEXT NOT NULL,
-  PRIMARY KEY (plan_id, region, version));
-CREATE TABLE IF NOT EXISTS accounts (
-  subscriber_id INTEGER PRIMARY KEY, partner_id INTEGER NOT NULL, region TEXT NOT NULL,
-  billing_type TEXT NOT NULL, currency TEXT NOT NULL, status TEXT NOT NULL, status_day INTEGER,
-  activated_us INTEGER NOT NULL, cycle_day INTEGER NOT NULL, balance_minor INTEGER NOT NULL,
-  profile TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS plan_history (
-  subscriber_id INTEGER NOT NULL, from_us INTEGER NOT NULL, plan_id INTEGER NOT NULL,
-  PRIMARY KEY (subscriber_id, from_us));
-CREATE TABLE IF NOT EXISTS cycles (
-  cycle_id INTEGER PRIMARY KEY, subscriber_id INTEGER NOT NULL, start_day INTEGER NOT NULL,
-  end_day INTEGER NOT NULL, plan_id INTEGER NOT NULL, plan_version INTEGER NOT NULL,
-  plan_price INTEGER NOT NULL, data_mb_left INTEGER NOT NULL, voice_min_left INTEGER NOT NULL,
-  sms_left INTEGER NOT NULL, fee_minor INTEGER NOT NULL, usage_minor INTEGER NOT NULL,
-  adjustment_minor INTEGER NOT NULL, closed INTEGER NOT NULL,
-  UNIQUE (subscriber_id, start_day));
-CREATE TABLE IF NOT EXISTS recharges (
-  recharge_id INTEGER PRIMARY KEY, idempotency_key TEXT NOT NULL UNIQUE, request_hash INTEGER NOT NULL,
-  subscriber_id INTEGER NOT NULL, amount_minor INTEGER NOT NULL, currency TEXT NOT NULL,
-  channel TEXT NOT NULL, state TEXT NOT NULL, ts_us INTEGER NOT NULL, balance_after INTEGER NOT NULL,
-  event_id TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS compensations (
-  idempotency_key TEXT PRIMARY KEY, recharge_id INTEGER NOT NULL UNIQUE, kind TEXT NOT NULL,
-  ts_us INTEGER NOT NULL, balance_after INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS journal (
-  entry_id INTEGER PRIMARY KEY, subscriber_id INTEGER NOT NULL, ts_us INTEGER NOT NULL,
-  kind TEXT NOT NULL, amount_minor INTEGER NOT NULL, balance_after INTEGER NOT NULL, ref TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS day_totals (
-  day INTEGER PRIMARY KEY, recharges INTEGER NOT NULL, recharge_minor INTEGER NOT NULL,
-  usage_charges INTEGER NOT NULL, usage_charge_minor INTEGER NOT NULL, fee_minor INTEGER NOT NULL,
-  compensation_minor INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS rated_batches (batch_id INTEGER PRIMARY KEY, day INTEGER NOT NULL, fingerprints BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS rated_batches_day ON rated_batches (day);
-CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, table_name TEXT NOT NULL,
-  body TEXT NOT NULL, rows INTEGER NOT NULL);
-)sql";
+using S = LedgerStatement;
 
-class SqliteLedger final : public Ledger {
+class StoreLedger final : public Ledger {
  public:
-  SqliteLedger(std::unique_ptr<SqliteDb> db, SqliteLedgerOptions options, int lock_fd)
-      : lock_(lock_fd), db_(std::move(db)), options_(options) {}
-  ~SqliteLedger() override {
+  StoreLedger(std::unique_ptr<LedgerStore> store, LedgerOptions options)
+      : store_(std::move(store)), options_(options) {}
+  ~StoreLedger() override {
     {
       std::lock_guard<std::mutex> lock(mu_);
       stopping_ = true;
     }
     cv_.notify_all();
     if (writer_.joinable()) writer_.join();
-    // The statements, then the connection, then (last, lock_ is the first member) the lock.
   }
 
   Status Init() {
-    TALLY_RETURN_IF_ERROR(db_->Exec(kSchema));
-    TALLY_RETURN_IF_ERROR(Prepare());
     TALLY_RETURN_IF_ERROR(LoadState());
     account_count_.store(static_cast<int64_t>(accounts_.size()));
     writer_ = std::thread([this] { WriterLoop(); });
@@ -190,7 +143,7 @@ class SqliteLedger final : public Ledger {
       for (const Partner& p : partners) {
         TextBuffer row(256);
         WriteJsonRow(row, p);
-        TALLY_RETURN_IF_ERROR(st_upsert_partner_.Bind(p.partner_id.value(), row.view()).Run());
+        TALLY_RETURN_IF_ERROR(store_->Exec(S::kUpsertPartner, {p.partner_id.value(), row.view()}));
         partners_[p.partner_id.value()] = p;
       }
       return Status::Ok();
@@ -213,9 +166,8 @@ class SqliteLedger final : public Ledger {
         }
         TextBuffer row(512);
         WriteJsonRow(row, v);
-        TALLY_RETURN_IF_ERROR(
-            st_insert_plan_.Bind(v.plan_id.value(), Name(v.region), int64_t{v.version}, row.view())
-                .Run());
+        TALLY_RETURN_IF_ERROR(store_->Exec(
+            S::kInsertPlanVersion, {v.plan_id.value(), Name(v.region), v.version, row.view()}));
         list.push_back(v);
         std::sort(list.begin(), list.end(), [](const PlanVersion& a, const PlanVersion& b) {
           return a.effective_from < b.effective_from;
@@ -284,7 +236,7 @@ class SqliteLedger final : public Ledger {
       op.Created(a.id.value());
       struct Account& acc = accounts_[a.id.value()] = std::move(a);
       TALLY_RETURN_IF_ERROR(
-          st_insert_plan_history_.Bind(acc.id.value(), ts.micros, r.plan_id.value()).Run());
+          store_->Exec(S::kUpsertPlanHistory, {acc.id.value(), ts.micros, r.plan_id.value()}));
       if (r.opening_balance_minor > 0) {
         acc.balance = r.opening_balance_minor;
         TALLY_RETURN_IF_ERROR(Journal(acc, ts, "opening_balance", r.opening_balance_minor, ""));
@@ -392,7 +344,7 @@ class SqliteLedger final : public Ledger {
       c->left = BundleState{prorate(to->data_mb), prorate(to->voice_minutes), prorate(to->sms)};
       acc->plans.push_back({ts.micros, plan});
       TALLY_RETURN_IF_ERROR(
-          st_insert_plan_history_.Bind(id.value(), ts.micros, plan.value()).Run());
+          store_->Exec(S::kUpsertPlanHistory, {id.value(), ts.micros, plan.value()}));
       TALLY_RETURN_IF_ERROR(SaveCycle(*acc, *c));
       const PlanVersion* old = PlanOn(from, acc->region, ts.date());
       EmitLifecycle(
@@ -454,24 +406,21 @@ class SqliteLedger final : public Ledger {
     TALLY_RETURN_IF_ERROR(Run([&](Op& op) -> Status {
       TALLY_ASSIGN_OR_RETURN(struct Account * acc, Find(op, id));
       if (acc->billing != BillingType::kPostpaid) return Status::Ok();
-      st_invoices_.Bind(id.value());
-      for (;;) {
-        TALLY_ASSIGN_OR_RETURN(bool row, st_invoices_.Step());
-        if (!row) break;
+      return store_->Query(S::kInvoices, {id.value()}, [&](const SqlRow& row) {
         Invoice inv;
-        inv.invoice_id = st_invoices_.Int(0);
+        inv.invoice_id = row.Int(0);
         inv.subscriber_id = id;
-        inv.period_start = Date{static_cast<int32_t>(st_invoices_.Int(1))};
-        inv.period_end = Date{static_cast<int32_t>(st_invoices_.Int(2))};
-        inv.fee_minor = st_invoices_.Int(3);
-        inv.usage_minor = st_invoices_.Int(4);
-        inv.adjustment_minor = st_invoices_.Int(5);
-        inv.closed = st_invoices_.Int(6) != 0;
+        inv.period_start = Date{static_cast<int32_t>(row.Int(1))};
+        inv.period_end = Date{static_cast<int32_t>(row.Int(2))};
+        inv.fee_minor = row.Int(3);
+        inv.usage_minor = row.Int(4);
+        inv.adjustment_minor = row.Int(5);
+        inv.closed = row.Int(6) != 0;
         inv.currency = acc->currency;
         inv.total_minor = inv.fee_minor + inv.usage_minor + inv.adjustment_minor;
         out.push_back(inv);
-      }
-      return Status::Ok();
+        return Status::Ok();
+      });
     }));
     return out;
   }
@@ -479,17 +428,11 @@ class SqliteLedger final : public Ledger {
   Result<std::vector<LedgerDayTotals>> DayTotals() override {
     std::vector<LedgerDayTotals> out;
     TALLY_RETURN_IF_ERROR(Run([&](Op&) -> Status {
-      TALLY_ASSIGN_OR_RETURN(SqliteStmt s,
-                             db_->Prepare("SELECT day, recharges, recharge_minor, usage_charges, "
-                                          "usage_charge_minor, fee_minor, "
-                                          "compensation_minor FROM day_totals ORDER BY day"));
-      for (;;) {
-        TALLY_ASSIGN_OR_RETURN(bool row, s.Step());
-        if (!row) break;
-        out.push_back({Date{static_cast<int32_t>(s.Int(0))}, s.Int(1), s.Int(2), s.Int(3), s.Int(4),
-                       s.Int(5), s.Int(6)});
-      }
-      return Status::Ok();
+      return store_->Query(S::kDayTotals, {}, [&](const SqlRow& r) {
+        out.push_back({Date{static_cast<int32_t>(r.Int(0))}, r.Int(1), r.Int(2), r.Int(3), r.Int(4),
+                       r.Int(5), r.Int(6)});
+        return Status::Ok();
+      });
     }));
     return out;
   }
@@ -497,14 +440,12 @@ class SqliteLedger final : public Ledger {
   Result<std::vector<OutboxBatch>> PendingOutbox(size_t max_batches) override {
     std::vector<OutboxBatch> out;
     TALLY_RETURN_IF_ERROR(Run([&](Op&) -> Status {
-      st_pending_.Bind(delivered_seq_, static_cast<int64_t>(max_batches));
-      for (;;) {
-        TALLY_ASSIGN_OR_RETURN(bool row, st_pending_.Step());
-        if (!row) break;
-        out.push_back({st_pending_.Int(0), std::string(st_pending_.Text(1)),
-                       std::string(st_pending_.Text(2)), st_pending_.Int(3)});
-      }
-      return Status::Ok();
+      return store_->Query(
+          S::kPendingOutbox, {delivered_seq_, static_cast<int64_t>(max_batches)},
+          [&](const SqlRow& r) {
+            out.push_back({r.Int(0), std::string(r.Text(1)), std::string(r.Text(2)), r.Int(3)});
+            return Status::Ok();
+          });
     }));
     return out;
   }
@@ -514,8 +455,8 @@ class SqliteLedger final : public Ledger {
   Status MarkDelivered(int64_t seq) override {
     return Run([&](Op&) -> Status {
       if (seq <= delivered_seq_) return Status::Ok();
-      TALLY_RETURN_IF_ERROR(st_meta_.Bind("delivered_seq", std::to_string(seq)).Run());
-      TALLY_RETURN_IF_ERROR(st_delete_outbox_.Bind(seq).Run());
+      TALLY_RETURN_IF_ERROR(store_->Exec(S::kSetMeta, {"delivered_seq", std::to_string(seq)}));
+      TALLY_RETURN_IF_ERROR(store_->Exec(S::kDeleteOutbox, {seq}));
       delivered_seq_ = seq;
       return Status::Ok();
     });
@@ -567,7 +508,7 @@ class SqliteLedger final : public Ledger {
   }
 
   void RunGroup(std::vector<std::unique_ptr<Op>>& group) {
-    Status begin = db_->Exec("BEGIN IMMEDIATE");
+    Status begin = store_->Begin();
     if (!begin.ok()) {
       for (auto& op : group) op->done.set_value(begin);
       return;
@@ -577,13 +518,13 @@ class SqliteLedger final : public Ledger {
     std::map<std::string, int64_t> outbox_rows;
     std::map<int32_t, LedgerDayTotals> totals;
     for (auto& op : group) {
-      Status sp = st_savepoint_.Bind().Run();  // prepared once: one per call adds up
+      Status sp = store_->BeginOp();
       op->status = sp.ok() ? op->fn(*op) : sp;
       if (op->status.ok()) {
-        op->status = st_release_.Bind().Run();
+        op->status = store_->EndOp();  // also reports a deferred error of the op's writes
       }
       if (!op->status.ok()) {
-        (void)db_->Exec("ROLLBACK TO op; RELEASE op");
+        (void)store_->UndoOp();
         Restore(op->undo);
         continue;
       }
@@ -602,20 +543,19 @@ class SqliteLedger final : public Ledger {
     Status st = Status::Ok();
     for (auto& [table, text] : outbox) {
       if (st.ok()) {
-        st = st_insert_outbox_.Bind(table, SqliteStmt::Borrowed{text}, outbox_rows[table]).Run();
+        st = store_->Exec(S::kInsertOutbox, {table, text, outbox_rows[table]});
       }
     }
     for (auto& [day, t] : totals) {
       if (st.ok()) {
-        st = st_upsert_totals_
-                 .Bind(int64_t{day}, t.recharges, t.recharge_minor, t.usage_charges,
-                       t.usage_charge_minor, t.fee_minor, t.compensation_minor)
-                 .Run();
+        st = store_->Exec(S::kAddDayTotals,
+                          {day, t.recharges, t.recharge_minor, t.usage_charges,
+                           t.usage_charge_minor, t.fee_minor, t.compensation_minor});
       }
     }
-    if (st.ok()) st = db_->Exec("COMMIT");
+    if (st.ok()) st = store_->Commit();
     if (!st.ok()) {
-      (void)db_->Exec("ROLLBACK");
+      (void)store_->Rollback();
       Restore(group_undo);
       for (auto& op : group) op->done.set_value(op->status.ok() ? st : op->status);
       return;
@@ -657,7 +597,7 @@ class SqliteLedger final : public Ledger {
     }
     if (op.undo.try_emplace(id.value(), it->second).second) {
       // First touch in this operation, before any pointer into its cycles is taken: drop cycles
-      // that ended before the rated window from memory (they stay in SQLite for invoices).
+      // that ended before the rated window from memory (they stay in the store for invoices).
       auto& cycles = it->second.cycles;
       const int64_t horizon = newest_day_ - options_.rated_window_days;
       while (cycles.size() > 2 && cycles.begin()->second.end.days < horizon)
@@ -718,7 +658,7 @@ class SqliteLedger final : public Ledger {
 
   Status Journal(const struct Account& acc, Timestamp ts, std::string_view kind, int64_t amount,
                  std::string_view ref) {
-    return st_journal_.Bind(acc.id.value(), ts.micros, kind, amount, acc.balance, ref).Run();
+    return store_->Exec(S::kJournal, {acc.id.value(), ts.micros, kind, amount, acc.balance, ref});
   }
 
   // A recurring fee or proration: off a prepaid balance, or onto the postpaid invoice.
@@ -818,33 +758,31 @@ class SqliteLedger final : public Ledger {
       }
     }
     EmitSubscriberRow(op, acc);
-    return st_upsert_account_
-        .Bind(acc.id.value(), acc.partner.value(), Name(acc.region), Name(acc.billing),
-              acc.currency.code(), Name(acc.status),
-              acc.status_date ? std::optional<int64_t>(acc.status_date->days) : std::nullopt,
-              acc.activated.micros, int64_t{acc.cycle_day}, acc.balance, *acc.profile)
-        .Run();
+    return store_->Exec(
+        S::kUpsertAccount,
+        {acc.id.value(), acc.partner.value(), Name(acc.region), Name(acc.billing),
+         acc.currency.code(), Name(acc.status),
+         acc.status_date ? std::optional<int64_t>(acc.status_date->days) : std::nullopt,
+         acc.activated.micros, acc.cycle_day, acc.balance, *acc.profile});
   }
 
   // Saves balance only (the rating hot path: no profile row, no outbox subscriber row).
   Status SaveBalance(const struct Account& acc) {
-    return st_update_balance_.Bind(acc.balance, acc.id.value()).Run();
+    return store_->Exec(S::kUpdateBalance, {acc.balance, acc.id.value()});
   }
 
   // What rating changes in a cycle that EnsureCycle has already saved: an UPDATE in place, not a
   // replacement of the row and its index entries.
   Status SaveCycleUsage(const Cycle& c) {
-    return st_update_cycle_usage_
-        .Bind(c.left.data_mb_left, c.left.voice_min_left, c.left.sms_left, c.usage, c.id)
-        .Run();
+    return store_->Exec(S::kUpdateCycleUsage, {c.left.data_mb_left, c.left.voice_min_left,
+                                               c.left.sms_left, c.usage, c.id});
   }
 
   Status SaveCycle(const struct Account& acc, const Cycle& c) {
-    return st_upsert_cycle_
-        .Bind(c.id, acc.id.value(), int64_t{c.start.days}, int64_t{c.end.days}, c.plan.value(),
-              int64_t{c.version}, c.plan_price, c.left.data_mb_left, c.left.voice_min_left,
-              c.left.sms_left, c.fee, c.usage, c.adjust, int64_t{c.closed})
-        .Run();
+    return store_->Exec(S::kUpsertCycle,
+                        {c.id, acc.id.value(), c.start.days, c.end.days, c.plan.value(), c.version,
+                         c.plan_price, c.left.data_mb_left, c.left.voice_min_left, c.left.sms_left,
+                         c.fee, c.usage, c.adjust, int64_t{c.closed}});
   }
 
   AccountView View(const struct Account& acc) const {
@@ -891,15 +829,20 @@ class SqliteLedger final : public Ledger {
     const Currency currency = r.currency.value_or(it->second.currency);
     const int64_t hash = static_cast<int64_t>(RequestHash(r, currency));
     // A key seen before: the original result, or a conflict when the request differs.
-    st_find_recharge_.Bind(r.idempotency_key);
-    TALLY_ASSIGN_OR_RETURN(bool found, st_find_recharge_.Step());
+    bool found = false;
+    int64_t found_hash = 0;
+    TALLY_RETURN_IF_ERROR(
+        store_->Query(S::kFindRecharge, {r.idempotency_key}, [&](const SqlRow& row) {
+          found = true;
+          found_hash = row.Int(1);
+          return ReadRecharge(row, out);
+        }));
     if (found) {
-      if (st_find_recharge_.Int(1) != hash) {
+      if (found_hash != hash) {
         return Status::AlreadyExists("idempotency key '" + r.idempotency_key +
                                      "' was used for a different recharge (" +
-                                     std::to_string(st_find_recharge_.Int(0)) + ")");
+                                     std::to_string(out->recharge_id) + ")");
       }
-      ReadRecharge(st_find_recharge_, out);
       out->replayed = true;
       return Status::Ok();
     }
@@ -929,11 +872,10 @@ class SqliteLedger final : public Ledger {
     out->balance_minor = acc->balance;
     out->ts = ts;
     out->replayed = false;
-    TALLY_RETURN_IF_ERROR(st_insert_recharge_
-                              .Bind(id, r.idempotency_key, hash, acc->id.value(), r.amount_minor,
-                                    currency.code(), Name(r.channel), ok ? "succeeded" : "failed",
-                                    ts.micros, acc->balance, out->event_id)
-                              .Run());
+    TALLY_RETURN_IF_ERROR(store_->Exec(
+        S::kInsertRecharge,
+        {id, r.idempotency_key, hash, acc->id.value(), r.amount_minor, currency.code(),
+         Name(r.channel), ok ? "succeeded" : "failed", ts.micros, acc->balance, out->event_id}));
     if (ok) {
       TALLY_RETURN_IF_ERROR(SaveBalance(*acc));
       TALLY_RETURN_IF_ERROR(Journal(*acc, ts, "recharge", r.amount_minor, out->event_id));
@@ -954,13 +896,14 @@ class SqliteLedger final : public Ledger {
     return Status::Ok();
   }
 
-  static void ReadRecharge(const SqliteStmt& s, RechargeResult* out) {
+  // A row of kFindRecharge or kRechargeById.
+  static Status ReadRecharge(const SqlRow& s, RechargeResult* out) {
     // recharge_id, request_hash, subscriber_id, amount, currency, channel, state, ts, balance,
     // event_id, key
     out->recharge_id = s.Int(0);
     out->subscriber_id = SubscriberId(s.Int(2));
     out->amount_minor = s.Int(3);
-    out->currency = *Currency::Parse(s.Text(4));
+    TALLY_ASSIGN_OR_RETURN(out->currency, Currency::Parse(s.Text(4)));
     auto channel = ParseEnum<RechargeChannel>(s.Text(5));
     out->channel = channel.ok() ? *channel : RechargeChannel::kApp;
     std::string_view state = s.Text(6);
@@ -972,35 +915,47 @@ class SqliteLedger final : public Ledger {
     out->balance_minor = s.Int(8);
     out->event_id = std::string(s.Text(9));
     out->idempotency_key = std::string(s.Text(10));
+    return Status::Ok();
   }
 
   Status DoCompensate(Op& op, const CompensateRequest& r, RechargeResult* out) {
     if (r.idempotency_key.empty() || r.idempotency_key.size() > kMaxKeyBytes) {
       return Status::InvalidArgument("idempotency key must be 1 to 128 bytes");
     }
-    st_find_compensation_.Bind(r.idempotency_key);
-    TALLY_ASSIGN_OR_RETURN(bool seen, st_find_compensation_.Step());
-    if (seen) {
-      if (st_find_compensation_.Int(0) != r.recharge_id ||
-          (st_find_compensation_.Text(1) == "reversal") != r.reversal) {
-        return Status::AlreadyExists("idempotency key '" + r.idempotency_key +
-                                     "' was used for another refund or reversal");
-      }
+    // The key seen before: (recharge id, reversal, balance after, time) of that compensation.
+    struct Seen {
+      int64_t recharge_id;
+      bool reversal;
+      int64_t balance;
+      int64_t ts;
+    };
+    std::optional<Seen> seen;
+    TALLY_RETURN_IF_ERROR(
+        store_->Query(S::kFindCompensation, {r.idempotency_key}, [&](const SqlRow& row) {
+          seen = Seen{row.Int(0), row.Text(1) == "reversal", row.Int(2), row.Int(3)};
+          return Status::Ok();
+        }));
+    if (seen && (seen->recharge_id != r.recharge_id || seen->reversal != r.reversal)) {
+      return Status::AlreadyExists("idempotency key '" + r.idempotency_key +
+                                   "' was used for another refund or reversal");
     }
-    st_recharge_by_id_.Bind(r.recharge_id);
-    TALLY_ASSIGN_OR_RETURN(bool found, st_recharge_by_id_.Step());
+    bool found = false;
+    std::string state;  // as stored
+    TALLY_RETURN_IF_ERROR(store_->Query(S::kRechargeById, {r.recharge_id}, [&](const SqlRow& row) {
+      found = true;
+      state = row.Text(6);
+      return ReadRecharge(row, out);
+    }));
     if (!found)
       return Status::NotFound("recharge " + std::to_string(r.recharge_id) + " does not exist");
-    ReadRecharge(st_recharge_by_id_, out);
     if (seen) {
-      out->balance_minor = st_find_compensation_.Int(2);
-      out->ts = Timestamp{st_find_compensation_.Int(3)};
+      out->balance_minor = seen->balance;
+      out->ts = Timestamp{seen->ts};
       out->replayed = true;
       return Status::Ok();
     }
     if (out->state != RechargeState::kSucceeded) {
-      return Status::InvalidArgument("recharge " + std::to_string(r.recharge_id) + " is " +
-                                     std::string(st_recharge_by_id_.Text(6)) +
+      return Status::InvalidArgument("recharge " + std::to_string(r.recharge_id) + " is " + state +
                                      "; only a succeeded recharge can be " +
                                      (r.reversal ? "reversed" : "refunded"));
     }
@@ -1009,10 +964,9 @@ class SqliteLedger final : public Ledger {
     acc->balance -= out->amount_minor;
     const char* kind = r.reversal ? "reversal" : "refund";
     TALLY_RETURN_IF_ERROR(
-        st_set_recharge_state_.Bind(r.reversal ? "reversed" : "refunded", r.recharge_id).Run());
-    TALLY_RETURN_IF_ERROR(st_insert_compensation_
-                              .Bind(r.idempotency_key, r.recharge_id, kind, ts.micros, acc->balance)
-                              .Run());
+        store_->Exec(S::kSetRechargeState, {r.reversal ? "reversed" : "refunded", r.recharge_id}));
+    TALLY_RETURN_IF_ERROR(store_->Exec(
+        S::kInsertCompensation, {r.idempotency_key, r.recharge_id, kind, ts.micros, acc->balance}));
     TALLY_RETURN_IF_ERROR(SaveBalance(*acc));
     TALLY_RETURN_IF_ERROR(Journal(*acc, ts, kind, -out->amount_minor, out->event_id));
     ChargeEvent ce;
@@ -1211,116 +1165,33 @@ class SqliteLedger final : public Ledger {
       TALLY_RETURN_IF_ERROR(Journal(acc, now, "usage", -t.charged, "rating batch"));
     }
     for (const auto& [day, packed] : fingerprints) {
-      st_insert_rated_.Bind(next_batch_id_++, int64_t{day});
-      st_insert_rated_.BindBlob(3, packed);
-      TALLY_RETURN_IF_ERROR(st_insert_rated_.Run());
+      TALLY_RETURN_IF_ERROR(
+          store_->Exec(S::kInsertRatedBatch, {next_batch_id_++, day, SqlValue::Bytes(packed)}));
     }
     return Status::Ok();
   }
 
   // ---- Setup -------------------------------------------------------------------------------
 
-  Status Prepare() {
-    auto prep = [&](SqliteStmt* s, std::string_view sql) -> Status {
-      TALLY_ASSIGN_OR_RETURN(*s, db_->Prepare(sql));
-      return Status::Ok();
-    };
-    TALLY_RETURN_IF_ERROR(prep(&st_savepoint_, "SAVEPOINT op"));
-    TALLY_RETURN_IF_ERROR(prep(&st_release_, "RELEASE op"));
-    TALLY_RETURN_IF_ERROR(
-        prep(&st_upsert_partner_, "INSERT OR REPLACE INTO partners VALUES (?, ?)"));
-    TALLY_RETURN_IF_ERROR(prep(&st_insert_plan_, "INSERT INTO plan_versions VALUES (?, ?, ?, ?)"));
-    TALLY_RETURN_IF_ERROR(prep(&st_upsert_account_,
-                               "INSERT OR REPLACE INTO accounts VALUES (?,?,?,?,?,?,?,?,?,?,?)"));
-    TALLY_RETURN_IF_ERROR(
-        prep(&st_update_balance_, "UPDATE accounts SET balance_minor = ? WHERE subscriber_id = ?"));
-    TALLY_RETURN_IF_ERROR(
-        prep(&st_insert_plan_history_, "INSERT OR REPLACE INTO plan_history VALUES (?, ?, ?)"));
-    TALLY_RETURN_IF_ERROR(prep(
-        &st_upsert_cycle_, "INSERT OR REPLACE INTO cycles VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
-    TALLY_RETURN_IF_ERROR(
-        prep(&st_update_cycle_usage_,
-             "UPDATE cycles SET data_mb_left = ?, voice_min_left = ?, sms_left = ?, "
-             "usage_minor = ? WHERE cycle_id = ?"));
-    TALLY_RETURN_IF_ERROR(prep(
-        &st_invoices_,
-        "SELECT cycle_id, start_day, end_day, fee_minor, usage_minor, adjustment_minor, closed "
-        "FROM cycles WHERE subscriber_id = ? ORDER BY start_day"));
-    constexpr std::string_view kRechargeCols =
-        "recharge_id, request_hash, subscriber_id, amount_minor, currency, channel, state, ts_us, "
-        "balance_after, "
-        "event_id, idempotency_key FROM recharges ";
-    TALLY_RETURN_IF_ERROR(prep(
-        &st_find_recharge_, "SELECT " + std::string(kRechargeCols) + "WHERE idempotency_key = ?"));
-    TALLY_RETURN_IF_ERROR(prep(&st_recharge_by_id_,
-                               "SELECT " + std::string(kRechargeCols) + "WHERE recharge_id = ?"));
-    TALLY_RETURN_IF_ERROR(
-        prep(&st_insert_recharge_, "INSERT INTO recharges VALUES (?,?,?,?,?,?,?,?,?,?,?)"));
-    TALLY_RETURN_IF_ERROR(
-        prep(&st_set_recharge_state_, "UPDATE recharges SET state = ? WHERE recharge_id = ?"));
-    TALLY_RETURN_IF_ERROR(prep(&st_find_compensation_,
-                               "SELECT recharge_id, kind, balance_after, ts_us FROM compensations "
-                               "WHERE idempotency_key = ?"));
-    TALLY_RETURN_IF_ERROR(
-        prep(&st_insert_compensation_, "INSERT INTO compensations VALUES (?, ?, ?, ?, ?)"));
-    TALLY_RETURN_IF_ERROR(
-        prep(&st_journal_,
-             "INSERT INTO journal (subscriber_id, ts_us, kind, amount_minor, balance_after, ref) "
-             "VALUES (?, ?, ?, ?, ?, ?)"));
-    TALLY_RETURN_IF_ERROR(
-        prep(&st_upsert_totals_,
-             "INSERT INTO day_totals VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (day) DO "
-             "UPDATE SET "
-             "recharges = recharges + ?2, recharge_minor = recharge_minor + ?3, "
-             "usage_charges = usage_charges + ?4, usage_charge_minor = usage_charge_minor + ?5, "
-             "fee_minor = fee_minor + ?6, compensation_minor = compensation_minor + ?7"));
-    TALLY_RETURN_IF_ERROR(prep(&st_insert_rated_, "INSERT INTO rated_batches VALUES (?, ?, ?)"));
-    TALLY_RETURN_IF_ERROR(
-        prep(&st_insert_outbox_, "INSERT INTO outbox (table_name, body, rows) VALUES (?, ?, ?)"));
-    TALLY_RETURN_IF_ERROR(
-        prep(&st_pending_,
-             "SELECT seq, table_name, body, rows FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?"));
-    TALLY_RETURN_IF_ERROR(prep(&st_delete_outbox_, "DELETE FROM outbox WHERE seq <= ?"));
-    TALLY_RETURN_IF_ERROR(prep(&st_meta_, "INSERT OR REPLACE INTO meta VALUES (?, ?)"));
-    return Status::Ok();
-  }
-
-  Result<int64_t> ScalarInt(std::string_view sql) {
-    TALLY_ASSIGN_OR_RETURN(SqliteStmt s, db_->Prepare(sql));
-    TALLY_ASSIGN_OR_RETURN(bool row, s.Step());
-    return row && !s.IsNull(0) ? s.Int(0) : 0;
-  }
-
   Status LoadState() {
-    TALLY_ASSIGN_OR_RETURN(SqliteStmt s, db_->Prepare("SELECT row FROM partners"));
     JsonRecordReader<Partner> partner_reader;
-    for (;;) {
-      TALLY_ASSIGN_OR_RETURN(bool row, s.Step());
-      if (!row) break;
+    TALLY_RETURN_IF_ERROR(store_->Query(S::kLoadPartners, {}, [&](const SqlRow& s) -> Status {
       TALLY_ASSIGN_OR_RETURN(Partner p, partner_reader.Parse(Chomp(s.Text(0))));
       partners_[p.partner_id.value()] = p;
-    }
-    TALLY_ASSIGN_OR_RETURN(
-        s, db_->Prepare("SELECT row FROM plan_versions ORDER BY plan_id, region, version"));
+      return Status::Ok();
+    }));
     JsonRecordReader<PlanVersion> plan_reader;
-    for (;;) {
-      TALLY_ASSIGN_OR_RETURN(bool row, s.Step());
-      if (!row) break;
+    TALLY_RETURN_IF_ERROR(store_->Query(S::kLoadPlanVersions, {}, [&](const SqlRow& s) -> Status {
       TALLY_ASSIGN_OR_RETURN(PlanVersion v, plan_reader.Parse(Chomp(s.Text(0))));
       plans_[{v.plan_id.value(), static_cast<int>(v.region)}].push_back(v);
-    }
+      return Status::Ok();
+    }));
     for (auto& [key, list] : plans_) {
       std::sort(list.begin(), list.end(), [](const PlanVersion& a, const PlanVersion& b) {
         return a.effective_from < b.effective_from;
       });
     }
-    TALLY_ASSIGN_OR_RETURN(s,
-                           db_->Prepare("SELECT subscriber_id, partner_id, region, billing_type, "
-                                        "currency, status, status_day, activated_us, "
-                                        "cycle_day, balance_minor, profile FROM accounts"));
-    for (;;) {
-      TALLY_ASSIGN_OR_RETURN(bool row, s.Step());
-      if (!row) break;
+    TALLY_RETURN_IF_ERROR(store_->Query(S::kLoadAccounts, {}, [&](const SqlRow& s) -> Status {
       struct Account a;
       a.id = SubscriberId(s.Int(0));
       a.partner = PartnerId(s.Int(1));
@@ -1334,33 +1205,20 @@ class SqliteLedger final : public Ledger {
       a.balance = s.Int(9);
       a.profile = std::make_shared<const std::string>(s.Text(10));
       accounts_[a.id.value()] = std::move(a);
-    }
-    TALLY_ASSIGN_OR_RETURN(s, db_->Prepare("SELECT subscriber_id, from_us, plan_id FROM "
-                                           "plan_history ORDER BY subscriber_id, from_us"));
-    for (;;) {
-      TALLY_ASSIGN_OR_RETURN(bool row, s.Step());
-      if (!row) break;
+      return Status::Ok();
+    }));
+    TALLY_RETURN_IF_ERROR(store_->Query(S::kLoadPlanHistory, {}, [&](const SqlRow& s) {
       auto it = accounts_.find(s.Int(0));
       if (it != accounts_.end()) it->second.plans.push_back({s.Int(1), PlanId(s.Int(2))});
-    }
+      return Status::Ok();
+    }));
     for (auto& [id, a] : accounts_) {
       if (a.plans.empty())
         return Status::Corruption("ledger: account " + std::to_string(id) + " has no plan history");
     }
-    // The last three cycles of every account (older ones only matter to invoices, read from SQL).
-    TALLY_ASSIGN_OR_RETURN(
-        s, db_->Prepare(
-               "SELECT cycle_id, subscriber_id, start_day, end_day, plan_id, plan_version, "
-               "plan_price, data_mb_left, "
-               "voice_min_left, sms_left, fee_minor, usage_minor, adjustment_minor, closed FROM ("
-               "SELECT *, row_number() OVER (PARTITION BY subscriber_id ORDER BY start_day DESC) "
-               "AS rn FROM cycles) "
-               "WHERE rn <= 3"));
-    for (;;) {
-      TALLY_ASSIGN_OR_RETURN(bool row, s.Step());
-      if (!row) break;
+    TALLY_RETURN_IF_ERROR(store_->Query(S::kLoadRecentCycles, {}, [&](const SqlRow& s) {
       auto it = accounts_.find(s.Int(1));
-      if (it == accounts_.end()) continue;
+      if (it == accounts_.end()) return Status::Ok();
       Cycle c;
       c.id = s.Int(0);
       c.start = Date{static_cast<int32_t>(s.Int(2))};
@@ -1374,35 +1232,31 @@ class SqliteLedger final : public Ledger {
       c.adjust = s.Int(12);
       c.closed = s.Int(13) != 0;
       it->second.cycles[c.start.days] = c;
-    }
-    TALLY_ASSIGN_OR_RETURN(next_cycle_id_, ScalarInt("SELECT max(cycle_id) FROM cycles"));
-    ++next_cycle_id_;
-    TALLY_ASSIGN_OR_RETURN(next_recharge_id_, ScalarInt("SELECT max(recharge_id) FROM recharges"));
-    ++next_recharge_id_;
-    TALLY_ASSIGN_OR_RETURN(next_batch_id_, ScalarInt("SELECT max(batch_id) FROM rated_batches"));
-    ++next_batch_id_;
-    TALLY_ASSIGN_OR_RETURN(newest_day_, ScalarInt("SELECT max(day) FROM rated_batches"));
-    TALLY_ASSIGN_OR_RETURN(
-        delivered_seq_,
-        ScalarInt("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'delivered_seq'"));
+      return Status::Ok();
+    }));
+    TALLY_RETURN_IF_ERROR(store_->Query(S::kLoadCounters, {}, [&](const SqlRow& s) {
+      auto value = [&](int col) { return s.IsNull(col) ? 0 : s.Int(col); };
+      next_cycle_id_ = value(0) + 1;
+      next_recharge_id_ = value(1) + 1;
+      next_batch_id_ = value(2) + 1;
+      newest_day_ = value(3);
+      delivered_seq_ = value(4);
+      return Status::Ok();
+    }));
     // The rated ids inside the window.
-    TALLY_ASSIGN_OR_RETURN(
-        s, db_->Prepare("SELECT day, fingerprints FROM rated_batches WHERE day >= ?"));
-    s.Bind(newest_day_ - options_.rated_window_days);
-    for (;;) {
-      TALLY_ASSIGN_OR_RETURN(bool row, s.Step());
-      if (!row) break;
-      std::string_view blob = s.Blob(1);
-      if (blob.size() % sizeof(Fingerprint) != 0)
-        return Status::Corruption("ledger: a rated batch is truncated");
-      FingerprintSet& set = rated_[static_cast<int32_t>(s.Int(0))];
-      for (size_t i = 0; i < blob.size(); i += sizeof(Fingerprint)) {
-        Fingerprint f;
-        std::memcpy(&f, blob.data() + i, sizeof f);
-        set.Insert(f);
-      }
-    }
-    return Status::Ok();
+    return store_->Query(S::kLoadRatedBatches, {newest_day_ - options_.rated_window_days},
+                         [&](const SqlRow& s) -> Status {
+                           std::string_view blob = s.Bytes(1);
+                           if (blob.size() % sizeof(Fingerprint) != 0)
+                             return Status::Corruption("ledger: a rated batch is truncated");
+                           FingerprintSet& set = rated_[static_cast<int32_t>(s.Int(0))];
+                           for (size_t i = 0; i < blob.size(); i += sizeof(Fingerprint)) {
+                             Fingerprint f;
+                             std::memcpy(&f, blob.data() + i, sizeof f);
+                             set.Insert(f);
+                           }
+                           return Status::Ok();
+                         });
   }
 
   static std::string_view Chomp(std::string_view s) {
@@ -1410,15 +1264,8 @@ class SqliteLedger final : public Ledger {
     return s;
   }
 
-  // Holds DIR/ledger.lock; closing the descriptor releases it.
-  struct LockFile {
-    int fd;
-    explicit LockFile(int f) : fd(f) {}
-    ~LockFile() { ::close(fd); }
-  };
-  LockFile lock_;
-  std::unique_ptr<SqliteDb> db_;
-  SqliteLedgerOptions options_;
+  std::unique_ptr<LedgerStore> store_;
+  LedgerOptions options_;
 
   // Writer-thread state.
   std::unordered_map<int64_t, Partner> partners_;
@@ -1433,13 +1280,6 @@ class SqliteLedger final : public Ledger {
   int64_t delivered_seq_ = 0;
   std::atomic<int64_t> account_count_{0};
 
-  SqliteStmt st_upsert_partner_, st_insert_plan_, st_upsert_account_, st_update_balance_,
-      st_insert_plan_history_, st_upsert_cycle_, st_update_cycle_usage_, st_savepoint_, st_release_,
-      st_invoices_, st_find_recharge_, st_recharge_by_id_, st_insert_recharge_,
-      st_set_recharge_state_, st_find_compensation_, st_insert_compensation_, st_journal_,
-      st_upsert_totals_, st_insert_rated_, st_insert_outbox_, st_pending_, st_delete_outbox_,
-      st_meta_;
-
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::unique_ptr<Op>> queue_;
@@ -1449,26 +1289,9 @@ class SqliteLedger final : public Ledger {
 
 }  // namespace
 
-Result<std::unique_ptr<Ledger>> OpenSqliteLedger(const std::string& data_dir,
-                                                 SqliteLedgerOptions options) {
-  std::error_code ec;
-  std::filesystem::create_directories(data_dir, ec);
-  if (ec) return Status::IOError("cannot create " + data_dir + ": " + ec.message());
-  const std::string lock_path = data_dir + "/ledger.lock";
-  int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::IOError("cannot open " + lock_path + ": " + std::strerror(errno));
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    ::close(fd);
-    return Status::Unavailable(data_dir +
-                               ": the ledger is open in another tally process (is `tally serve` "
-                               "running on this directory?)");
-  }
-  auto db = SqliteDb::Open(data_dir + "/ledger.sqlite");
-  if (!db.ok()) {
-    ::close(fd);
-    return db.status();
-  }
-  auto ledger = std::make_unique<SqliteLedger>(std::move(*db), options, fd);
+Result<std::unique_ptr<Ledger>> OpenLedgerOnStore(std::unique_ptr<LedgerStore> store,
+                                                  LedgerOptions options) {
+  auto ledger = std::make_unique<StoreLedger>(std::move(store), options);
   TALLY_RETURN_IF_ERROR(ledger->Init());
   return std::unique_ptr<Ledger>(std::move(ledger));
 }
