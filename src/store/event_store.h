@@ -76,6 +76,27 @@ struct RetentionReport {
   int64_t rows_dropped = 0;
 };
 
+//! A LoadRecord from a row of the columns load_id, source, started and finished (epoch
+//! microseconds), family, read, accepted, late, duplicate, rejected, passed (true/1) and report,
+//! as both backends' Loads() select them.
+inline LoadRecord LoadRecordFromRow(const std::vector<std::optional<std::string>>& r) {
+  auto num = [&](size_t i) { return std::stoll(r[i].value_or("0")); };
+  LoadRecord l;
+  l.load_id = r[0].value_or("");
+  l.source = r[1].value_or("");
+  l.started = Timestamp{num(2)};
+  l.finished = Timestamp{num(3)};
+  l.family = r[4].value_or("");
+  l.read = num(5);
+  l.accepted = num(6);
+  l.late = num(7);
+  l.duplicate = num(8);
+  l.rejected = num(9);
+  l.passed = r[10].value_or("") == "true" || r[10].value_or("") == "1";
+  l.report_json = r[11].value_or("");
+  return l;
+}
+
 class EventStore {
  public:
   virtual ~EventStore() = default;

@@ -208,6 +208,17 @@ std::string UnescapeTsv(std::string_view s) {
   return out;
 }
 
+// Calls fn(line) for every non-empty line of a TabSeparated answer.
+template <typename Fn>
+void ForEachLine(std::string_view body, Fn&& fn) {
+  for (size_t pos = 0; pos < body.size();) {
+    size_t nl = body.find('\n', pos);
+    if (nl == std::string_view::npos) nl = body.size();
+    if (nl > pos) fn(body.substr(pos, nl - pos));
+    pos = nl + 1;
+  }
+}
+
 std::vector<std::string_view> SplitTsvLine(std::string_view line) {
   std::vector<std::string_view> fields;
   size_t start = 0;
@@ -469,25 +480,23 @@ Status ClickHouseEventStore::LoadCommitLog() {
                         "FROM " + db_ + ".tally_commits_local ORDER BY seq FORMAT TabSeparated"));
   std::set<uint64_t> begun, done;
   uint64_t max_seq = 0;
-  for (size_t pos = 0; pos < body.size();) {
-    size_t nl = body.find('\n', pos);
-    if (nl == std::string::npos) nl = body.size();
-    auto f = SplitTsvLine(std::string_view(body).substr(pos, nl - pos));
-    pos = nl + 1;
-    if (f.size() != 4) continue;
+  Status bad;
+  ForEachLine(body, [&](std::string_view line) {
+    auto f = SplitTsvLine(line);
+    if (f.size() != 4 || !bad.ok()) return;
     const uint64_t seq = std::stoull(std::string(f[0]));
     max_seq = std::max(max_seq, seq);
     if (f[1] == "retention") {  // watermark_us holds the cutoff day's start
       const int64_t cutoff = std::stoll(std::string(f[2]));
       retained_from_ = std::max(retained_from_, Timestamp{cutoff}.date().days);
-      continue;
+      return;
     }
     if (f[1] == "done") {
       done.insert(seq);
       const int64_t wm = std::stoll(std::string(f[2]));
       if (wm != INT64_MIN && (!watermark_ || wm > watermark_->micros)) watermark_ = Timestamp{wm};
       if (std::stoul(std::string(f[3])) != shards_.size()) {
-        return Status::InvalidArgument(
+        bad = Status::InvalidArgument(
             "ClickHouse event store: commit " + std::string(f[0]) + " was written to " +
             std::string(f[3]) + " shard(s) and the cluster now has " +
             std::to_string(shards_.size()) +
@@ -497,7 +506,8 @@ Status ClickHouseEventStore::LoadCommitLog() {
     } else {
       begun.insert(seq);
     }
-  }
+  });
+  TALLY_RETURN_IF_ERROR(bad);
   for (uint64_t s : begun) {
     if (!done.count(s)) aborted_.insert(s);
   }
@@ -510,12 +520,7 @@ Status ClickHouseEventStore::LoadCommitLog() {
         std::string days,
         shards_[0]->Query("SELECT DISTINCT toInt32(day) FROM " + db_ + "." + FamilyTable(f) +
                           " WHERE " + VisibleRows() + " FORMAT TabSeparated"));
-    for (size_t pos = 0; pos < days.size();) {
-      size_t nl = days.find('\n', pos);
-      if (nl == std::string::npos) nl = days.size();
-      if (nl > pos) days_[f].insert(std::stoi(days.substr(pos, nl - pos)));
-      pos = nl + 1;
-    }
+    ForEachLine(days, [&](std::string_view d) { days_[f].insert(std::stoi(std::string(d))); });
   }
   return Status::Ok();
 }
@@ -808,17 +813,13 @@ Status ClickHouseEventStore::StoredIds(EventFamily family, const std::vector<Dat
       shards_[0]->Query("SELECT toInt32(day), event_id FROM " + db_ + "." + FamilyTable(family) +
                         " WHERE day IN (" + DaysList(wanted) + ") AND " + VisibleRows() +
                         " FORMAT TabSeparated"));
-  for (size_t pos = 0; pos < body.size();) {
-    size_t nl = body.find('\n', pos);
-    if (nl == std::string::npos) nl = body.size();
-    const std::string_view line = std::string_view(body).substr(pos, nl - pos);
-    pos = nl + 1;
+  ForEachLine(body, [&](std::string_view line) {
     const size_t tab = line.find('\t');
-    if (tab == std::string_view::npos) continue;
+    if (tab == std::string_view::npos) return;
     int32_t day = 0;
     std::from_chars(line.data(), line.data() + tab, day);
     ids->emplace_back(Date{day}, UnescapeTsv(line.substr(tab + 1)));
-  }
+  });
   return Status::Ok();
 }
 
@@ -836,12 +837,7 @@ Result<std::vector<std::string>> ClickHouseEventStore::FindStoredIds(
         shards_[0]->Query("SELECT event_id FROM " + db_ + "." + FamilyTable(family) +
                           " WHERE day = " + ClickHouseQuote(FormatDate(day)) + " AND event_id IN (" +
                           in + ") AND " + VisibleRows() + " FORMAT TabSeparated"));
-    for (size_t pos = 0; pos < body.size();) {
-      size_t nl = body.find('\n', pos);
-      if (nl == std::string::npos) nl = body.size();
-      found.push_back(UnescapeTsv(std::string_view(body).substr(pos, nl - pos)));
-      pos = nl + 1;
-    }
+    ForEachLine(body, [&](std::string_view id) { found.push_back(UnescapeTsv(id)); });
   }
   return found;
 }
@@ -919,12 +915,9 @@ Result<RetentionReport> ClickHouseEventStore::DropDaysBefore(Date cutoff) {
                        (monthly ? "toUInt32(partition) < " + month_before
                                 : "partition < " + before) +
                        " FORMAT TabSeparated"));
-      for (size_t pos = 0; pos < parts.size();) {
-        size_t nl = parts.find('\n', pos);
-        if (nl == std::string::npos) nl = parts.size();
-        const std::string p = parts.substr(pos, nl - pos);
-        pos = nl + 1;
-        if (p.empty()) continue;
+      std::vector<std::string> names;
+      ForEachLine(parts, [&](std::string_view p) { names.emplace_back(p); });
+      for (const std::string& p : names) {
         TALLY_RETURN_IF_ERROR(shard->Query("ALTER TABLE " + db_ + "." + t + " DROP PARTITION " +
                                            (monthly ? p : ClickHouseQuote(p)))
                                   .status());
@@ -966,22 +959,7 @@ Result<std::vector<LoadRecord>> ClickHouseEventStore::Loads(int limit) {
             VisibleRows() + " ORDER BY finished_us DESC, load_id DESC LIMIT " +
             std::to_string(std::max(limit, 0))));
   std::vector<LoadRecord> out;
-  for (const auto& r : t.rows) {
-    LoadRecord l;
-    l.load_id = r[0].value_or("");
-    l.source = r[1].value_or("");
-    l.started = Timestamp{std::stoll(r[2].value_or("0"))};
-    l.finished = Timestamp{std::stoll(r[3].value_or("0"))};
-    l.family = r[4].value_or("");
-    l.read = std::stoll(r[5].value_or("0"));
-    l.accepted = std::stoll(r[6].value_or("0"));
-    l.late = std::stoll(r[7].value_or("0"));
-    l.duplicate = std::stoll(r[8].value_or("0"));
-    l.rejected = std::stoll(r[9].value_or("0"));
-    l.passed = r[10].value_or("0") == "1";
-    l.report_json = r[11].value_or("");
-    out.push_back(std::move(l));
-  }
+  for (const auto& r : t.rows) out.push_back(LoadRecordFromRow(r));
   return out;
 }
 

@@ -579,22 +579,7 @@ Result<std::vector<LoadRecord>> DuckDbEventStore::Loads(int limit) {
                 "family, rows_read, accepted, late, duplicate, rejected, passed, report FROM loads "
                 "ORDER BY finished DESC, load_id DESC LIMIT " + std::to_string(std::max(limit, 0))));
   std::vector<LoadRecord> out;
-  for (const auto& r : t.rows) {
-    LoadRecord l;
-    l.load_id = r[0].value_or("");
-    l.source = r[1].value_or("");
-    l.started = Timestamp{std::stoll(r[2].value_or("0"))};
-    l.finished = Timestamp{std::stoll(r[3].value_or("0"))};
-    l.family = r[4].value_or("");
-    l.read = std::stoll(r[5].value_or("0"));
-    l.accepted = std::stoll(r[6].value_or("0"));
-    l.late = std::stoll(r[7].value_or("0"));
-    l.duplicate = std::stoll(r[8].value_or("0"));
-    l.rejected = std::stoll(r[9].value_or("0"));
-    l.passed = r[10].value_or("") == "true";
-    l.report_json = r[11].value_or("");
-    out.push_back(std::move(l));
-  }
+  for (const auto& r : t.rows) out.push_back(LoadRecordFromRow(r));
   return out;
 }
 
