@@ -29,8 +29,12 @@ std::string ErrnoText(int err) {
 // In the child, between fork and exec: only async-signal-safe calls.
 [[noreturn]] void ExecChild(const std::vector<char*>& argv, const char* workdir, int in_fd,
                             int out_fd, const std::optional<UserIds>& user, int death_signal,
-                            pid_t parent) {
-  ::setpgid(0, 0);
+                            bool detach, pid_t parent) {
+  if (detach) {
+    ::setsid();  // no terminal's Ctrl-C or hangup reaches it
+  } else {
+    ::setpgid(0, 0);
+  }
   if (user) {
     // Group first: after setuid the process may no longer change its groups.
     if (::setgroups(0, nullptr) != 0 || ::setgid(user->gid) != 0 || ::setuid(user->uid) != 0) {
@@ -38,8 +42,10 @@ std::string ErrnoText(int err) {
     }
   }
   // After the change of user, which clears the death signal.
-  ::prctl(PR_SET_PDEATHSIG, death_signal);
-  if (::getppid() != parent) ::_exit(126);  // the parent died before the death signal was set
+  if (!detach) {
+    ::prctl(PR_SET_PDEATHSIG, death_signal);
+    if (::getppid() != parent) ::_exit(126);  // the parent died before the signal was set
+  }
   sigset_t none;
   ::sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -98,13 +104,13 @@ Result<pid_t> StartChild(const ChildSpec& spec) {
   const pid_t pid = ::fork();
   if (pid == 0) {
     ExecChild(argv, spec.workdir.empty() ? nullptr : spec.workdir.c_str(), in_fd, out_fd, spec.user,
-              spec.death_signal, parent);
+              spec.death_signal, spec.detach, parent);
   }
   const int fork_errno = errno;
   ::close(in_fd);
   ::close(out_fd);
   if (pid < 0) return Status::IOError("fork failed: " + ErrnoText(fork_errno));
-  ::setpgid(pid, pid);  // here too, so the group exists whichever side runs first
+  if (!spec.detach) ::setpgid(pid, pid);  // here too, so the group exists whichever runs first
   return pid;
 }
 
@@ -152,19 +158,36 @@ std::string DescribeWaitStatus(int wstatus) {
   return "changed state " + std::to_string(wstatus);
 }
 
+Result<std::vector<uint16_t>> PickFreePorts(int count) {
+  std::vector<int> fds;
+  std::vector<uint16_t> ports;
+  Status status;
+  for (int i = 0; i < count && status.ok(); ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      status = Status::IOError("cannot create a socket to pick a port: " + ErrnoText(errno));
+      break;
+    }
+    fds.push_back(fd);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      status = Status::IOError("cannot bind 127.0.0.1:0 to pick a port: " + ErrnoText(errno));
+      break;
+    }
+    ports.push_back(ntohs(addr.sin_port));
+  }
+  for (int fd : fds) ::close(fd);
+  if (!status.ok()) return status;
+  return ports;
+}
+
 Result<uint16_t> PickFreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Status::IOError("cannot create a socket to pick a port: " + ErrnoText(errno));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
-  const int err = errno;
-  ::close(fd);
-  if (!ok) return Status::IOError("cannot bind 127.0.0.1:0 to pick a port: " + ErrnoText(err));
-  return ntohs(addr.sin_port);
+  TALLY_ASSIGN_OR_RETURN(std::vector<uint16_t> ports, PickFreePorts(1));
+  return ports[0];
 }
 
 std::string TailOfFile(const std::string& path, size_t max_bytes) {

@@ -36,6 +36,9 @@ struct ChildSpec {
   std::string output_path;        // stdout and stderr are appended here; empty: /dev/null
   std::optional<UserIds> user;    // switch to this user before exec (needs root)
   int death_signal = SIGTERM;     // sent to the child when the starting thread exits
+  //! A session of its own (setsid) and no death signal: the child outlives this process (a
+  //! development server started by a command that returns); stop it by its PID later.
+  bool detach = false;
 };
 
 //! Starts the child in its own process group (its pid is the group id) with stdin from /dev/null
@@ -63,6 +66,9 @@ ChildStop StopChild(pid_t pid, const std::vector<std::pair<int, std::chrono::mil
 //! "exited with code 1", "was killed by signal 9".
 std::string DescribeWaitStatus(int wstatus);
 
+//! `count` distinct TCP ports on 127.0.0.1 that were free a moment ago (bound at once, then
+//! released). Another process may take one before the child binds it; callers retry then.
+Result<std::vector<uint16_t>> PickFreePorts(int count);
 //! A TCP port on 127.0.0.1 that was free a moment ago. Another process may take it before the
 //! child binds it; a caller retries with a new port when the child says so.
 Result<uint16_t> PickFreePort();

@@ -1,5 +1,7 @@
 #include "store/clickhouse/cluster.h"
 
+#include "core/child_process.h"
+
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -175,7 +177,7 @@ Result<std::unique_ptr<ClickHouseLocalCluster>> ClickHouseLocalCluster::Start(
       }
     }
   }
-  TALLY_ASSIGN_OR_RETURN(std::vector<uint16_t> ports, PickFreeLoopbackPorts(2 * options.shards));
+  TALLY_ASSIGN_OR_RETURN(std::vector<uint16_t> ports, PickFreePorts(2 * options.shards));
   std::unique_ptr<ClickHouseLocalCluster> cluster(new ClickHouseLocalCluster());
   cluster->dir_ = root.string();
   for (int i = 0; i < options.shards; ++i) {

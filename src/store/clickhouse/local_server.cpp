@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "api/http_client.h"
+#include "core/child_process.h"
 #include "core/url.h"
 
 namespace tally {
@@ -51,10 +52,6 @@ struct Layout {
   fs::path error_log() const { return logs() / "clickhouse-server.err.log"; }
   fs::path console_log() const { return logs() / "console.log"; }  // stdout + stderr
 };
-
-std::string ErrnoText(int err) {
-  return std::strerror(err);
-}
 
 // 18.16 concatenates these paths with file names, so directories must end with '/'.
 std::string DirWithSlash(const fs::path& p) {
@@ -180,37 +177,6 @@ Result<std::string> ResolveBinary(const std::string& configured) {
                           "TALLY_CLICKHOUSE_SERVER)");
 }
 
-}  // namespace
-
-Result<std::vector<uint16_t>> PickFreeLoopbackPorts(int count) {
-  std::vector<int> fds;
-  std::vector<uint16_t> ports;
-  Status status;
-  for (int i = 0; i < count && status.ok(); ++i) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-      status = Status::IOError("cannot create a socket to pick a free port: " + ErrnoText(errno));
-      break;
-    }
-    fds.push_back(fd);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    socklen_t len = sizeof(addr);
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      status = Status::IOError("cannot bind 127.0.0.1:0 to pick a free port: " + ErrnoText(errno));
-      break;
-    }
-    ports.push_back(ntohs(addr.sin_port));
-  }
-  for (int fd : fds) ::close(fd);
-  if (!status.ok()) return status;
-  return ports;
-}
-
-namespace {
 
 std::string ConfigXml(const Layout& layout, uint16_t http_port, uint16_t tcp_port,
                       const std::string& extra) {
@@ -293,89 +259,7 @@ std::string UsersXml() {
          "</yandex>\n";
 }
 
-// Starts `argv` with stdout and stderr appended to `console_log`, in its own process group and
-// working directory, with SIGTERM as its parent-death signal. Only async-signal-safe calls happen
-// between fork() and exec, because the parent may have other threads.
-Result<pid_t> Spawn(const std::vector<std::string>& args, const fs::path& workdir,
-                    const fs::path& console_log, bool detach) {
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  const std::string cwd = workdir.string();
-
-  const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (null_fd < 0) return Status::IOError("cannot open /dev/null: " + ErrnoText(errno));
-  const int log_fd = ::open(console_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (log_fd < 0) {
-    const int err = errno;
-    ::close(null_fd);
-    return Status::IOError("cannot open " + console_log.string() + ": " + ErrnoText(err));
-  }
-  const pid_t parent = ::getpid();
-
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    if (detach) {
-      ::setsid();  // a session of its own: no terminal's Ctrl-C or hangup reaches it
-    } else {
-      ::setpgid(0, 0);
-      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-      if (::getppid() != parent) ::_exit(126);  // the parent died before the signal was set
-    }
-    sigset_t all;
-    ::sigemptyset(&all);
-    ::sigprocmask(SIG_SETMASK, &all, nullptr);
-    for (int sig : {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGCHLD}) ::signal(sig, SIG_DFL);
-    ::dup2(null_fd, STDIN_FILENO);
-    ::dup2(log_fd, STDOUT_FILENO);
-    ::dup2(log_fd, STDERR_FILENO);
-    // Inherited descriptors (another server's listening socket, say) must not live on in the
-    // child: they would keep ports and files open after their owner closed them.
-    if (::syscall(SYS_close_range, 3U, ~0U, 0U) != 0) {
-      rlimit lim{};
-      const long max_fd = ::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY
-                              ? static_cast<long>(lim.rlim_cur)
-                              : 65536;
-      for (long fd = 3; fd < max_fd && fd < (1L << 20); ++fd) ::close(static_cast<int>(fd));
-    }
-    if (::chdir(cwd.c_str()) != 0) ::_exit(125);
-    ::execv(argv[0], argv.data());
-    static constexpr char kMsg[] = "tally: exec of the ClickHouse server failed\n";
-    [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, kMsg, sizeof(kMsg) - 1);
-    ::_exit(127);
-  }
-  const int fork_errno = errno;
-  ::close(null_fd);
-  ::close(log_fd);
-  if (pid < 0) return Status::IOError("fork failed: " + ErrnoText(fork_errno));
-  if (!detach) ::setpgid(pid, pid);  // also here, so the group exists whichever side runs first
-  return pid;
-}
-
-std::string DescribeWaitStatus(int wstatus) {
-  if (WIFEXITED(wstatus)) return "exited with code " + std::to_string(WEXITSTATUS(wstatus));
-  if (WIFSIGNALED(wstatus)) return "was killed by signal " + std::to_string(WTERMSIG(wstatus));
-  return "changed state " + std::to_string(wstatus);
-}
-
-// waitpid(pid, WNOHANG): true and the status once the child has exited.
-bool Reaped(pid_t pid, int* wstatus) {
-  for (;;) {
-    const pid_t r = ::waitpid(pid, wstatus, WNOHANG);
-    if (r == pid) return true;
-    if (r == 0) return false;
-    if (errno == EINTR) continue;
-    *wstatus = 0;  // ECHILD: reaped elsewhere (SIGCHLD ignored); it is gone all the same
-    return true;
-  }
-}
-
-void KillAndReap(pid_t pid) {
-  ::kill(pid, SIGKILL);
-  int wstatus = 0;
-  while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
-  }
-}
+void KillAndReap(pid_t pid) { StopChild(pid, {}); }
 
 // ClickHouse holds an flock on <path>/status while it runs. Checking it first keeps Start() from
 // rewriting the config of a server that is running in the same directory.
@@ -415,7 +299,12 @@ Result<pid_t> StartOnce(const std::string& binary, const Layout& layout, uint16_
   std::vector<std::string> args = {binary};
   if (fs::path(binary).filename() == "clickhouse") args.emplace_back("server");
   args.push_back("--config-file=" + layout.config().string());
-  auto spawned = Spawn(args, layout.root, layout.console_log(), detach);
+  ChildSpec spec;
+  spec.argv = args;
+  spec.workdir = layout.root.string();
+  spec.output_path = layout.console_log().string();
+  spec.detach = detach;
+  auto spawned = StartChild(spec);
   if (!spawned.ok()) return spawned.status();
   const pid_t pid = *spawned;
 
@@ -439,7 +328,7 @@ Result<pid_t> StartOnce(const std::string& binary, const Layout& layout, uint16_
   std::string last_answer = "no answer yet";
   for (;;) {
     int wstatus = 0;
-    if (Reaped(pid, &wstatus)) {
+    if (ChildExited(pid, &wstatus)) {
       const std::string tail = logs_tail();
       return Status::Unavailable("ClickHouse server " + binary + " (pid " + std::to_string(pid) +
                                  ") " + DescribeWaitStatus(wstatus) + " during startup" + tail);
@@ -496,7 +385,7 @@ Result<std::unique_ptr<ClickHouseLocalServer>> ClickHouseLocalServer::Start(Opti
     uint16_t http_port = options.http_port;
     uint16_t tcp_port = options.tcp_port;
     if (pick_ports) {
-      TALLY_ASSIGN_OR_RETURN(auto ports, PickFreeLoopbackPorts(2));
+      TALLY_ASSIGN_OR_RETURN(auto ports, PickFreePorts(2));
       if (http_port == 0) http_port = ports[0] != tcp_port ? ports[0] : ports[1];
       if (tcp_port == 0) tcp_port = ports[1] != http_port ? ports[1] : ports[0];
     }
@@ -545,21 +434,9 @@ Status ClickHouseLocalServer::Stop() {
   const pid_t pid = pid_;
   pid_ = -1;
 
-  int wstatus = 0;
-  bool exited_before = Reaped(pid, &wstatus);
-  bool killed = false;
-  if (!exited_before) {
-    ::kill(pid, SIGTERM);
-    const auto deadline = Clock::now() + kStopGrace;
-    bool gone = false;
-    while (!(gone = Reaped(pid, &wstatus)) && Clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    if (!gone) {
-      KillAndReap(pid);
-      killed = true;
-    }
-  }
+  const ChildStop stop = StopChild(pid, {{SIGTERM, kStopGrace}});
+  const int wstatus = stop.wstatus;
+  const bool exited_before = stop.exited_before, killed = stop.killed;
   const std::string who = "ClickHouse server (pid " + std::to_string(pid) + ", dir " + dir_ + ")";
   if (killed) {
     return Status::Unavailable(who + " did not exit within " + std::to_string(kStopGrace.count()) +

@@ -41,9 +41,6 @@
 
 namespace tally {
 
-//! Binds port 0 on 127.0.0.1 `count` times at once, so the ports are distinct, and releases them.
-//! Another process may take one before a server binds it; callers retry when that happens.
-Result<std::vector<uint16_t>> PickFreeLoopbackPorts(int count);
 
 //! A ClickHouse server started as a child process with its whole config and data under one
 //! directory, listening on 127.0.0.1 only. For development clusters, tests and benchmarks.
