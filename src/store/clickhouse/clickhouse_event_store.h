@@ -67,7 +67,8 @@ class ClickHouseEventStore final : public EventStore {
   //! `?` placeholders (outside string literals) are replaced by typed ClickHouse literals: 18.16
   //! has no server-side parameters, so values are bound here, escaped, never spliced as text.
   Result<TextTable> Query(const std::string& sql, const std::vector<SqlParam>& params) override;
-  //! Background merges do the work; this only waits for pending deletes of failed commits.
+  //! Nothing to do: ClickHouse merges parts in the background, and reads are exact before and
+  //! after any merge (see the commit rule above).
   Status Compact() override;
   Result<RetentionReport> DropDaysBefore(Date cutoff) override;
   Result<std::vector<PartitionInfo>> Partitions() override;
