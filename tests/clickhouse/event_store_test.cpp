@@ -162,6 +162,14 @@ TEST_F(ClickHouseStoreTest, ARangeReadsOnlyItsDayPartitions) {
   auto unpruned = Cluster().shard(0).Query(
       "SELECT count() FROM " + options_.database + ".usage", {{"force_index_by_date", "1"}});
   EXPECT_FALSE(unpruned.ok());
+  // After a restart the counter comes from the shards' partition lists.
+  Reopen();
+  rel = store_->Relation(EventFamily::kUsage, {At("2024-07-03T00:00:00Z"), At("2024-07-05T00:00:00Z")});
+  ASSERT_TRUE(rel.ok());
+  EXPECT_EQ(rel->days_read, 2);
+  rel = store_->Relation(EventFamily::kUsage, {At("2024-06-01T00:00:00Z"), At("2024-08-01T00:00:00Z")});
+  ASSERT_TRUE(rel.ok());
+  EXPECT_EQ(rel->days_read, 9);
 }
 
 TEST_F(ClickHouseStoreTest, AnUnfinishedCommitIsNeverVisibleAndItsSeqIsNotReused) {

@@ -473,54 +473,49 @@ Status ClickHouseEventStore::CreateSchema(ClickHouseConnection& shard) {
   return Status::Ok();
 }
 
+// Reads the commit log's state with aggregates (the log grows by two rows a commit; start-up
+// reads a few rows whatever its length), and the days that hold events from the partition lists
+// (metadata, no scan).
 Status ClickHouseEventStore::LoadCommitLog() {
+  const std::string log = db_ + ".tally_commits_local";
   TALLY_ASSIGN_OR_RETURN(
-      std::string body,
-      shards_[0]->Query("SELECT seq, state, ifNull(watermark_us, -9223372036854775808), shards "
-                        "FROM " + db_ + ".tally_commits_local ORDER BY seq FORMAT TabSeparated"));
-  std::set<uint64_t> begun, done;
-  uint64_t max_seq = 0;
-  Status bad;
-  ForEachLine(body, [&](std::string_view line) {
-    auto f = SplitTsvLine(line);
-    if (f.size() != 4 || !bad.ok()) return;
-    const uint64_t seq = std::stoull(std::string(f[0]));
-    max_seq = std::max(max_seq, seq);
-    if (f[1] == "retention") {  // watermark_us holds the cutoff day's start
-      const int64_t cutoff = std::stoll(std::string(f[2]));
-      retained_from_ = std::max(retained_from_, Timestamp{cutoff}.date().days);
-      return;
+      TextTable head,
+      Query("SELECT max(seq), maxIf(seq, state = 'done'), maxIf(watermark_us, state = 'done'), "
+            "maxIf(watermark_us, state = 'retention') FROM " + log));
+  const auto& h = head.rows.at(0);
+  next_seq_ = std::stoull(h[0].value_or("0")) + 1;
+  last_done_ = std::stoull(h[1].value_or("0"));
+  if (h[2]) watermark_ = Timestamp{std::stoll(*h[2])};
+  if (h[3]) retained_from_ = Timestamp{std::stoll(*h[3])}.date().days;
+  TALLY_ASSIGN_OR_RETURN(TextTable shards,
+                         Query("SELECT DISTINCT shards FROM " + log + " WHERE state = 'done'"));
+  for (const auto& row : shards.rows) {
+    const std::string n = row[0].value_or("0");
+    if (std::stoul(n) != shards_.size()) {
+      return Status::InvalidArgument(
+          "ClickHouse event store: commits were written to " + n + " shard(s) and the cluster "
+          "now has " + std::to_string(shards_.size()) +
+          "; rows are placed by subscriber_id mod shards, so the shard count cannot change under "
+          "a store (load into a new database, or see docs/scale.md on resharding)");
     }
-    if (f[1] == "done") {
-      done.insert(seq);
-      const int64_t wm = std::stoll(std::string(f[2]));
-      if (wm != INT64_MIN && (!watermark_ || wm > watermark_->micros)) watermark_ = Timestamp{wm};
-      if (std::stoul(std::string(f[3])) != shards_.size()) {
-        bad = Status::InvalidArgument(
-            "ClickHouse event store: commit " + std::string(f[0]) + " was written to " +
-            std::string(f[3]) + " shard(s) and the cluster now has " +
-            std::to_string(shards_.size()) +
-            "; rows are placed by subscriber_id mod shards, so the shard count cannot change "
-            "under a store (load into a new database, or see docs/scale.md on resharding)");
-      }
-    } else {
-      begun.insert(seq);
-    }
-  });
-  TALLY_RETURN_IF_ERROR(bad);
-  for (uint64_t s : begun) {
-    if (!done.count(s)) aborted_.insert(s);
   }
-  last_done_ = done.empty() ? 0 : *done.rbegin();
-  next_seq_ = max_seq + 1;
-  // Days holding rows, per family: the counters of Relation().
-  for (int i = 0; i < kEventFamilyCount; ++i) {
-    const auto f = static_cast<EventFamily>(i);
+  TALLY_ASSIGN_OR_RETURN(TextTable unfinished,
+                         Query("SELECT seq FROM " + log + " WHERE seq > 0 GROUP BY seq "
+                               "HAVING countIf(state = 'done') = 0"));
+  for (const auto& row : unfinished.rows) aborted_.insert(std::stoull(row[0].value_or("0")));
+  // A day whose only rows belong to an unfinished commit counts until its delete has run.
+  for (auto& shard : shards_) {
     TALLY_ASSIGN_OR_RETURN(
-        std::string days,
-        shards_[0]->Query("SELECT DISTINCT toInt32(day) FROM " + db_ + "." + FamilyTable(f) +
-                          " WHERE " + VisibleRows() + " FORMAT TabSeparated"));
-    ForEachLine(days, [&](std::string_view d) { days_[f].insert(std::stoi(std::string(d))); });
+        std::string parts,
+        shard->Query("SELECT DISTINCT table, partition FROM system.parts WHERE database = " +
+                     ClickHouseQuote(db_) + " AND active FORMAT TabSeparated"));
+    ForEachLine(parts, [&](std::string_view line) {
+      const auto f = SplitTsvLine(line);
+      if (f.size() != 2 || f[0].size() < 7 || f[0].substr(f[0].size() - 6) != "_local") return;
+      auto family = ParseEnum<EventFamily>(f[0].substr(0, f[0].size() - 6));
+      auto day = ParseDate(f[1]);
+      if (family.ok() && day.ok()) days_[*family].insert(day->days);
+    });
   }
   return Status::Ok();
 }
@@ -872,16 +867,10 @@ Result<RetentionReport> ClickHouseEventStore::DropDaysBefore(Date cutoff) {
   report.cutoff = cutoff;
   const std::string before = ClickHouseQuote(FormatDate(cutoff));
   std::set<int32_t> days;
-  for (int i = 0; i < kEventFamilyCount; ++i) {
-    const auto f = static_cast<EventFamily>(i);
-    TALLY_ASSIGN_OR_RETURN(TextTable t,
-                           Query("SELECT toInt32(day), count() FROM " + db_ + "." +
-                                 FamilyTable(f) + " WHERE day < " + before + " AND " +
-                                 VisibleRows() + " GROUP BY day"));
-    for (const auto& row : t.rows) {
-      days.insert(std::stoi(row[0].value_or("0")));
-      report.rows_dropped += std::stoll(row[1].value_or("0"));
-    }
+  TALLY_ASSIGN_OR_RETURN(std::vector<PartitionInfo> old, DayCounts("day < " + before));
+  for (const PartitionInfo& p : old) {
+    days.insert(p.day.days);
+    report.rows_dropped += p.rows;
   }
   report.days_dropped = static_cast<int>(days.size());
   // Whole partitions, on every shard: dropping one is a metadata operation.
@@ -929,27 +918,31 @@ Result<RetentionReport> ClickHouseEventStore::DropDaysBefore(Date cutoff) {
   return report;
 }
 
-Result<std::vector<PartitionInfo>> ClickHouseEventStore::Partitions() {
-  std::vector<PartitionInfo> out;
+Result<std::vector<PartitionInfo>> ClickHouseEventStore::DayCounts(const std::string& where) {
+  std::string sql;
   for (int i = 0; i < kEventFamilyCount; ++i) {
     const auto f = static_cast<EventFamily>(i);
-    TALLY_ASSIGN_OR_RETURN(TextTable t, Query("SELECT toInt32(day), count() FROM " + db_ + "." +
-                                              FamilyTable(f) + " WHERE " + VisibleRows() +
-                                              " GROUP BY day ORDER BY day"));
-    for (const auto& row : t.rows) {
-      PartitionInfo p;
-      p.family = f;
-      p.day = Date{std::stoi(row[0].value_or("0"))};
-      p.rows = std::stoll(row[1].value_or("0"));
-      p.files = static_cast<int>(shards_.size());  // one partition per shard (its parts merge)
-      out.push_back(p);
-    }
+    sql += std::string(i ? " UNION ALL " : "") + "SELECT " + std::to_string(i) +
+           " AS family, toInt32(day) AS d, count() AS n FROM " + db_ + "." + FamilyTable(f) +
+           " WHERE " + where + " AND " + VisibleRows() + " GROUP BY day";
+  }
+  TALLY_ASSIGN_OR_RETURN(TextTable t, Query(sql));
+  std::vector<PartitionInfo> out;
+  for (const auto& row : t.rows) {
+    PartitionInfo p;
+    p.family = static_cast<EventFamily>(std::stoi(row[0].value_or("0")));
+    p.day = Date{std::stoi(row[1].value_or("0"))};
+    p.rows = std::stoll(row[2].value_or("0"));
+    p.files = static_cast<int>(shards_.size());  // one partition per shard (its parts merge)
+    out.push_back(p);
   }
   std::sort(out.begin(), out.end(), [](const PartitionInfo& a, const PartitionInfo& b) {
     return a.day != b.day ? a.day < b.day : Name(a.family) < Name(b.family);
   });
   return out;
 }
+
+Result<std::vector<PartitionInfo>> ClickHouseEventStore::Partitions() { return DayCounts("1"); }
 
 Result<std::vector<LoadRecord>> ClickHouseEventStore::Loads(int limit) {
   TALLY_ASSIGN_OR_RETURN(
