@@ -9,18 +9,26 @@ target_link_libraries(tally_clickhouse PUBLIC tally_core PRIVATE tally_http PkgC
 enable_testing()
 include(GoogleTest)
 add_executable(clickhouse_tests tests/clickhouse/local_server_test.cpp
-                                tests/clickhouse/event_store_test.cpp)
+                                tests/clickhouse/event_store_test.cpp
+                                tests/clickhouse/cli_backend_test.cpp)
 target_link_libraries(clickhouse_tests PRIVATE tally_clickhouse tally_ingest tally_http GTest::gtest
                                                GTest::gtest_main)
+# cli_backend_test runs the tally binary (load, query, reconcile, serve) on the cluster.
+target_include_directories(clickhouse_tests PRIVATE tests/unit)
+target_compile_definitions(clickhouse_tests PRIVATE TALLY_BINARY="$<TARGET_FILE:tally>")
+add_dependencies(clickhouse_tests tally)
 gtest_discover_tests(clickhouse_tests DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 600)
 
-# The metrics catalogue on a 2-shard cluster against the embedded store, on one generated world:
-# one process (one cluster, one load) for the whole suite.
-add_executable(clickhouse_conformance_tests tests/clickhouse/metrics_conformance_test.cpp)
+# The metrics catalogue and the insights on a 2-shard cluster against the embedded store, on one
+# generated world: one process (one cluster, one load) for the whole suite.
+add_executable(clickhouse_conformance_tests tests/clickhouse/metrics_conformance_test.cpp
+                                            tests/clickhouse/insights_conformance_test.cpp)
 target_include_directories(clickhouse_conformance_tests PRIVATE tests/unit)
 target_compile_definitions(clickhouse_conformance_tests PRIVATE TALLY_BINARY="$<TARGET_FILE:tally>"
                                                                TALLY_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
-target_link_libraries(clickhouse_conformance_tests PRIVATE tally_metrics tally_clickhouse tally_ingest
+target_link_libraries(clickhouse_conformance_tests PRIVATE tally_models tally_insights tally_metrics
+                                                           tally_clickhouse
+                                                           tally_ingest
                                                            tally_core GTest::gtest GTest::gtest_main)
 add_test(NAME clickhouse_conformance COMMAND clickhouse_conformance_tests)
 set_tests_properties(clickhouse_conformance PROPERTIES TIMEOUT 900)

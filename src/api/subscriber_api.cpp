@@ -7,6 +7,7 @@
 #include "api/tenant_scope.h"
 #include "core/text_buffer.h"
 #include "core/utf8.h"
+#include "metrics/compiler.h"
 
 namespace tally {
 
@@ -34,15 +35,6 @@ bool AllDigits(std::string_view s) {
 }
 
 // `text` for a LIKE pattern with '\' as the escape character.
-std::string LikeEscaped(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    if (c == '%' || c == '_' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out;
-}
-
 // Appends one profile row as a JSON object, masked for `role`.
 void PutProfile(TextBuffer& out, const TextTable& t, size_t row, Role role) {
   out.Put('{');
@@ -216,15 +208,17 @@ Result<std::string> SubscriberProfileJson(IngestPipeline* pipeline, const Princi
   if (scope.subscriber && *scope.subscriber != id) {
     return Status::NotFound(SubscriberNotFound(SubscriberId(id)));
   }
-  std::string sql = "SELECT " + std::string(kColumns) + " FROM subscribers WHERE subscriber_id = ?";
+  std::string where = " AS s WHERE subscriber_id = ?";
   std::vector<SqlParam> params = {id};
   if (scope.partner) {
-    sql += " AND partner_id = ?";
+    where += " AND partner_id = ?";
     params.emplace_back(*scope.partner);
   }
   TextTable table;
   TALLY_RETURN_IF_ERROR(pipeline->RunExclusive([&](EventStore& store) {
-    TALLY_ASSIGN_OR_RETURN(table, store.Query(sql, params));
+    TALLY_ASSIGN_OR_RETURN(table, store.Query("SELECT " + std::string(kColumns) + " FROM " +
+                                                  store.TableSql("subscribers") + where,
+                                              params));
     return Status::Ok();
   }));
   if (table.rows.empty()) return Status::NotFound(SubscriberNotFound(SubscriberId(id)));
@@ -364,14 +358,15 @@ Result<std::string> SearchSubscribersJson(IngestPipeline* pipeline, const Princi
   const bool sees_name = Sees(caller.role, SensitiveField::kName);
   std::vector<std::string> terms;
   std::vector<SqlParam> params;
+  std::optional<std::string> name_part;  // a name search (SqlDialect::ContainsIgnoringCase)
   if (digits) {
     if (auto id = PositiveId(q)) {
       terms.push_back("subscriber_id = ?");
       params.emplace_back(*id);
     }
     if (sees_msisdn && q.size() >= 4) {  // the last digits of a number, as a caller reads them
-      terms.push_back("msisdn LIKE ? ESCAPE '\\'");
-      params.emplace_back("%" + LikeEscaped(q));
+      terms.push_back("msisdn LIKE ?");  // digits only: nothing to escape
+      params.emplace_back("%" + std::string(q));
     }
   } else if (msisdn_form) {
     if (!sees_msisdn) {
@@ -385,27 +380,36 @@ Result<std::string> SearchSubscribersJson(IngestPipeline* pipeline, const Princi
       return Status::InvalidArgument("q: role " + std::string(Name(caller.role)) +
                                      " sees names masked and may search by subscriber id only");
     }
-    terms.push_back("name ILIKE ? ESCAPE '\\'");
-    params.emplace_back("%" + LikeEscaped(q) + "%");
+    name_part = std::string(q);
   }
-  if (terms.empty()) return std::string("[]");
-  std::string where = "(";
-  for (size_t i = 0; i < terms.size(); ++i) where += (i ? " OR " : "") + terms[i];
-  where += ")";
+  if (terms.empty() && !name_part) return std::string("[]");
   const SecurityScope scope = ScopeOf(caller);
-  if (scope.partner) {
-    where += " AND partner_id = ?";
-    params.emplace_back(*scope.partner);
-  }
-  if (scope.subscriber) {
-    where += " AND subscriber_id = ?";
-    params.emplace_back(*scope.subscriber);
-  }
-  const std::string sql = "SELECT " + std::string(kColumns) + " FROM subscribers WHERE " + where +
-                          " ORDER BY subscriber_id LIMIT " + std::to_string(limit);
   TextTable table;
   TALLY_RETURN_IF_ERROR(pipeline->RunExclusive([&](EventStore& store) {
-    TALLY_ASSIGN_OR_RETURN(table, store.Query(sql, params));
+    std::vector<std::string> where_terms = terms;
+    std::vector<SqlParam> where_params = params;
+    if (name_part) {  // a part of the name, in any case
+      auto [term, value] = DialectFor(store)->ContainsIgnoringCase("name", *name_part);
+      where_terms.push_back(term);
+      where_params.emplace_back(std::in_place_type<std::string>, value);
+    }
+    std::string where = "(";
+    for (size_t i = 0; i < where_terms.size(); ++i) {
+      where += (i ? " OR " : "") + where_terms[i];
+    }
+    where += ")";
+    if (scope.partner) {
+      where += " AND partner_id = ?";
+      where_params.emplace_back(*scope.partner);
+    }
+    if (scope.subscriber) {
+      where += " AND subscriber_id = ?";
+      where_params.emplace_back(*scope.subscriber);
+    }
+    const std::string sql = "SELECT " + std::string(kColumns) + " FROM " +
+                            store.TableSql("subscribers") + " AS s WHERE " + where +
+                            " ORDER BY subscriber_id LIMIT " + std::to_string(limit);
+    TALLY_ASSIGN_OR_RETURN(table, store.Query(sql, where_params));
     return Status::Ok();
   }));
   TextBuffer out(256 + table.rows.size() * 384);

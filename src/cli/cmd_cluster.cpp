@@ -1,6 +1,7 @@
 // `tally cluster up|down|status`: a local ClickHouse cluster for development and tests, as plain
 // processes with their configs and data under one directory (docs/scale.md).
 
+#include <filesystem>
 #include <iostream>
 
 #include "cli/commands.h"
@@ -48,9 +49,13 @@ CommandFn RegisterCluster(CLI::App& app, CliContext& /*ctx*/) {
         std::cout << "  " << s.dir << ": pid " << s.pid << ", http 127.0.0.1:" << s.http_port
                   << ", native 127.0.0.1:" << s.tcp_port << "\n";
       }
+      // What a config file needs to put the event store on this cluster (docs/scale.md).
+      const std::string abs = std::filesystem::absolute((*cluster)->dir()).lexically_normal();
       std::cout << "cluster file: " << (*cluster)->dir() << "/cluster.json\n"
-                << "use it: [store] backend = \"clickhouse\", cluster = \"" << f->data
-                << "\"; stop it: tally cluster down --data " << f->data << "\n";
+                << "use it in a config file (tally --config FILE):\n"
+                << "  [store]\n  backend = \"clickhouse\"\n  cluster = \"" << abs << "\"\n"
+                << "or in the environment: TALLY_STORE_BACKEND=clickhouse TALLY_STORE_CLUSTER="
+                << abs << "\nstop it: tally cluster down --data " << f->data << "\n";
       return 0;
     }
     if (down->parsed()) {

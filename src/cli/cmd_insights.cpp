@@ -130,7 +130,7 @@ CommandFn RegisterInsights(CLI::App& app, CliContext& ctx) {
       auto cfg = Config::Load(ctx.config_path, AllConfigKeys(), ctx.env);
       if (!cfg.ok()) return Fail(cfg.status(), 2);
       auto opened = OpenStoreSession(f->data, *cfg);
-      if (!opened.ok()) return Fail(opened.status(), 1);
+      if (!opened.ok()) return Fail(opened.status(), SessionExitCode(opened.status()));
       session = std::make_unique<StoreSession>(std::move(*opened));
       engine = std::make_unique<MetricsEngine>(MetricCatalogue::Builtin(), session->pipeline.get());
     }

@@ -77,11 +77,11 @@ CommandFn RegisterLoad(CLI::App& app, CliContext& ctx) {
     auto session = OpenStoreSession(f->data, *cfg);
     if (!session.ok()) {
       std::cerr << "tally load: " << session.status().message() << "\n";
-      return session.status().code() == Status::Code::kInvalidArgument ? 2 : 1;
+      return SessionExitCode(session.status());
     }
     FileLoadOptions lo;
     lo.table = f->table;
-    lo.scratch_dir = session->store->data_dir();
+    lo.scratch_dir = session->data_dir;
     FileLoader loader(session->pipeline.get(), lo);
     auto summary = loader.Load(f->ledger ? WithoutLedgerFamilies(f->files[0]) : f->files);
     if (!summary.ok()) {

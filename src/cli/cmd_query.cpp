@@ -63,7 +63,7 @@ CommandFn RegisterQuery(CLI::App& app, CliContext& ctx) {
     auto session = OpenStoreSession(f->data, *cfg);
     if (!session.ok()) {
       std::cerr << "tally query: " << session.status().message() << "\n";
-      return 1;
+      return SessionExitCode(session.status());
     }
     MetricsEngine engine(MetricCatalogue::Builtin(), session->pipeline.get());
     const SecurityScope scope{f->partner, f->subscriber};

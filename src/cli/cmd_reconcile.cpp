@@ -31,7 +31,7 @@ CommandFn RegisterReconcile(CLI::App& app, CliContext& ctx) {
     auto session = OpenStoreSession(f->data, *cfg);
     if (!session.ok()) {
       std::cerr << "tally reconcile: " << session.status().message() << "\n";
-      return 1;
+      return SessionExitCode(session.status());
     }
     // Deliver the outbox first: totals are compared once everything the ledger wrote is in the
     // store.

@@ -50,7 +50,7 @@ CommandFn RegisterRetention(CLI::App& app, CliContext& ctx) {
     auto session = OpenStoreSession(f->data, *cfg);
     if (!session.ok()) {
       std::cerr << "tally retention: " << session.status().message() << "\n";
-      return 1;
+      return SessionExitCode(session.status());
     }
     Date as_of;
     if (!f->as_of.empty()) {

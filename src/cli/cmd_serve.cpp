@@ -195,6 +195,20 @@ CommandFn RegisterServe(CLI::App& app, CliContext& ctx) {
                    "serve.subscriber_index_days 0..100000\n";
       return 2;
     }
+    if (Status st = CheckStoreSettings(*cfg); !st.ok()) {
+      std::cerr << "tally serve: " << st.message() << "\n";
+      return 2;
+    }
+    // The SQL endpoint runs the caller's SQL as DuckDB SQL (its guard parses it with DuckDB's
+    // parser, and psql's catalog is DuckDB's): it cannot run on a ClickHouse store.
+    if (*sql_port >= 0 && *cfg->String("store.backend") != "duckdb") {
+      std::cerr << "tally serve: serve.sql_port (from " << cfg->SourceOf("serve.sql_port")
+                << ") turns on the SQL endpoint, which runs DuckDB's SQL on the embedded store "
+                   "only, and store.backend (from "
+                << cfg->SourceOf("store.backend")
+                << ") is clickhouse; set serve.sql_port = -1 (docs/sql.md, docs/scale.md)\n";
+      return 2;
+    }
     // Signals are taken by sigwait below; block them before any thread starts.
     sigset_t signals;
     sigemptyset(&signals);
@@ -205,7 +219,7 @@ CommandFn RegisterServe(CLI::App& app, CliContext& ctx) {
     auto session = OpenStoreSession(f->data, *cfg, static_cast<int32_t>(*index_days));
     if (!session.ok()) {
       std::cerr << "tally serve: " << session.status().message() << "\n";
-      return 1;
+      return SessionExitCode(session.status());
     }
     GatewayParts parts;
     if (Status st = OpenGatewayParts(f->data, *gateway_settings, &parts); !st.ok()) {
@@ -306,7 +320,7 @@ CommandFn RegisterServe(CLI::App& app, CliContext& ctx) {
                 << f->data << " --role admin\n";
     }
     std::cerr << "tally serve: listening on http://127.0.0.1:" << (*server)->port()
-              << " with data in " << session->store->data_dir()
+              << " with data in " << f->data << ", events in " << session->description
               << (consumer ? " and consuming Kafka" : "") << std::endl;
     if (sql_server) {
       std::cerr << "tally serve: SQL (PostgreSQL wire) on 127.0.0.1:" << sql_server->port()

@@ -141,7 +141,7 @@ CommandFn RegisterTrain(CLI::App& app, CliContext& ctx) {
     auto cfg = Config::Load(ctx.config_path, AllConfigKeys(), ctx.env);
     if (!cfg.ok()) return Fail("train", cfg.status(), 2);
     auto session = OpenStoreSession(f->data, *cfg);
-    if (!session.ok()) return Fail("train", session.status(), 1);
+    if (!session.ok()) return Fail("train", session.status(), SessionExitCode(session.status()));
     MetricsEngine engine(MetricCatalogue::Builtin(), session->pipeline.get());
     ModelRegistry registry(f->data);
     auto report = TrainModel(engine, registry, options);

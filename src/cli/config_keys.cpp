@@ -14,6 +14,13 @@ const std::vector<ConfigKey>& AllConfigKeys() {
       {"generate.visitors_per_day", "0", "funnel visitors a day (0: 5% of subscribers)"},
       {"generate.price_change_days", "61", "days between regional price changes"},
       {"generate.threads", "0", "worker threads (0: one per core)"},
+      {"store.backend", "duckdb",
+       "the event store: duckdb (embedded, in DIR) or clickhouse (the cluster store.cluster "
+       "describes; docs/scale.md)"},
+      {"store.cluster", "",
+       "clickhouse: the directory of `tally cluster up --data DIR`, or a cluster.json file"},
+      {"store.clickhouse_database", "tally", "clickhouse: the database on every shard"},
+      {"store.clickhouse_timeout_s", "300", "clickhouse: longest time of one statement (seconds)"},
       {"store.memory_limit", "", "DuckDB memory limit, e.g. 4GB (empty: DuckDB's default, 80% of RAM)"},
       {"store.threads", "0", "DuckDB worker threads (0: one per core)"},
       {"ingest.dedup_window_days", "7", "event ids are remembered in memory this many days behind the watermark"},

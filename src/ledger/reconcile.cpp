@@ -19,8 +19,9 @@ Figures FromLedger(const LedgerDayTotals& t) {
           t.usage_charge_minor, t.fee_minor,      t.compensation_minor};
 }
 
-// Per-day sums over one family's relation. The SQL is plain (CASE, CAST AS DATE, GROUP BY), so it
-// reads the same on DuckDB and ClickHouse.
+// Per-day sums over one family's relation. The SQL is plain (CASE, CAST AS DATE, GROUP BY an
+// alias), so it reads the same on DuckDB and ClickHouse (whose 18.16 reads `GROUP BY 1` as a
+// constant).
 Status SumByDay(EventStore& store, EventFamily family, const std::string& select,
                 std::map<int32_t, std::vector<int64_t>>* out) {
   TimeRange all{Timestamp{int64_t{DaysFromCivil(1900, 1, 1)} * kMicrosPerDay},
@@ -28,7 +29,7 @@ Status SumByDay(EventStore& store, EventFamily family, const std::string& select
   TALLY_ASSIGN_OR_RETURN(EventRelation rel, store.Relation(family, all));
   TALLY_ASSIGN_OR_RETURN(TextTable t,
                          store.Query("SELECT CAST(CAST(ts AS DATE) AS VARCHAR) AS day, " + select +
-                                     " FROM (" + rel.sql + ") AS e GROUP BY 1"));
+                                     " FROM (" + rel.sql + ") AS e GROUP BY day"));
   for (const auto& row : t.rows) {
     if (!row[0]) continue;
     TALLY_ASSIGN_OR_RETURN(Date d, ParseDate(*row[0]));

@@ -50,16 +50,37 @@ bool IsAppKind(std::string_view s) {
   return false;
 }
 
-// The expression of a funnel segment over the per-visitor row v (see FunnelAnalysis).
+// The expression of a funnel segment over the per-visitor rows (see FunnelAnalysis).
 std::optional<std::string> SegmentExpr(std::string_view seg, const SqlDialect& d) {
-  if (seg == "region") return std::string("v.region");
-  if (seg == "tier") return std::string("p.tier");
-  if (seg == "plan") return std::string("v.plan_id");
-  if (seg == "partner") return std::string("v.partner_id");
-  if (seg == "device") return std::string("v.device_type");
-  if (seg == "year") return d.Year("v.t1");
-  if (seg == "month") return d.TimeBucket(Granularity::kMonth, "v.t1");
+  if (seg == "region") return std::string("v_region");
+  if (seg == "tier") return std::string("p_tier");
+  if (seg == "plan") return std::string("v_plan_id");
+  if (seg == "partner") return std::string("v_partner_id");
+  if (seg == "device") return std::string("v_device_type");
+  if (seg == "year") return d.Year("t1");
+  if (seg == "month") return d.TimeBucket(Granularity::kMonth, "t1");
   return std::nullopt;
+}
+
+// The plans' tiers, one row per plan, keyed by plan_key (an IntKey), for JoinUsing.
+std::string PlanTiers(const SqlDialect& d) {
+  return "(SELECT " + d.IntKey("plan_id") + " AS plan_key, " + d.AnyValue("tier") +
+         " AS p_tier FROM " + d.Table("plans") + " GROUP BY plan_id)";
+}
+
+// A FULL OUTER JOIN of `a` and `b` (parenthesized SELECTs) on the same-named `keys`, as LEFT
+// JOINs of both to the union of their keys: ClickHouse 18.16 cannot FULL JOIN them. Besides the
+// keys (typed alike on both sides), `a` and `b` have distinct column names. `a` and `b` each
+// appear twice in the text, so their values must be bound twice: a, b, a, b.
+std::string FullJoin(const SqlDialect& d, const std::string& a, const std::string& b,
+                     const std::string& keys) {
+  const std::string all = "(SELECT DISTINCT " + keys + " FROM (SELECT " + keys + " FROM " + a +
+                          " j__a UNION ALL SELECT " + keys + " FROM " + b + " j__b) j__k)";
+  return d.JoinUsing(d.JoinUsing(all, "LEFT", a, keys), "LEFT", b, keys);
+}
+
+void Append(std::vector<SqlParam>* to, const std::vector<SqlParam>& from) {
+  to->insert(to->end(), from.begin(), from.end());
 }
 
 }  // namespace
@@ -111,12 +132,18 @@ Result<Analysis> FunnelAnalysis(const FunnelAnalysisSpec& spec) {
     CompiledQuery q;
     const size_t n = spec.steps.size();
     // One row per visitor: first time of each step kind, and the visitor's attributes.
-    std::string per_visitor = "SELECT a.visitor_id, " + d.AnyValue("a.region") + " AS region, " +
-                              d.AnyValue("a.plan_id") + " AS plan_id, " +
-                              d.AnyValue("a.partner_id") + " AS partner_id, " +
-                              d.AnyValue("a.device_type") + " AS device_type";
+    // (Columns are named apart from the events' own: ClickHouse resolves a name to a SELECT
+    // alias anywhere in the statement.)
+    std::string per_visitor = "SELECT a.visitor_id AS v_visitor_id, " + d.AnyValue("a.region") +
+                              " AS v_region, " + d.AnyValue("a.plan_id") + " AS v_plan_id, " +
+                              d.IntKey(d.AnyValue("a.plan_id")) + " AS plan_key, " +
+                              d.AnyValue("a.partner_id") + " AS v_partner_id, " +
+                              d.AnyValue("a.device_type") + " AS v_device_type";
     for (size_t i = 0; i < n; ++i) {
       per_visitor += ", min(CASE WHEN a.kind = ? THEN a.ts END) AS t" + std::to_string(i + 1);
+      BindText(&q.params, spec.steps[i]);
+      per_visitor += ", min(CASE WHEN a.kind = ? THEN " + d.Micros("a.ts") + " END) AS us" +
+                     std::to_string(i + 1);
       BindText(&q.params, spec.steps[i]);
     }
     per_visitor += " FROM (" + rel.sql + ") a WHERE a.visitor_id IS NOT NULL";
@@ -134,27 +161,25 @@ Result<Analysis> FunnelAnalysis(const FunnelAnalysisSpec& spec) {
     // reached_k: reached step k-1, and step k's first time is no earlier.
     std::string reached;
     for (size_t i = 1; i <= n; ++i) {
-      const std::string t = "v.t" + std::to_string(i);
+      const std::string t = "t" + std::to_string(i);
+      const std::string us = "us" + std::to_string(i);
       reached =
-          i == 1 ? t + " IS NOT NULL" : reached + " AND " + t + " >= v.t" + std::to_string(i - 1);
+          i == 1 ? t + " IS NOT NULL" : reached + " AND " + us + " >= us" + std::to_string(i - 1);
       select += std::string(select.empty() ? "" : ", ") + "sum(CASE WHEN " + reached +
                 " THEN 1 ELSE 0 END) AS step_" + std::to_string(i);
       q.columns.push_back("step_" + std::to_string(i));
     }
     const bool needs_tier =
         std::find(spec.segments.begin(), spec.segments.end(), "tier") != spec.segments.end();
-    q.sql = "SELECT " + select + " FROM (" + per_visitor + ") v";
-    if (needs_tier) {
-      q.sql += " LEFT JOIN (SELECT plan_id, " + d.AnyValue("tier") +
-               " AS tier FROM plans GROUP BY plan_id) p ON p.plan_id = v.plan_id";
-    }
-    q.sql += " WHERE v.t1 >= ? AND v.t1 < ?";
+    const std::string visitors = "(" + per_visitor + ")";
+    q.sql =
+        "SELECT " + select + " FROM " +
+        (needs_tier ? d.JoinUsing(visitors, "LEFT", PlanTiers(d), "plan_key") : visitors + " v");
+    q.sql += " WHERE t1 >= ? AND t1 < ?";
     q.params.push_back(spec.range.from);
     q.params.push_back(spec.range.to);
     for (size_t i = 0; i < keys.size(); ++i) q.sql += (i ? ", " : " GROUP BY ") + keys[i];
-    for (size_t i = 0; i < keys.size(); ++i) {
-      q.sql += (i ? ", " : " ORDER BY ") + std::to_string(i + 1);
-    }
+    for (size_t i = 0; i < keys.size(); ++i) q.sql += (i ? ", " : " ORDER BY ") + keys[i];
     q.source = "events:app";
     return q;
   };
@@ -172,7 +197,9 @@ Analysis PriceTrialsAnalysis(TimeRange range, int trial_days) {
                            relation(EventFamily::kApp, TimeRange{range.from, kFarFuture}));
     CompiledQuery q;
     const std::string decision = d.AddDays("t.ts", trial_days);
-    std::string trials = "SELECT t.visitor_id, t.plan_id, t.region, " + decision +
+    std::string trials = "SELECT " + d.IntKey("t.visitor_id") + " AS visitor_key, t.plan_id AS " +
+                         "tr_plan_id, t.region AS tr_region, " + d.IntKey("t.plan_id") +
+                         " AS plan_key, " + d.TextKey("t.region") + " AS region_key, " + decision +
                          " AS decision_ts FROM (" + rel.sql +
                          ") t WHERE t.kind = 'trial_start' AND t.visitor_id IS NOT NULL AND "
                          "t.ts >= ? AND t.ts < ?";
@@ -180,21 +207,38 @@ Analysis PriceTrialsAnalysis(TimeRange range, int trial_days) {
     q.params.push_back(range.to);
     AddPartnerScope(scope, "t", &trials, &q.params);
     // Only trials decided before the newest app event: later ones have no outcome yet.
-    trials += " AND " + decision + " < (SELECT max(m.ts) FROM (" + rel.sql + ") m)";
-    const std::string paid = "SELECT DISTINCT c.visitor_id FROM (" + rel.sql +
-                             ") c WHERE c.kind = 'paid_conversion' AND c.visitor_id IS NOT NULL";
-    q.sql = "SELECT p.tier AS tier, tr.region AS region, " + d.Year("tr.decision_ts") +
-            " AS year, tr.plan_id AS plan_id, p.monthly_price_minor AS price_minor, "
-            "r.monthly_price_minor AS ref_price_minor, count(*) AS trials, "
-            "sum(CASE WHEN c.visitor_id IS NULL THEN 0 ELSE 1 END) AS paid FROM (" +
-            trials +
-            ") tr JOIN plans p ON p.plan_id = tr.plan_id AND p.region = tr.region AND "
-            "p.effective_from <= CAST(tr.decision_ts AS DATE) AND CAST(tr.decision_ts AS DATE) < "
-            "p.effective_to JOIN plans r ON r.plan_id = tr.plan_id AND r.region = tr.region AND "
-            "r.version = 1 LEFT JOIN (" +
-            paid +
-            ") c ON c.visitor_id = tr.visitor_id "
-            "GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5";
+    trials += " AND " + d.Micros("t.ts") + " + " +
+              std::to_string(int64_t{trial_days} * 86400 * 1000000) + " < (SELECT max(" +
+              d.Micros("m.ts") + ") FROM (" + rel.sql + ") m)";
+    const std::string paid = "(SELECT DISTINCT " + d.IntKey("c.visitor_id") +
+                             " AS visitor_key, 1 AS paid_flag FROM (" + rel.sql +
+                             ") c WHERE c.kind = 'paid_conversion' AND c.visitor_id IS NOT NULL)";
+    // The price in force on the decision day, and the plan's first price in the region.
+    const std::string keys = "plan_key, region_key";
+    const std::string in_force =
+        "(SELECT * FROM " +
+        d.JoinUsing("(" + trials + ")", "INNER",
+                    "(SELECT " + d.IntKey("plan_id") + " AS plan_key, " + d.TextKey("region") +
+                        " AS region_key, tier AS p_tier, monthly_price_minor AS p_price_minor, "
+                        "effective_from AS p_from, effective_to AS p_to FROM " +
+                        d.Table("plans") + ")",
+                    keys) +
+        " j__p WHERE p_from <= " + d.ToDate("decision_ts") + " AND " + d.ToDate("decision_ts") +
+        " < p_to)";
+    const std::string priced =
+        d.JoinUsing(in_force, "INNER",
+                    "(SELECT " + d.IntKey("plan_id") + " AS plan_key, " + d.TextKey("region") +
+                        " AS region_key, monthly_price_minor AS r_price_minor FROM " +
+                        d.Table("plans") + " WHERE version = 1)",
+                    keys);
+    const std::string year = d.Year("decision_ts");
+    q.sql = "SELECT p_tier AS tier, tr_region AS region, " + year +
+            " AS year, tr_plan_id AS plan_id, p_price_minor AS price_minor, "
+            "r_price_minor AS ref_price_minor, count(*) AS trials, "
+            "sum(CASE WHEN paid_flag IS NULL THEN 0 ELSE 1 END) AS paid FROM " +
+            d.JoinUsing(priced, "LEFT", paid, "visitor_key") + " GROUP BY p_tier, tr_region, " +
+            year + ", tr_plan_id, p_price_minor, r_price_minor ORDER BY p_tier, tr_region, " +
+            year + ", tr_plan_id, p_price_minor";
     q.columns = {"tier",        "region",          "year",   "plan_id",
                  "price_minor", "ref_price_minor", "trials", "paid"};
     q.source = "events:app; plans";
@@ -216,22 +260,26 @@ Analysis ExperimentListAnalysis(TimeRange range) {
     q.params.push_back(range.from);
     q.params.push_back(range.to);
     AddPartnerScope(scope, "e", &where, &q.params);
-    const std::string exposures =
-        "SELECT e.experiment, " + d.AnyValue("e.unit") +
-        " AS unit, min(e.ts) AS first_exposure, "
-        "max(e.ts) AS last_exposure, count(DISTINCT e.unit_id) AS units FROM (" +
-        rel.sql + ") e" + where + " AND e.kind = 'exposure' GROUP BY e.experiment";
+    const std::string exposures = "(SELECT " + d.TextKey("e.experiment") + " AS x_key, " +
+                                  d.AnyValue("e.unit") + " AS x_unit, min(" + d.Micros("e.ts") +
+                                  ") AS x_first, max(" + d.Micros("e.ts") +
+                                  ") AS x_last, count(DISTINCT e.unit_id) AS "
+                                  "x_units FROM (" +
+                                  rel.sql + ") e" + where + " AND e.kind = 'exposure' GROUP BY " +
+                                  d.TextKey("e.experiment") + ")";
     std::string conv_where = " WHERE e.kind = 'conversion' AND e.metric IS NOT NULL";
     AddPartnerScope(scope, "e", &conv_where, &q.params);
     const std::string metrics =
-        "SELECT e.experiment, string_agg(DISTINCT e.metric, ',' ORDER BY e.metric) AS metrics, "
-        "max(CASE WHEN e.value_minor IS NULL THEN 0 ELSE 1 END) AS has_value FROM (" +
-        rel.sql + ") e" + conv_where + " GROUP BY e.experiment";
+        "(SELECT " + d.TextKey("e.experiment") + " AS x_key, " + d.DistinctList("e.metric") +
+        " AS m_metrics, max(CASE WHEN e.value_minor IS NULL THEN 0 ELSE 1 END) AS m_has_value "
+        "FROM (" +
+        rel.sql + ") e" + conv_where + " GROUP BY " + d.TextKey("e.experiment") + ")";
     q.sql =
-        "SELECT x.experiment, x.unit, x.first_exposure, x.last_exposure, x.units, m.metrics, "
-        "coalesce(m.has_value, 0) AS has_value FROM (" +
-        exposures + ") x LEFT JOIN (" + metrics +
-        ") m ON m.experiment = x.experiment ORDER BY x.first_exposure, x.experiment";
+        "SELECT x_key AS experiment, x_unit AS unit, " + d.TimestampCell("x_first") +
+        " AS first_exposure, " + d.TimestampCell("x_last") +
+        " AS last_exposure, x_units AS units, m_metrics AS metrics, coalesce(m_has_value, 0) AS "
+        "has_value FROM " +
+        d.JoinUsing(exposures, "LEFT", metrics, "x_key") + " ORDER BY x_first, x_key";
     q.columns = {"experiment", "unit",    "first_exposure", "last_exposure",
                  "units",      "metrics", "has_value"};
     q.source = "events:experiment";
@@ -244,7 +292,7 @@ Analysis SeedTableAnalysis(ReferenceTable table) {
   Analysis a;
   const bool funnel = table == ReferenceTable::kSeedFunnel;
   a.key = std::string("seed|") + (funnel ? "funnel" : "pricing");
-  a.compile = [funnel](const RelationFn&, const SqlDialect&,
+  a.compile = [funnel](const RelationFn&, const SqlDialect& d,
                        const SecurityScope& scope) -> Result<CompiledQuery> {
     if (scope.partner || scope.subscriber) {
       return Status::InvalidArgument(
@@ -252,15 +300,13 @@ Analysis SeedTableAnalysis(ReferenceTable table) {
     }
     CompiledQuery q;
     if (funnel) {
-      q.sql =
-          "SELECT step, count, step_order, region, plan, year FROM seed_funnel_data "
-          "ORDER BY year, region, plan, step_order";
+      q.sql = "SELECT step, \"count\", step_order, region, plan, year FROM " +
+              d.Table("seed_funnel_data") + " ORDER BY year, region, plan, step_order";
       q.columns = {"step", "count", "step_order", "region", "plan", "year"};
       q.source = "seed_funnel_data";
     } else {
-      q.sql =
-          "SELECT plan, region, year, elasticity, conversion_rate FROM "
-          "seed_pricing_elasticity ORDER BY year, plan, region";
+      q.sql = "SELECT plan, region, year, elasticity, conversion_rate FROM " +
+              d.Table("seed_pricing_elasticity") + " ORDER BY year, plan, region";
       q.columns = {"plan", "region", "year", "elasticity", "conversion_rate"};
       q.source = "seed_pricing_elasticity";
     }
@@ -285,27 +331,32 @@ Analysis ExperimentArmsAnalysis(const ExperimentArmsSpec& spec) {
     CompiledQuery q;
     // Units: first exposure and variant ("(multiple)" when exposed to more than one).
     std::string units =
-        "SELECT e.unit_id, e.unit, CASE WHEN count(DISTINCT e.variant) > 1 THEN '(multiple)' "
-        "ELSE min(e.variant) END AS variant, min(e.ts) AS first_ts FROM (" +
-        rel.sql + ") e WHERE e.kind = 'exposure' AND e.experiment = ? AND e.ts >= ? AND e.ts < ?";
+        "SELECT " + d.IntKey("e.unit_id") +
+        " AS unit_key, e.unit AS u_unit, CASE WHEN "
+        "count(DISTINCT e.variant) > 1 THEN '(multiple)' ELSE min(e.variant) END AS u_variant, "
+        "min(" +
+        d.Micros("e.ts") + ") AS first_ts FROM (" + rel.sql +
+        ") e WHERE e.kind = 'exposure' AND e.experiment = ? AND e.ts >= ? AND e.ts < ?";
     BindText(&q.params, spec.experiment);
     q.params.push_back(spec.range.from);
     q.params.push_back(spec.range.to);
     AddPartnerScope(scope, "e", &units, &q.params);
-    units += " GROUP BY e.unit_id, e.unit";
+    units += " GROUP BY " + d.IntKey("e.unit_id") + ", e.unit";
     std::string conversions =
-        "SELECT c.unit_id, c.ts, c.value_minor FROM (" + rel.sql +
-        ") c WHERE c.kind = 'conversion' AND c.experiment = ? AND c.metric = ?";
+        "SELECT " + d.IntKey("c.unit_id") + " AS unit_key, " + d.Micros("c.ts") +
+        " AS c_ts, c.value_minor AS "
+        "c_value FROM (" +
+        rel.sql + ") c WHERE c.kind = 'conversion' AND c.experiment = ? AND c.metric = ?";
     BindText(&q.params, spec.experiment);
     BindText(&q.params, spec.metric);
     AddPartnerScope(scope, "c", &conversions, &q.params);
     // Per unit: y (converted after exposure), v (value of those conversions, major units).
     std::string per_unit =
-        "SELECT u.unit_id, u.unit, u.variant, u.first_ts, CASE WHEN count(c.unit_id) > 0 THEN 1 "
-        "ELSE 0 END AS y, coalesce(sum(c.value_minor), 0) / 100.0 AS v FROM (" +
-        units + ") u LEFT JOIN (" + conversions +
-        ") c ON c.unit_id = u.unit_id AND c.ts >= u.first_ts "
-        "GROUP BY u.unit_id, u.unit, u.variant, u.first_ts";
+        "SELECT unit_key, u_unit, u_variant, first_ts, CASE WHEN sum(CASE WHEN c_ts >= first_ts "
+        "THEN 1 ELSE 0 END) > 0 THEN 1 ELSE 0 END AS y, coalesce(sum(CASE WHEN c_ts >= first_ts "
+        "THEN c_value END), 0) / 100.0 AS v FROM " +
+        d.JoinUsing("(" + units + ")", "LEFT", "(" + conversions + ")", "unit_key") +
+        " GROUP BY unit_key, u_unit, u_variant, first_ts";
     // Pre-period covariates: the subscriber's successful recharges before the first exposure.
     std::string with_x;
     if (HasPrePeriod(spec.metric)) {
@@ -314,25 +365,32 @@ Analysis ExperimentArmsAnalysis(const ExperimentArmsSpec& spec) {
                                       TimeRange{Timestamp{spec.range.from.micros -
                                                           int64_t{spec.pre_days} * 86400 * 1000000},
                                                 spec.range.to}));
-      std::string pre = "SELECT r.subscriber_id, r.ts, r.amount_minor FROM (" + rech.sql +
-                        ") r WHERE r.payment_status = 'succeeded'";
+      std::string pre = "SELECT " + d.IntKey("r.subscriber_id") + " AS sub_key, " +
+                        d.Micros("r.ts") + " AS r_ts, r.amount_minor AS r_amount FROM (" +
+                        rech.sql + ") r WHERE r.payment_status = 'succeeded'";
       AddPartnerScope(scope, "r", &pre, &q.params);
-      with_x =
-          "SELECT w.variant, w.y, w.v, count(r.subscriber_id) AS xn, "
-          "coalesce(sum(r.amount_minor), 0) / 100.0 AS xv FROM (" +
-          per_unit + ") w LEFT JOIN (" + pre +
-          ") r ON w.unit = 'subscriber' AND r.subscriber_id = "
-          "w.unit_id AND r.ts < w.first_ts AND r.ts >= " +
-          d.AddDays("w.first_ts", -spec.pre_days) + " GROUP BY w.unit_id, w.variant, w.y, w.v";
+      // Units that are not subscribers get key -1, which no recharge has.
+      const std::string in_pre = "r_ts < first_ts AND r_ts >= first_ts - " +
+                                 std::to_string(int64_t{spec.pre_days} * 86400 * 1000000);
+      with_x = "SELECT u_variant, y, v, sum(CASE WHEN " + in_pre +
+               " THEN 1 ELSE 0 END) AS xn, "
+               "coalesce(sum(CASE WHEN " +
+               in_pre + " THEN r_amount END), 0) / 100.0 AS xv FROM " +
+               d.JoinUsing(
+                   "(SELECT *, CASE WHEN u_unit = 'subscriber' THEN unit_key ELSE -1 END "
+                   "AS sub_key FROM (" +
+                       per_unit + ") w)",
+                   "LEFT", "(" + pre + ")", "sub_key") +
+               " GROUP BY unit_key, u_variant, y, v";
     } else {
-      with_x = "SELECT w.variant, w.y, w.v, 0 AS xn, 0.0 AS xv FROM (" + per_unit + ") w";
+      with_x = "SELECT u_variant, y, v, 0 AS xn, 0.0 AS xv FROM (" + per_unit + ") w";
     }
     q.sql =
-        "SELECT k.variant, count(*) AS units, sum(k.y) AS y_sum, sum(k.y * k.y) AS y_sq, "
-        "sum(k.v) AS v_sum, sum(k.v * k.v) AS v_sq, sum(k.xn) AS xn_sum, sum(k.xn * k.xn) AS "
-        "xn_sq, sum(k.xn * k.y) AS xn_y, sum(k.xv) AS xv_sum, sum(k.xv * k.xv) AS xv_sq, "
+        "SELECT k.u_variant AS variant, count(*) AS units, sum(k.y) AS y_sum, sum(k.y * k.y) AS "
+        "y_sq, sum(k.v) AS v_sum, sum(k.v * k.v) AS v_sq, sum(k.xn) AS xn_sum, sum(k.xn * k.xn) "
+        "AS xn_sq, sum(k.xn * k.y) AS xn_y, sum(k.xv) AS xv_sum, sum(k.xv * k.xv) AS xv_sq, "
         "sum(k.xv * k.v) AS xv_v FROM (" +
-        with_x + ") k GROUP BY k.variant ORDER BY k.variant";
+        with_x + ") k GROUP BY k.u_variant ORDER BY k.u_variant";
     q.columns = {"variant", "units", "y_sum", "y_sq",   "v_sum", "v_sq",
                  "xn_sum",  "xn_sq", "xn_y",  "xv_sum", "xv_sq", "xv_v"};
     q.source = HasPrePeriod(spec.metric) ? "events:experiment,recharge" : "events:experiment";
@@ -344,10 +402,11 @@ Analysis ExperimentArmsAnalysis(const ExperimentArmsSpec& spec) {
 Analysis CitiesAnalysis() {
   Analysis a;
   a.key = "cities";
-  a.compile = [](const RelationFn&, const SqlDialect&,
+  a.compile = [](const RelationFn&, const SqlDialect& d,
                  const SecurityScope&) -> Result<CompiledQuery> {
     CompiledQuery q;
-    q.sql = "SELECT name, country, region, latitude, longitude FROM cities ORDER BY region, name";
+    q.sql = "SELECT name, country, region, latitude, longitude FROM " + d.Table("cities") +
+            " ORDER BY region, name";
     q.columns = {"name", "country", "region", "latitude", "longitude"};
     q.source = "cities";
     return q;
@@ -377,44 +436,49 @@ Result<Analysis> RevenueRetentionAnalysis(TimeRange range, const std::string& se
     const std::string month = d.TimeBucket(Granularity::kMonth, "c.ts");
     // The same per-subscriber monthly fees are read twice (cohort and next month).
     std::vector<SqlParam> fee_params = {from, range.to};
-    std::string fees = "SELECT c.subscriber_id, " + month +
-                       " AS period, sum(c.amount_minor) / "
-                       "100.0 AS fee, max(c.plan_id) AS plan_id, max(c.partner_id) AS partner_id "
-                       "FROM (" +
+    std::string fees = "SELECT " + d.IntKey("c.subscriber_id") + " AS sid_key, " + month +
+                       " AS fee_period, sum(c.amount_minor) / 100.0 AS fee, max(c.plan_id) AS "
+                       "fee_plan_id, max(c.partner_id) AS fee_partner_id FROM (" +
                        rel.sql +
                        ") c WHERE c.entry IN ('plan_fee', 'proration') AND "
                        "c.ts >= ? AND c.ts < ?";
     AddPartnerScope(scope, "c", &fees, &fee_params);
-    fees += " GROUP BY c.subscriber_id, " + month;
+    fees += " GROUP BY " + d.IntKey("c.subscriber_id") + ", " + month;
     for (int i = 0; i < 2; ++i)
       q.params.insert(q.params.end(), fee_params.begin(), fee_params.end());
+    // Each cohort month's fee, next to the same subscriber's fee of the month after (if any).
+    std::string from_sql = d.JoinUsing(
+        "(SELECT *, " + d.AddMonths("fee_period", 1) + " AS next_period FROM (" + fees + ") a)",
+        "LEFT",
+        "(SELECT sid_key, fee_period AS next_period, fee AS next_fee FROM (" + fees + ") x)",
+        "sid_key, next_period");
     std::string seg = "''";
-    std::string joins;
-    if (segment == "plan") seg = "CAST(a.plan_id AS VARCHAR)";
-    if (segment == "partner") seg = "CAST(a.partner_id AS VARCHAR)";
+    if (segment == "plan") seg = d.ToText("fee_plan_id");
+    if (segment == "partner") seg = d.ToText("fee_partner_id");
     if (segment == "tier") {
-      seg = "p.tier";
-      joins = " LEFT JOIN (SELECT plan_id, " + d.AnyValue("tier") +
-              " AS tier FROM plans GROUP BY plan_id) p ON p.plan_id = a.plan_id";
+      seg = "p_tier";
+      from_sql = d.JoinUsing(
+          "(SELECT *, " + d.IntKey("fee_plan_id") + " AS plan_key FROM " + from_sql + " j__f)",
+          "LEFT", PlanTiers(d), "plan_key");
     }
     if (segment == "region") {
-      seg = "s.region";
-      joins = " LEFT JOIN subscribers s ON s.subscriber_id = a.subscriber_id";
+      seg = "s_region";
+      from_sql =
+          d.JoinUsing(from_sql, "LEFT",
+                      "(SELECT " + d.IntKey("subscriber_id") +
+                          " AS sid_key, region AS s_region FROM " + d.Table("subscribers") + ")",
+                      "sid_key");
     }
-    const std::string next = d.AddMonths("a.period", 1);
-    q.sql = "SELECT " + next + " AS period, " + seg +
+    const std::string keys = segment.empty() ? "next_period" : "next_period, " + seg;
+    q.sql = "SELECT next_period AS period, " + seg +
             " AS segment, count(*) AS "
-            "start_subscribers, sum(a.fee) AS start_mrr, sum(CASE WHEN x.subscriber_id IS NULL "
-            "THEN 1 ELSE 0 END) AS churned_subscribers, sum(CASE WHEN x.subscriber_id IS NULL "
-            "THEN a.fee ELSE 0 END) AS churned_mrr, sum(coalesce(x.fee, 0)) AS retained_mrr "
-            "FROM (" +
-            fees + ") a LEFT JOIN (" + fees +
-            ") x ON x.subscriber_id = "
-            "a.subscriber_id AND x.period = " +
-            next + joins + " WHERE " + next + " >= ? AND " + next + " < ? AND " +
-            d.AddMonths("a.period", 2) + " <= (SELECT max(m.ts) FROM (" + rel.sql +
-            ") m WHERE m.entry = 'plan_fee')"
-            " GROUP BY 1, 2 ORDER BY 1, 2";
+            "start_subscribers, sum(fee) AS start_mrr, sum(CASE WHEN next_fee IS NULL "
+            "THEN 1 ELSE 0 END) AS churned_subscribers, sum(CASE WHEN next_fee IS NULL "
+            "THEN fee ELSE 0 END) AS churned_mrr, sum(coalesce(next_fee, 0)) AS retained_mrr "
+            "FROM " +
+            from_sql + " WHERE next_period >= ? AND next_period < ? AND " +
+            d.AddMonths("fee_period", 2) + " <= (SELECT max(m.ts) FROM (" + rel.sql +
+            ") m WHERE m.entry = 'plan_fee') GROUP BY " + keys + " ORDER BY " + keys;
     q.params.push_back(range.from);
     q.params.push_back(range.to);
     q.columns = {
@@ -455,48 +519,47 @@ Analysis SubscriberDaysAnalysis(TimeRange range, std::optional<int64_t> subscrib
     TALLY_ASSIGN_OR_RETURN(EventRelation charge, relation(EventFamily::kCharge, range));
     CompiledQuery q;
     const std::string uday = d.TimeBucket(Granularity::kDay, "u.ts");
+    std::vector<SqlParam> u_params = {range.from, range.to};
     std::string u =
-        "SELECT u.subscriber_id, " + uday +
-        " AS day, "
+        "(SELECT " + d.IntKey("u.subscriber_id") + " AS k_sid, " + uday +
+        " AS k_day, "
         "sum(CASE WHEN u.kind = 'data_session' AND NOT u.roaming THEN u.bytes ELSE 0 END) / "
-        "1e6 AS home_mb, "
+        "1e6 AS u_home_mb, "
         "sum(CASE WHEN u.kind = 'data_session' AND u.roaming THEN u.bytes ELSE 0 END) / 1e6 AS "
-        "roaming_mb, sum(CASE WHEN u.kind = 'data_session' AND NOT u.roaming THEN 1 ELSE 0 END) "
-        "AS home_sessions, sum(CASE WHEN u.kind = 'data_session' AND u.roaming THEN 1 ELSE 0 "
-        "END) AS roaming_sessions, sum(CASE WHEN u.roaming THEN 1 ELSE 0 END) AS roaming_records, "
-        "max(u.roaming_country) AS roaming_country, "
+        "u_roaming_mb, sum(CASE WHEN u.kind = 'data_session' AND NOT u.roaming THEN 1 ELSE 0 "
+        "END) AS u_home_sessions, sum(CASE WHEN u.kind = 'data_session' AND u.roaming THEN 1 "
+        "ELSE 0 END) AS u_roaming_sessions, sum(CASE WHEN u.roaming THEN 1 ELSE 0 END) AS "
+        "u_roaming_records, max(u.roaming_country) AS u_roaming_country, "
         "sum(CASE WHEN u.kind = 'sms' AND u.destination = 'premium' THEN 1 ELSE 0 END) AS "
-        "premium_sms FROM (" +
+        "u_premium_sms FROM (" +
         usage.sql + ") u WHERE u.ts >= ? AND u.ts < ?";
-    q.params.push_back(range.from);
-    q.params.push_back(range.to);
-    AddSubscriberFilters(scope, subscriber, "u", &u, &q.params);
-    u += " GROUP BY u.subscriber_id, " + uday;
+    AddSubscriberFilters(scope, subscriber, "u", &u, &u_params);
+    u += " GROUP BY " + d.IntKey("u.subscriber_id") + ", " + uday + ")";
     const std::string cday = d.TimeBucket(Granularity::kDay, "c.ts");
+    std::vector<SqlParam> c_params = {range.from, range.to};
     std::string c =
-        "SELECT c.subscriber_id, " + cday +
-        " AS day, "
-        "sum(CASE WHEN c.kind = 'overage' THEN c.amount_minor ELSE 0 END) AS overage_minor, "
-        "sum(CASE WHEN c.kind = 'roaming' THEN c.amount_minor ELSE 0 END) AS roaming_minor, "
-        "sum(CASE WHEN c.kind = 'premium_sms' THEN c.amount_minor ELSE 0 END) AS premium_minor "
-        "FROM (" +
+        "(SELECT " + d.IntKey("c.subscriber_id") + " AS k_sid, " + cday +
+        " AS k_day, "
+        "sum(CASE WHEN c.kind = 'overage' THEN c.amount_minor ELSE 0 END) AS c_overage_minor, "
+        "sum(CASE WHEN c.kind = 'roaming' THEN c.amount_minor ELSE 0 END) AS c_roaming_minor, "
+        "sum(CASE WHEN c.kind = 'premium_sms' THEN c.amount_minor ELSE 0 END) AS "
+        "c_premium_minor FROM (" +
         charge.sql + ") c WHERE c.entry = 'usage' AND c.ts >= ? AND c.ts < ?";
-    q.params.push_back(range.from);
-    q.params.push_back(range.to);
-    AddSubscriberFilters(scope, subscriber, "c", &c, &q.params);
-    c += " GROUP BY c.subscriber_id, " + cday;
+    AddSubscriberFilters(scope, subscriber, "c", &c, &c_params);
+    c += " GROUP BY " + d.IntKey("c.subscriber_id") + ", " + cday + ")";
+    for (int i = 0; i < 2; ++i) {
+      Append(&q.params, u_params);
+      Append(&q.params, c_params);
+    }
     q.sql =
-        "SELECT coalesce(u.subscriber_id, c.subscriber_id) AS subscriber_id, "
-        "coalesce(u.day, c.day) AS day, coalesce(u.home_mb, 0) AS home_mb, "
-        "coalesce(u.roaming_mb, 0) AS roaming_mb, coalesce(u.home_sessions, 0) AS "
-        "home_sessions, coalesce(u.roaming_sessions, 0) AS roaming_sessions, "
-        "coalesce(u.roaming_records, 0) AS "
-        "roaming_records, u.roaming_country, coalesce(u.premium_sms, 0) AS premium_sms, "
-        "coalesce(c.overage_minor, 0) AS overage_minor, coalesce(c.roaming_minor, 0) AS "
-        "roaming_minor, coalesce(c.premium_minor, 0) AS premium_minor FROM (" +
-        u + ") u FULL OUTER JOIN (" + c +
-        ") c ON c.subscriber_id = u.subscriber_id AND "
-        "c.day = u.day ORDER BY 1, 2";
+        "SELECT k_sid AS subscriber_id, k_day AS day, coalesce(u_home_mb, 0) AS home_mb, "
+        "coalesce(u_roaming_mb, 0) AS roaming_mb, coalesce(u_home_sessions, 0) AS "
+        "home_sessions, coalesce(u_roaming_sessions, 0) AS roaming_sessions, "
+        "coalesce(u_roaming_records, 0) AS roaming_records, u_roaming_country AS "
+        "roaming_country, coalesce(u_premium_sms, 0) AS premium_sms, "
+        "coalesce(c_overage_minor, 0) AS overage_minor, coalesce(c_roaming_minor, 0) AS "
+        "roaming_minor, coalesce(c_premium_minor, 0) AS premium_minor FROM " +
+        FullJoin(d, u, c, "k_sid, k_day") + " ORDER BY k_sid, k_day";
     q.columns = {"subscriber_id",   "day",
                  "home_mb",         "roaming_mb",
                  "home_sessions",   "roaming_sessions",
@@ -512,38 +575,46 @@ Analysis SubscriberDaysAnalysis(TimeRange range, std::optional<int64_t> subscrib
 Analysis DuplicateUsageAnalysis(TimeRange range, std::optional<int64_t> subscriber) {
   Analysis a;
   a.key = "duplicate_usage|" + RangeKey(range) + "|" + SubscriberKey(subscriber);
-  a.compile = [range, subscriber](const RelationFn& relation, const SqlDialect&,
+  a.compile = [range, subscriber](const RelationFn& relation, const SqlDialect& d,
                                   const SecurityScope& scope) -> Result<CompiledQuery> {
     TALLY_ASSIGN_OR_RETURN(EventRelation usage, relation(EventFamily::kUsage, range));
     TALLY_ASSIGN_OR_RETURN(EventRelation charge, relation(EventFamily::kCharge, range));
     CompiledQuery q;
     std::string dup =
-        "SELECT u.subscriber_id, u.ts, u.kind, u.session_ref, count(*) AS copies, "
-        "min(u.event_id) AS first_event_id, max(u.event_id) AS last_event_id FROM (" +
-        usage.sql + ") u WHERE u.ts >= ? AND u.ts < ?";
+        "SELECT u.subscriber_id AS x_subscriber_id, " + d.Micros("u.ts") +
+        " AS x_ts, u.kind "
+        "AS x_kind, "
+        "u.session_ref AS x_session_ref, count(*) AS x_copies, min(u.event_id) AS x_first, "
+        "max(u.event_id) AS x_last, " +
+        d.TextKey("min(u.event_id)") + " AS first_key, " + d.TextKey("max(u.event_id)") +
+        " AS last_key FROM (" + usage.sql + ") u WHERE u.ts >= ? AND u.ts < ?";
     q.params.push_back(range.from);
     q.params.push_back(range.to);
     AddSubscriberFilters(scope, subscriber, "u", &dup, &q.params);
-    dup +=
-        " GROUP BY u.subscriber_id, u.ts, u.kind, u.session_ref, u.duration_s, u.bytes, "
-        "u.counterparty, u.destination, u.roaming HAVING count(*) > 1";
+    dup += " GROUP BY u.subscriber_id, " + d.Micros("u.ts") +
+           ", u.kind, u.session_ref, u.duration_s, u.bytes, "
+           "u.counterparty, u.destination, u.roaming HAVING count(*) > 1";
     // What the first and the last copy were charged. The charge query appears twice, so its
     // values are bound twice.
     std::vector<SqlParam> ch_params = {range.from, range.to};
-    std::string ch = "SELECT c.usage_event_id, c.amount_minor FROM (" + charge.sql +
-                     ") c WHERE c.entry = 'usage' AND c.ts >= ? AND c.ts < ?";
+    std::string ch =
+        " FROM (" + charge.sql + ") c WHERE c.entry = 'usage' AND c.ts >= ? AND c.ts < ?";
     AddSubscriberFilters(scope, subscriber, "c", &ch, &ch_params);
     for (int i = 0; i < 2; ++i) q.params.insert(q.params.end(), ch_params.begin(), ch_params.end());
-    q.sql =
-        "SELECT x.subscriber_id, x.ts, x.kind, x.session_ref, x.copies, x.first_event_id, "
-        "x.last_event_id, coalesce(c1.amount_minor, 0) + coalesce(c2.amount_minor, 0) AS "
-        "charged_minor FROM (" +
-        dup + ") x LEFT JOIN (" + ch +
-        ") c1 ON "
-        "c1.usage_event_id = x.first_event_id LEFT JOIN (" +
-        ch +
-        ") c2 ON "
-        "c2.usage_event_id = x.last_event_id ORDER BY x.subscriber_id, x.ts";
+    const std::string first_charge =
+        d.JoinUsing("(" + dup + ")", "LEFT",
+                    "(SELECT " + d.TextKey("c.usage_event_id") +
+                        " AS first_key, c.amount_minor AS c1" + ch + ")",
+                    "first_key");
+    const std::string both = d.JoinUsing(first_charge, "LEFT",
+                                         "(SELECT " + d.TextKey("c.usage_event_id") +
+                                             " AS last_key, c.amount_minor AS c2" + ch + ")",
+                                         "last_key");
+    q.sql = "SELECT x_subscriber_id AS subscriber_id, " + d.TimestampCell("x_ts") +
+            " AS ts, x_kind AS kind, x_session_ref AS "
+            "session_ref, x_copies AS copies, x_first AS first_event_id, x_last AS last_event_id, "
+            "coalesce(c1, 0) + coalesce(c2, 0) AS charged_minor FROM " +
+            both + " ORDER BY x_subscriber_id, x_ts, x_first";
     q.columns = {"subscriber_id", "ts",           "kind", "session_ref", "copies", "first_event_id",
                  "last_event_id", "charged_minor"};
     q.source = "events:usage,charge";
@@ -555,7 +626,7 @@ Analysis DuplicateUsageAnalysis(TimeRange range, std::optional<int64_t> subscrib
 Analysis PlanVersionsAnalysis() {
   Analysis a;
   a.key = "plan_versions";
-  a.compile = [](const RelationFn&, const SqlDialect&,
+  a.compile = [](const RelationFn&, const SqlDialect& d,
                  const SecurityScope&) -> Result<CompiledQuery> {
     CompiledQuery q;
     std::string list;
@@ -563,7 +634,7 @@ Analysis PlanVersionsAnalysis() {
       q.columns.emplace_back(f.name);
       list += (list.empty() ? "" : ", ") + std::string(f.name);
     });
-    q.sql = "SELECT " + list + " FROM plans ORDER BY plan_id, region, version";
+    q.sql = "SELECT " + list + " FROM " + d.Table("plans") + " ORDER BY plan_id, region, version";
     q.source = "plans";
     return q;
   };
@@ -572,24 +643,26 @@ Analysis PlanVersionsAnalysis() {
 
 namespace {
 
-// Each subscriber's billing-cycle day, as a derived table (subscriber_id, cycle_day, and the
-// subscribers table's columns): the day of the month of their newest plan fee in `range` (the
-// ledger charges the fee on the first day of each cycle), else the day they were activated; 28
-// at most. Binds its values into `params`.
+// Each subscriber's billing-cycle day, as a derived table (the subscribers table's columns,
+// sid_key (an IntKey of subscriber_id) and cycle_day): the day of the month of their newest plan
+// fee in `range` (the ledger charges the fee on the first day of each cycle), else the day they
+// were activated; 28 at most. Binds its values into `params`.
 std::string CycleDaysTable(const EventRelation& charge, TimeRange range, const SqlDialect& d,
                            const SecurityScope& scope, std::optional<int64_t> subscriber,
                            std::vector<SqlParam>* params) {
-  std::string fees = "SELECT c.subscriber_id, " + d.DayOfMonth("max(c.ts)") + " AS fee_day FROM (" +
-                     charge.sql + ") c WHERE c.entry = 'plan_fee' AND c.ts >= ? AND c.ts < ?";
+  std::string subs = "SELECT *, " + d.IntKey("s.subscriber_id") + " AS sid_key FROM " +
+                     d.Table("subscribers") + " s WHERE 1 = 1";
+  AddSubscriberFilters(scope, subscriber, "s", &subs, params);
+  std::string fees = "SELECT " + d.IntKey("c.subscriber_id") + " AS sid_key, " +
+                     d.DayOfMonth("max(c.ts)") + " AS fee_day FROM (" + charge.sql +
+                     ") c WHERE c.entry = 'plan_fee' AND c.ts >= ? AND c.ts < ?";
   params->push_back(range.from);
   params->push_back(range.to);
   AddSubscriberFilters(scope, subscriber, "c", &fees, params);
-  fees += " GROUP BY c.subscriber_id";
-  std::string t = "SELECT s.*, least(28, coalesce(f.fee_day, " + d.DayOfMonth("s.activation_date") +
-                  ")) AS cycle_day FROM subscribers s LEFT JOIN (" + fees +
-                  ") f ON f.subscriber_id = s.subscriber_id WHERE true";
-  AddSubscriberFilters(scope, subscriber, "s", &t, params);
-  return t;
+  fees += " GROUP BY " + d.IntKey("c.subscriber_id");
+  return "SELECT *, least(28, coalesce(fee_day, " + d.DayOfMonth("activation_date") +
+         ")) AS cycle_day FROM " +
+         d.JoinUsing("(" + subs + ")", "LEFT", "(" + fees + ")", "sid_key") + " j__c";
 }
 
 }  // namespace
@@ -602,10 +675,10 @@ Analysis SubscriberPlansAnalysis(TimeRange range, std::optional<int64_t> subscri
     TALLY_ASSIGN_OR_RETURN(EventRelation charge, relation(EventFamily::kCharge, range));
     CompiledQuery q;
     q.sql =
-        "SELECT s.subscriber_id, s.partner_id, s.plan_id, s.billing_type, s.region, "
-        "s.activation_date, s.status, s.cycle_day FROM (" +
+        "SELECT subscriber_id, partner_id, plan_id, billing_type, region, activation_date, "
+        "status, cycle_day FROM (" +
         CycleDaysTable(charge, range, d, scope, subscriber, &q.params) +
-        ") s ORDER BY s.subscriber_id";
+        ") s ORDER BY subscriber_id";
     q.columns = {"subscriber_id", "partner_id",      "plan_id", "billing_type",
                  "region",        "activation_date", "status",  "cycle_day"};
     q.source = "subscribers; events:charge";
@@ -621,69 +694,86 @@ Analysis SubscriberCyclesAnalysis(TimeRange range, std::optional<int64_t> subscr
                                   const SecurityScope& scope) -> Result<CompiledQuery> {
     TALLY_ASSIGN_OR_RETURN(EventRelation usage, relation(EventFamily::kUsage, range));
     TALLY_ASSIGN_OR_RETURN(EventRelation charge, relation(EventFamily::kCharge, range));
+    CompiledQuery q;
     // The cycle a time falls in: its month, or the month before when it is before the cycle day.
     auto cycle = [&d](const std::string& ts) {
       return "(" + d.MonthIndex(ts) + " - CASE WHEN " + d.DayOfMonth(ts) +
-             " < s.cycle_day THEN 1 ELSE 0 END)";
+             " < cycle_day THEN 1 ELSE 0 END)";
     };
-    CompiledQuery q;
-    const std::string home = "NOT u.roaming AND ";
-    const std::string minutes = "ceil(coalesce(u.duration_s, 0) / 60.0)";
-    const std::string mb = "ceil(coalesce(u.bytes, 0) / 1e6)";
-    const std::string premium = "u.kind = 'sms' AND coalesce(u.destination, '') = 'premium'";
-    std::string u = "SELECT u.subscriber_id, " + cycle("u.ts") +
-                    " AS billing_cycle, "
-                    "sum(CASE WHEN " +
-                    home + "u.kind = 'voice_call' THEN " + minutes +
-                    " ELSE 0 END) AS voice_min, "
-                    "sum(CASE WHEN " +
-                    home + "u.kind = 'sms' AND NOT (" + premium +
-                    ") THEN 1 ELSE 0 END) AS sms, "
-                    "sum(CASE WHEN " +
-                    home + "u.kind = 'data_session' THEN " + mb +
-                    " ELSE 0 END) AS data_mb, "
-                    "sum(CASE WHEN u.roaming AND u.kind = 'voice_call' THEN " +
-                    minutes +
-                    " ELSE 0 END) AS roaming_voice_min, "
-                    "sum(CASE WHEN u.roaming AND u.kind = 'sms' THEN 1 ELSE 0 END) AS roaming_sms, "
-                    "sum(CASE WHEN u.roaming AND u.kind = 'data_session' THEN " +
-                    mb +
-                    " ELSE 0 END) AS roaming_data_mb, "
-                    "sum(CASE WHEN " +
-                    home + premium + " THEN 1 ELSE 0 END) AS premium_sms FROM (" + usage.sql +
-                    ") u JOIN (" + CycleDaysTable(charge, range, d, scope, subscriber, &q.params) +
-                    ") s ON s.subscriber_id = u.subscriber_id WHERE u.ts >= ? AND u.ts < ?";
-    q.params.push_back(range.from);
-    q.params.push_back(range.to);
-    AddSubscriberFilters(scope, subscriber, "u", &u, &q.params);
-    u += " GROUP BY u.subscriber_id, " + cycle("u.ts");
+    // Each family's rows in the range, next to their subscriber's cycle day.
+    std::vector<SqlParam> u_params, c_params;
+    auto with_cycle_day = [&](const EventRelation& rel, const std::string& columns,
+                              const std::string& where, std::vector<SqlParam>* params) {
+      std::string rows = "(SELECT " + d.IntKey("e.subscriber_id") + " AS sid_key, " + columns +
+                         " FROM (" + rel.sql + ") e WHERE " + where + "e.ts >= ? AND e.ts < ?";
+      params->push_back(range.from);
+      params->push_back(range.to);
+      AddSubscriberFilters(scope, subscriber, "e", &rows, params);
+      rows += ")";
+      const std::string days = "(SELECT sid_key, cycle_day FROM (" +
+                               CycleDaysTable(charge, range, d, scope, subscriber, params) +
+                               ") j__d)";
+      return d.JoinUsing(rows, "INNER", days, "sid_key");
+    };
+    const std::string home = "NOT u_roaming AND ";
+    const std::string minutes = "ceil(coalesce(u_duration_s, 0) / 60.0)";
+    const std::string mb = "ceil(coalesce(u_bytes, 0) / 1e6)";
+    const std::string premium = "u_kind = 'sms' AND coalesce(u_destination, '') = 'premium'";
+    const std::string u_cycle = cycle("u_ts");
+    std::string u =
+        "(SELECT sid_key AS k_sid, " + u_cycle +
+        " AS k_cycle, "
+        "sum(CASE WHEN " +
+        home + "u_kind = 'voice_call' THEN " + minutes +
+        " ELSE 0 END) AS u_voice_min, "
+        "sum(CASE WHEN " +
+        home + "u_kind = 'sms' AND NOT (" + premium +
+        ") THEN 1 ELSE 0 END) AS u_sms, "
+        "sum(CASE WHEN " +
+        home + "u_kind = 'data_session' THEN " + mb +
+        " ELSE 0 END) AS u_data_mb, "
+        "sum(CASE WHEN u_roaming AND u_kind = 'voice_call' THEN " +
+        minutes +
+        " ELSE 0 END) AS u_roaming_voice_min, "
+        "sum(CASE WHEN u_roaming AND u_kind = 'sms' THEN 1 ELSE 0 END) AS u_roaming_sms, "
+        "sum(CASE WHEN u_roaming AND u_kind = 'data_session' THEN " +
+        mb +
+        " ELSE 0 END) AS u_roaming_data_mb, "
+        "sum(CASE WHEN " +
+        home + premium + " THEN 1 ELSE 0 END) AS u_premium_sms FROM " +
+        with_cycle_day(usage,
+                       "e.ts AS u_ts, e.roaming AS u_roaming, e.kind AS u_kind, e.duration_s AS "
+                       "u_duration_s, e.bytes AS u_bytes, e.destination AS u_destination",
+                       "", &u_params) +
+        " j__u GROUP BY sid_key, " + u_cycle + ")";
+    const std::string c_cycle = cycle("c_ts");
     std::string c =
-        "SELECT c.subscriber_id, " + cycle("c.ts") +
-        " AS billing_cycle, sum(c.amount_minor) AS billed_minor, min(c.plan_id) AS min_plan_id, "
-        "max(c.plan_id) AS max_plan_id, min(c.plan_version) AS min_plan_version, "
-        "max(c.plan_version) AS max_plan_version FROM (" +
-        charge.sql + ") c JOIN (" + CycleDaysTable(charge, range, d, scope, subscriber, &q.params) +
-        ") s ON s.subscriber_id = c.subscriber_id WHERE c.entry IN ('usage', 'plan_fee', "
-        "'proration') AND c.ts >= ? AND c.ts < ?";
-    q.params.push_back(range.from);
-    q.params.push_back(range.to);
-    AddSubscriberFilters(scope, subscriber, "c", &c, &q.params);
-    c += " GROUP BY c.subscriber_id, " + cycle("c.ts");
+        "(SELECT sid_key AS k_sid, " + c_cycle +
+        " AS k_cycle, sum(c_amount) AS c_billed_minor, min(c_plan_id) AS c_min_plan_id, "
+        "max(c_plan_id) AS c_max_plan_id, min(c_plan_version) AS c_min_plan_version, "
+        "max(c_plan_version) AS c_max_plan_version FROM " +
+        with_cycle_day(charge,
+                       "e.ts AS c_ts, e.amount_minor AS c_amount, e.plan_id AS c_plan_id, "
+                       "e.plan_version AS c_plan_version",
+                       "e.entry IN ('usage', 'plan_fee', 'proration') AND ", &c_params) +
+        " j__c GROUP BY sid_key, " + c_cycle + ")";
+    for (int i = 0; i < 2; ++i) {
+      Append(&q.params, u_params);
+      Append(&q.params, c_params);
+    }
     q.columns = {"subscriber_id",    "billing_cycle",     "voice_min",   "sms",
                  "data_mb",          "roaming_voice_min", "roaming_sms", "roaming_data_mb",
                  "premium_sms",      "billed_minor",      "min_plan_id", "max_plan_id",
                  "min_plan_version", "max_plan_version"};
-    q.sql =
-        "SELECT coalesce(u.subscriber_id, c.subscriber_id) AS subscriber_id, "
-        "coalesce(u.billing_cycle, c.billing_cycle) AS billing_cycle";
+    q.sql = "SELECT k_sid AS subscriber_id, k_cycle AS billing_cycle";
     for (size_t i = 2; i < 9; ++i) {
-      q.sql += ", coalesce(u." + q.columns[i] + ", 0) AS " + q.columns[i];
+      q.sql += ", coalesce(u_" + q.columns[i] + ", 0) AS " + q.columns[i];
     }
-    q.sql += ", coalesce(c.billed_minor, 0) AS billed_minor";
-    for (size_t i = 10; i < q.columns.size(); ++i) q.sql += ", c." + q.columns[i];
-    q.sql += " FROM (" + u + ") u FULL OUTER JOIN (" + c +
-             ") c ON c.subscriber_id = u.subscriber_id AND c.billing_cycle = u.billing_cycle "
-             "ORDER BY 1, 2";
+    q.sql += ", coalesce(c_billed_minor, 0) AS billed_minor";
+    for (size_t i = 10; i < q.columns.size(); ++i) {
+      q.sql += ", c_" + q.columns[i] + " AS " + q.columns[i];
+    }
+    q.sql += " FROM " + FullJoin(d, u, c, "k_sid, k_cycle") + " ORDER BY k_sid, k_cycle";
     q.source = "events:usage,charge; subscribers";
     return q;
   };
@@ -697,8 +787,10 @@ Analysis UsageStartAnalysis(TimeRange range) {
                       const SecurityScope&) -> Result<CompiledQuery> {
     TALLY_ASSIGN_OR_RETURN(EventRelation usage, relation(EventFamily::kUsage, range));
     CompiledQuery q;
-    q.sql = "SELECT " + d.TimeBucket(Granularity::kDay, "min(u.ts)") + " AS first_day FROM (" +
-            usage.sql + ") u WHERE u.ts >= ? AND u.ts < ?";
+    // (ClickHouse's min() of no rows is 0, not NULL.)
+    q.sql = "SELECT CASE WHEN count(*) = 0 THEN NULL ELSE " +
+            d.TimeBucket(Granularity::kDay, "min(u.ts)") + " END AS first_day FROM (" + usage.sql +
+            ") u WHERE u.ts >= ? AND u.ts < ?";
     q.params.push_back(range.from);
     q.params.push_back(range.to);
     q.columns = {"first_day"};

@@ -392,8 +392,8 @@ Result<Part> RawPart(const MetricCatalogue& catalogue, const SemanticQuery& q, c
     if (!d->OnFamily(family)) return refuse("dimension '" + d->name + "' does not apply");
     const std::string expr = ExprOf(*d, src);
     if (auto missing = MissingColumn(expr, 'e', family)) {
-      return refuse("dimension '" + d->name + "' does not apply (these events have no " +
-                    *missing + ")");
+      return refuse("dimension '" + d->name + "' does not apply (these events have no " + *missing +
+                    ")");
     }
     const bool s = Uses(expr, 's') || Uses(expr, 'p');
     if (s && !has_subscriber) return refuse("dimension '" + d->name + "' needs a subscriber");
@@ -457,10 +457,10 @@ void UnionOfParts(const MetricCatalogue& catalogue, const Resolved& r,
   }
   auto value = [&](const MeasureDef* m) { return "sum(" + MeasureColumn(dialect, *m) + ")"; };
   for (const MeasureDef* m : r.output) {
-    const std::string expr =
-        m->is_ratio() ? dialect.Ratio(value(catalogue.FindMeasure(m->ratio[0])),
-                                      value(catalogue.FindMeasure(m->ratio[1])))
-                      : value(m);
+    const std::string expr = m->is_ratio()
+                                 ? dialect.Ratio(value(catalogue.FindMeasure(m->ratio[0])),
+                                                 value(catalogue.FindMeasure(m->ratio[1])))
+                                 : value(m);
     select += (select.empty() ? "" : ", ") + expr + " AS " + Quote(m->name);
   }
   if (!keys.empty()) {
@@ -482,8 +482,8 @@ std::string SqlDialect::From(const std::string& base, char alias, bool subscribe
   const std::string a(1, alias);
   std::string from = base + " " + a;
   if (subscribers) {
-    from += " LEFT JOIN " + Table("subscribers") + " s ON s.subscriber_id = " + a +
-            ".subscriber_id";
+    from +=
+        " LEFT JOIN " + Table("subscribers") + " s ON s.subscriber_id = " + a + ".subscriber_id";
   }
   // The plans' attributes, one row per plan id (a plan's tier and billing type do not change
   // with its versions or regions).
@@ -493,6 +493,41 @@ std::string SqlDialect::From(const std::string& base, char alias, bool subscribe
             " GROUP BY plan_id) p ON p.plan_id = " + *plan_key;
   }
   return from;
+}
+
+std::string SqlDialect::JoinUsing(const std::string& left, std::string_view kind,
+                                  const std::string& right, const std::string& keys) const {
+  return "(SELECT * FROM " + left + " j__l " + std::string(kind) + " JOIN " + right +
+         " j__r USING (" + keys + "))";
+}
+
+std::string ClickHouseDialect::JoinUsing(const std::string& left, std::string_view kind,
+                                         const std::string& right, const std::string& keys) const {
+  // One join per SELECT, so joins nest; ALL keeps every matching row, as standard SQL does.
+  return "(SELECT * FROM " + left + " ALL " + std::string(kind) + " JOIN " + right + " USING (" +
+         keys + "))";
+}
+
+std::pair<std::string, std::string> SqlDialect::ContainsIgnoringCase(const std::string& column,
+                                                                     std::string_view text) const {
+  std::string pattern = "%";
+  for (char c : text) {
+    if (c == '%' || c == '_' || c == '\\') pattern += '\\';
+    pattern += c;
+  }
+  return {column + " ILIKE ? ESCAPE '\\'", pattern + "%"};
+}
+
+std::string ClickHouseDialect::TimestampCell(const std::string& micros) const {
+  // Seconds as DateTime text, then the fraction without trailing zeros, as DuckDB prints it.
+  const std::string us = "(" + micros + ")";
+  return "if(" + us + " IS NULL, NULL, concat(toString(toDateTime(intDiv(" + us +
+         ", 1000000), 'UTC')), if(" + us +
+         " % 1000000 = 0, '', concat('.', "
+         "replaceRegexpOne(substring(toString(1000000 + " +
+         us +
+         " % 1000000), 2, 6), '0+$', "
+         "'')))))";
 }
 
 std::string ClickHouseDialect::TimeBucket(Granularity g, const std::string& ts) const {
@@ -552,8 +587,8 @@ std::string ClickHouseDialect::From(const std::string& base, char /*alias*/, boo
   if (plan_key) {
     from = "(SELECT * FROM (SELECT *, toInt64(" + Expr(*plan_key) + ") AS p__key FROM " + from +
            ") ALL LEFT JOIN (SELECT toInt64(plan_id) AS p__key, any(tier) AS p__tier, "
-           "any(billing_type) AS p__billing_type FROM " + Table("plans") +
-           " GROUP BY plan_id) USING (p__key))";
+           "any(billing_type) AS p__billing_type FROM " +
+           Table("plans") + " GROUP BY plan_id) USING (p__key))";
   }
   return from;
 }
@@ -571,8 +606,8 @@ std::string ClickHouseDialect::Expr(const std::string& expr) const {
       out.append(expr, start, i - start + 1);
       continue;
     }
-    const bool alias = (c == 'e' || c == 'r' || c == 's' || c == 'p') && i + 1 < expr.size() &&
-                       expr[i + 1] == '.';
+    const bool alias =
+        (c == 'e' || c == 'r' || c == 's' || c == 'p') && i + 1 < expr.size() && expr[i + 1] == '.';
     const bool starts = i == 0 || !(std::isalnum(static_cast<unsigned char>(expr[i - 1])) ||
                                     expr[i - 1] == '_' || expr[i - 1] == '.');
     if (alias && starts) {

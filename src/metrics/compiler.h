@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -62,6 +63,48 @@ class SqlDialect {
   //! Whether parts of a query are combined with FULL OUTER JOIN ... USING (otherwise: UNION ALL
   //! of the parts, summed per key, for engines whose joins cannot do it).
   virtual bool JoinsParts() const { return true; }
+
+  // Hand-written analyses (src/metrics/analyses.cpp, model_features.cpp) are written once, in a
+  // subset both engines run: joins through JoinUsing() on same-named keys, every other column
+  // name unique across the joined sides and referenced unqualified outside the join, GROUP BY and
+  // ORDER BY by name (ClickHouse 18.16 reads `ORDER BY 1` as a constant), and the functions below.
+
+  //! A FROM item: `left` and `right` (parenthesized SELECTs, or Table() names) joined on the
+  //! same-named columns `keys` ("a, b"). `kind` is "LEFT" or "INNER". Columns of the result are
+  //! used unqualified.
+  virtual std::string JoinUsing(const std::string& left, std::string_view kind,
+                                const std::string& right, const std::string& keys) const;
+  //! An integer join key from `expr` (ClickHouse cannot join on Nullable columns, nor on keys of
+  //! different integer types). A NULL key becomes 0 there: filter NULLs out first.
+  virtual std::string IntKey(const std::string& expr) const { return expr; }
+  //! A text join key from `expr`, with the same caveat.
+  virtual std::string TextKey(const std::string& expr) const { return expr; }
+  //! `expr` as text.
+  virtual std::string ToText(const std::string& expr) const {
+    return "CAST(" + expr + " AS VARCHAR)";
+  }
+  //! `expr` (a TIMESTAMP, or a bound date) as a DATE.
+  virtual std::string ToDate(const std::string& expr) const { return "CAST(" + expr + " AS DATE)"; }
+  //! The distinct values of text `expr` in a group, sorted and joined with commas.
+  virtual std::string DistinctList(const std::string& expr) const {
+    return "string_agg(DISTINCT " + expr + ", ',' ORDER BY " + expr + ")";
+  }
+  //! Microseconds since the epoch of an event relation's timestamp column (`alias.ts`): exact on
+  //! both engines (ClickHouse 18.16's DateTime holds whole seconds).
+  virtual std::string Micros(const std::string& ts) const { return "epoch_us(" + ts + ")"; }
+  //! The timestamp of `micros` since the epoch, as a result cell (its text is the same on both
+  //! engines: "2024-07-13 00:10:00.936367", no fraction when it is 0). Not for further use in SQL.
+  virtual std::string TimestampCell(const std::string& micros) const {
+    return "make_timestamp(" + micros + ")";
+  }
+  //! A condition, with one `?`, that text column `column` contains `text` in any letter case,
+  //! and the value to bind to it.
+  virtual std::pair<std::string, std::string> ContainsIgnoringCase(const std::string& column,
+                                                                   std::string_view text) const;
+  //! Whole days from DATE `from` to DATE `to`, an integer.
+  virtual std::string DaysBetween(const std::string& from, const std::string& to) const {
+    return "CAST(" + to + " - " + from + " AS BIGINT)";
+  }
 };
 const SqlDialect& DuckDbDialect();
 
@@ -86,6 +129,30 @@ class ClickHouseDialect final : public SqlDialect {
   std::string Expr(const std::string& expr) const override;
   std::string Table(std::string_view name) const override { return store_.TableSql(name); }
   bool JoinsParts() const override { return false; }
+  std::string JoinUsing(const std::string& left, std::string_view kind, const std::string& right,
+                        const std::string& keys) const override;
+  std::string IntKey(const std::string& expr) const override {
+    return "toInt64(ifNull(" + expr + ", 0))";
+  }
+  std::string TextKey(const std::string& expr) const override {
+    return "toString(ifNull(" + expr + ", ''))";
+  }
+  std::string ToText(const std::string& expr) const override { return "toString(" + expr + ")"; }
+  std::string ToDate(const std::string& expr) const override { return "toDate(" + expr + ")"; }
+  std::string DistinctList(const std::string& expr) const override {
+    return "arrayStringConcat(arraySort(groupUniqArray(" + expr + ")), ',')";
+  }
+  std::string DaysBetween(const std::string& from, const std::string& to) const override {
+    return "toInt64(toDate(" + to + ") - toDate(" + from + "))";
+  }
+  //! (The store's relations carry each timestamp column's microseconds as `<column>_us`.)
+  std::string Micros(const std::string& ts) const override { return ts + "_us"; }
+  std::string TimestampCell(const std::string& micros) const override;
+  //! (18.16 has no ILIKE; its case-insensitive search takes the text itself, not a pattern.)
+  std::pair<std::string, std::string> ContainsIgnoringCase(const std::string& column,
+                                                           std::string_view text) const override {
+    return {"positionCaseInsensitiveUTF8(" + column + ", ?) > 0", std::string(text)};
+  }
 
  private:
   const EventStore& store_;

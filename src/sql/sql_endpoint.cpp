@@ -15,6 +15,19 @@ Result<std::unique_ptr<SqlEndpoint>> SqlEndpoint::Start(PgWireServer::Options op
   if (parts.keys == nullptr || parts.pipeline == nullptr) {
     return Status::InvalidArgument("sql: the endpoint needs the key store and the store");
   }
+  // The guard parses with DuckDB's parser, the catalog is DuckDB's and statements are prepared
+  // and described by DuckDB: the endpoint runs on the embedded store only.
+  std::string dialect;
+  TALLY_RETURN_IF_ERROR(parts.pipeline->RunExclusive([&](EventStore& store) {
+    dialect = store.dialect();
+    return Status::Ok();
+  }));
+  if (dialect != "duckdb") {
+    return Status::InvalidArgument(
+        "sql: the SQL endpoint runs DuckDB's SQL on the embedded store only; this event store "
+        "speaks " +
+        dialect + " (docs/sql.md)");
+  }
   std::unique_ptr<SqlEndpoint> e(new SqlEndpoint(parts));
   TALLY_ASSIGN_OR_RETURN(e->failures_, RateLimiter::Create(parts.failures));
   SqlEndpoint* self = e.get();

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "cluster_fixture.h"
 #include "store/duckdb/duckdb_event_store.h"
@@ -288,6 +289,29 @@ TEST_F(ClickHouseStoreTest, ValuesAreBoundAsEscapedLiteralsNeverAsText) {
   ASSERT_TRUE(t.ok()) << t.status().ToString();
   EXPECT_EQ(t->rows[0][0], "0");
   EXPECT_FALSE(store_->Query(sql, {std::string("a")}).ok());  // too few values
+}
+
+// `tally serve`'s query deadline stops a query on the cluster as it does in DuckDB: Interrupt()
+// from another thread kills the running statement, which fails at once instead of running on.
+TEST_F(ClickHouseStoreTest, InterruptFromAnotherThreadStopsTheRunningQuery) {
+  store_->Interrupt();  // nothing runs: nothing happens
+  const auto start = std::chrono::steady_clock::now();
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    store_->Interrupt();
+  });
+  // Minutes of work for the server, unless it is stopped.
+  auto slow =
+      store_->Query("SELECT count() FROM numbers(100000000000) WHERE sipHash64(number) = 0");
+  stopper.join();
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(slow.ok());
+  EXPECT_NE(slow.status().message().find("cancelled"), std::string::npos)
+      << slow.status().ToString();
+  EXPECT_LT(took, std::chrono::seconds(20));
+  // The store goes on.
+  auto next = store_->Query("SELECT 1");
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
 }
 
 TEST_F(ClickHouseStoreTest, RetentionDropsWholeDaysOnEveryShardAndLoadsAreKept) {

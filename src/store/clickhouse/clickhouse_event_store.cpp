@@ -1,5 +1,6 @@
 #include "store/clickhouse/clickhouse_event_store.h"
 
+#include <unistd.h>
 #include <xxhash.h>
 
 #include <algorithm>
@@ -82,6 +83,8 @@ std::string ReadColumns(const std::string& prefix = "") {
     if (!cols.empty()) cols += ", ";
     if (type == "TIMESTAMP") {
       cols += "toDateTime(intDiv(" + prefix + stored + ", 1000000), 'UTC') AS " + name;
+      // The exact value too: DateTime holds whole seconds (ClickHouseDialect::Micros).
+      if (prefix.empty()) cols += ", " + stored;
     } else {
       cols += prefix + stored + (prefix.empty() ? "" : " AS " + name);
     }
@@ -403,6 +406,9 @@ Result<std::unique_ptr<ClickHouseEventStore>> ClickHouseEventStore::Open(
     store->shards_.push_back(
         std::make_unique<ClickHouseConnection>(s.host, s.http_port, options.timeout));
   }
+  const ClickHouseShard& first = options.cluster.shards.front();
+  store->control_ =
+      std::make_unique<ClickHouseConnection>(first.host, first.http_port, std::chrono::seconds(10));
   for (auto& shard : store->shards_) {
     TALLY_RETURN_IF_ERROR(store->CreateSchema(*shard).WithContext(
         "creating the event store's tables on " + shard->endpoint()));
@@ -736,8 +742,13 @@ Status ClickHouseEventStore::WriteCommit(uint64_t seq, const StoreCommit& commit
 
 Result<EventRelation> ClickHouseEventStore::Relation(EventFamily family, TimeRange range) {
   if (range.to <= range.from) return Status::InvalidArgument("empty time range");
-  const Date first = range.from.date();
-  const Date last = Timestamp{range.to.micros - 1}.date();
+  // The day bounds prune partitions; ts_us bounds the rows exactly. A Date of 18.16 holds
+  // 1970-01-01 to 2105-12-31, and a text date outside it reads as a wrong day (an "all time"
+  // range of 1900..2200 read nothing), so the day bounds are clamped to it.
+  const Date kFirstDate{0}, kLastDate{DaysFromCivil(2105, 12, 31)};
+  const Date first{std::clamp(range.from.date().days, kFirstDate.days, kLastDate.days)};
+  const Date last{
+      std::clamp(Timestamp{range.to.micros - 1}.date().days, kFirstDate.days, kLastDate.days)};
   const std::string cols =
       VisitFamily(family, [](auto t) { return ReadColumns<typename decltype(t)::type>(); });
   EventRelation rel;
@@ -843,10 +854,36 @@ Result<TextTable> ClickHouseEventStore::Query(const std::string& sql) {
                                 statement.back() == ';')) {
     statement.pop_back();
   }
-  TALLY_ASSIGN_OR_RETURN(
-      std::string body,
-      shards_[0]->Query(statement + " FORMAT TabSeparatedWithNamesAndTypes", ReadSettings()));
-  return ParseTsvWithNamesAndTypes(body);
+  // A query id of this process and store, so Interrupt() can name the query to kill.
+  const std::string id = "tally-" + std::to_string(::getpid()) + "-" +
+                         std::to_string(reinterpret_cast<uintptr_t>(this)) + "-" +
+                         std::to_string(++queries_);
+  ClickHouseSettings settings = ReadSettings();
+  settings.emplace_back("query_id", id);
+  {
+    std::lock_guard<std::mutex> lock(running_mu_);
+    running_query_ = id;
+  }
+  Result<std::string> body =
+      shards_[0]->Query(statement + " FORMAT TabSeparatedWithNamesAndTypes", settings);
+  {
+    std::lock_guard<std::mutex> lock(running_mu_);
+    running_query_.clear();
+  }
+  if (!body.ok()) return body.status();
+  return ParseTsvWithNamesAndTypes(*body);
+}
+
+void ClickHouseEventStore::Interrupt() {
+  std::string id;
+  {
+    std::lock_guard<std::mutex> lock(running_mu_);
+    id = running_query_;
+  }
+  if (id.empty()) return;
+  // The first shard started the query and cancels its parts on the other shards. ASYNC: the
+  // killed query's own response reports the cancellation.
+  (void)control_->Query("KILL QUERY WHERE query_id = " + ClickHouseQuote(id) + " ASYNC");
 }
 
 Result<TextTable> ClickHouseEventStore::Query(const std::string& sql,

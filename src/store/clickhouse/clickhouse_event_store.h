@@ -28,11 +28,13 @@
 // Query results are therefore exact at any time, whatever the state of background merges.
 //
 // Not thread-safe, like every EventStore: one owner. Reads from other threads go through their own
-// store object, or through Query() serialized by the owner.
+// store object, or through Query() serialized by the owner. Interrupt() is the exception: any
+// thread may call it.
 
 #include <chrono>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
@@ -67,6 +69,10 @@ class ClickHouseEventStore final : public EventStore {
   //! `?` placeholders (outside string literals) are replaced by typed ClickHouse literals: 18.16
   //! has no server-side parameters, so values are bound here, escaped, never spliced as text.
   Result<TextTable> Query(const std::string& sql, const std::vector<SqlParam>& params) override;
+  //! Stops the Query() in progress, if any, from another thread: KILL QUERY by the id it runs
+  //! under, over a connection of its own. The query then fails. A query that has not reached the
+  //! server yet, or a commit, is not stopped.
+  void Interrupt() override;
   //! Nothing to do: ClickHouse merges parts in the background, and reads are exact before and
   //! after any merge (see the commit rule above).
   Status Compact() override;
@@ -112,6 +118,11 @@ class ClickHouseEventStore final : public EventStore {
   int32_t retained_from_ = INT32_MIN;  // retention's cutoff day: rollup days before it are hidden
   std::optional<Timestamp> watermark_;
   std::map<EventFamily, std::set<int32_t>> days_;  // days holding rows, per family (for counters)
+
+  std::unique_ptr<ClickHouseConnection> control_;  // Interrupt()'s own connection to shard 1
+  uint64_t queries_ = 0;                           // Query() calls so far, for their ids
+  std::mutex running_mu_;
+  std::string running_query_;  // guarded by running_mu_: the id of the Query() in progress
 };
 
 }  // namespace tally
