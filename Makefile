@@ -27,7 +27,7 @@ build: setup
 build-asan: setup
 	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTALLY_SANITIZE=ON \
 	  -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" >/dev/null
-	@cmake --build $(ASAN_BUILD) -j $(JOBS) --target tally tally_tests http_tests kafka_tests clickhouse_tests clickhouse_conformance_tests
+	@cmake --build $(ASAN_BUILD) -j $(JOBS) --target tally tally_tests http_tests kafka_tests clickhouse_tests clickhouse_cli_tests clickhouse_conformance_tests
 
 test-fast: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

@@ -9,15 +9,21 @@ target_link_libraries(tally_clickhouse PUBLIC tally_core PRIVATE tally_http PkgC
 enable_testing()
 include(GoogleTest)
 add_executable(clickhouse_tests tests/clickhouse/local_server_test.cpp
-                                tests/clickhouse/event_store_test.cpp
-                                tests/clickhouse/cli_backend_test.cpp)
+                                tests/clickhouse/event_store_test.cpp)
 target_link_libraries(clickhouse_tests PRIVATE tally_clickhouse tally_ingest tally_http GTest::gtest
                                                GTest::gtest_main)
-# cli_backend_test runs the tally binary (load, query, reconcile, serve) on the cluster.
-target_include_directories(clickhouse_tests PRIVATE tests/unit)
-target_compile_definitions(clickhouse_tests PRIVATE TALLY_BINARY="$<TARGET_FILE:tally>")
-add_dependencies(clickhouse_tests tally)
 gtest_discover_tests(clickhouse_tests DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 600)
+
+# The tally binary (load, query, reconcile, serve) on a cluster chosen by config. One process for
+# the suite, so the cluster starts and the world loads once (not once per discovered test).
+add_executable(clickhouse_cli_tests tests/clickhouse/cli_backend_test.cpp)
+target_link_libraries(clickhouse_cli_tests PRIVATE tally_clickhouse tally_ingest tally_http
+                                                   GTest::gtest GTest::gtest_main)
+target_include_directories(clickhouse_cli_tests PRIVATE tests/unit)
+target_compile_definitions(clickhouse_cli_tests PRIVATE TALLY_BINARY="$<TARGET_FILE:tally>")
+add_dependencies(clickhouse_cli_tests tally)
+add_test(NAME clickhouse_cli COMMAND clickhouse_cli_tests)
+set_tests_properties(clickhouse_cli PROPERTIES TIMEOUT 900)
 
 # The metrics catalogue and the insights on a 2-shard cluster against the embedded store, on one
 # generated world: one process (one cluster, one load) for the whole suite.
