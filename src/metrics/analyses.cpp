@@ -68,19 +68,29 @@ std::string PlanTiers(const SqlDialect& d) {
          " AS p_tier FROM " + d.Table("plans") + " GROUP BY plan_id)";
 }
 
-// A FULL OUTER JOIN of `a` and `b` (parenthesized SELECTs) on the same-named `keys`, as LEFT
-// JOINs of both to the union of their keys: ClickHouse 18.16 cannot FULL JOIN them. Besides the
-// keys (typed alike on both sides), `a` and `b` have distinct column names. `a` and `b` each
-// appear twice in the text, so their values must be bound twice: a, b, a, b.
-std::string FullJoin(const SqlDialect& d, const std::string& a, const std::string& b,
-                     const std::string& keys) {
+void Append(std::vector<SqlParam>* to, const std::vector<SqlParam>& from) {
+  to->insert(to->end(), from.begin(), from.end());
+}
+
+// A FULL OUTER JOIN of `a` and `b` (parenthesized SELECTs, whose values are `a_params` and
+// `b_params`) on the same-named `keys`; appends the values to bind to `params`. Besides the keys
+// (typed alike on both sides), `a` and `b` have distinct column names. Where the engine cannot
+// FULL JOIN aggregates (ClickHouse 18.16, !JoinsParts()), both are LEFT JOINed to the union of
+// their keys, which reads each of them twice.
+std::string FullJoin(const SqlDialect& d, const std::string& a,
+                     const std::vector<SqlParam>& a_params, const std::string& b,
+                     const std::vector<SqlParam>& b_params, const std::string& keys,
+                     std::vector<SqlParam>* params) {
+  Append(params, a_params);
+  Append(params, b_params);
+  if (d.JoinsParts()) {
+    return "(SELECT * FROM " + a + " j__a FULL OUTER JOIN " + b + " j__b USING (" + keys + "))";
+  }
+  Append(params, a_params);
+  Append(params, b_params);
   const std::string all = "(SELECT DISTINCT " + keys + " FROM (SELECT " + keys + " FROM " + a +
                           " j__a UNION ALL SELECT " + keys + " FROM " + b + " j__b) j__k)";
   return d.JoinUsing(d.JoinUsing(all, "LEFT", a, keys), "LEFT", b, keys);
-}
-
-void Append(std::vector<SqlParam>* to, const std::vector<SqlParam>& from) {
-  to->insert(to->end(), from.begin(), from.end());
 }
 
 }  // namespace
@@ -547,10 +557,6 @@ Analysis SubscriberDaysAnalysis(TimeRange range, std::optional<int64_t> subscrib
         charge.sql + ") c WHERE c.entry = 'usage' AND c.ts >= ? AND c.ts < ?";
     AddSubscriberFilters(scope, subscriber, "c", &c, &c_params);
     c += " GROUP BY " + d.IntKey("c.subscriber_id") + ", " + cday + ")";
-    for (int i = 0; i < 2; ++i) {
-      Append(&q.params, u_params);
-      Append(&q.params, c_params);
-    }
     q.sql =
         "SELECT k_sid AS subscriber_id, k_day AS day, coalesce(u_home_mb, 0) AS home_mb, "
         "coalesce(u_roaming_mb, 0) AS roaming_mb, coalesce(u_home_sessions, 0) AS "
@@ -559,7 +565,7 @@ Analysis SubscriberDaysAnalysis(TimeRange range, std::optional<int64_t> subscrib
         "roaming_country, coalesce(u_premium_sms, 0) AS premium_sms, "
         "coalesce(c_overage_minor, 0) AS overage_minor, coalesce(c_roaming_minor, 0) AS "
         "roaming_minor, coalesce(c_premium_minor, 0) AS premium_minor FROM " +
-        FullJoin(d, u, c, "k_sid, k_day") + " ORDER BY k_sid, k_day";
+        FullJoin(d, u, u_params, c, c_params, "k_sid, k_day", &q.params) + " ORDER BY k_sid, k_day";
     q.columns = {"subscriber_id",   "day",
                  "home_mb",         "roaming_mb",
                  "home_sessions",   "roaming_sessions",
@@ -757,10 +763,6 @@ Analysis SubscriberCyclesAnalysis(TimeRange range, std::optional<int64_t> subscr
                        "e.plan_version AS c_plan_version",
                        "e.entry IN ('usage', 'plan_fee', 'proration') AND ", &c_params) +
         " j__c GROUP BY sid_key, " + c_cycle + ")";
-    for (int i = 0; i < 2; ++i) {
-      Append(&q.params, u_params);
-      Append(&q.params, c_params);
-    }
     q.columns = {"subscriber_id",    "billing_cycle",     "voice_min",   "sms",
                  "data_mb",          "roaming_voice_min", "roaming_sms", "roaming_data_mb",
                  "premium_sms",      "billed_minor",      "min_plan_id", "max_plan_id",
@@ -773,7 +775,8 @@ Analysis SubscriberCyclesAnalysis(TimeRange range, std::optional<int64_t> subscr
     for (size_t i = 10; i < q.columns.size(); ++i) {
       q.sql += ", c_" + q.columns[i] + " AS " + q.columns[i];
     }
-    q.sql += " FROM " + FullJoin(d, u, c, "k_sid, k_cycle") + " ORDER BY k_sid, k_cycle";
+    q.sql += " FROM " + FullJoin(d, u, u_params, c, c_params, "k_sid, k_cycle", &q.params) +
+             " ORDER BY k_sid, k_cycle";
     q.source = "events:usage,charge; subscribers";
     return q;
   };
