@@ -215,7 +215,7 @@ Result<std::string> SubscriberProfileJson(IngestPipeline* pipeline, const Princi
     params.emplace_back(*scope.partner);
   }
   TextTable table;
-  TALLY_RETURN_IF_ERROR(pipeline->RunExclusive([&](EventStore& store) {
+  TALLY_RETURN_IF_ERROR(pipeline->RunRead([&](StoreReader& store) {
     TALLY_ASSIGN_OR_RETURN(table, store.Query("SELECT " + std::string(kColumns) + " FROM " +
                                                   store.TableSql("subscribers") + where,
                                               params));
@@ -243,8 +243,8 @@ Result<std::string> SubscriberActivityJson(IngestPipeline* pipeline, const Princ
   }
   const SecurityScope scope = ScopeOf(caller);
   TextBuffer out(4096);
-  TALLY_RETURN_IF_ERROR(pipeline->RunExclusive([&](EventStore& store) {
-    const std::optional<Timestamp> end = until ? until : store.Watermark();
+  TALLY_RETURN_IF_ERROR(pipeline->RunRead([&](StoreReader& store) {
+    const std::optional<Timestamp> end = until ? until : pipeline->watermark();
     out.Put("{\"subscriber_id\":");
     out.Put(std::to_string(id));
     out.Put(",\"hours\":");
@@ -385,7 +385,7 @@ Result<std::string> SearchSubscribersJson(IngestPipeline* pipeline, const Princi
   if (terms.empty() && !name_part) return std::string("[]");
   const SecurityScope scope = ScopeOf(caller);
   TextTable table;
-  TALLY_RETURN_IF_ERROR(pipeline->RunExclusive([&](EventStore& store) {
+  TALLY_RETURN_IF_ERROR(pipeline->RunRead([&](StoreReader& store) {
     std::vector<std::string> where_terms = terms;
     std::vector<SqlParam> where_params = params;
     if (name_part) {  // a part of the name, in any case

@@ -133,6 +133,8 @@ Result<PipelineOptions> PipelineOptionsFrom(const Config& cfg) {
   o.max_line_bytes = static_cast<size_t>(line);
   TALLY_ASSIGN_OR_RETURN(int64_t group, IntIn(cfg, "ingest.group_rows", 1, int64_t{1} << 30));
   o.max_group_rows = static_cast<size_t>(group);
+  TALLY_ASSIGN_OR_RETURN(int64_t readers, IntIn(cfg, "store.read_connections", 0, 256));
+  o.read_connections = static_cast<int>(readers);
   TALLY_ASSIGN_OR_RETURN(o.compact_rows, IntIn(cfg, "ingest.compact_rows", 0, int64_t{1} << 40));
   TALLY_ASSIGN_OR_RETURN(int64_t interval, IntIn(cfg, "ingest.compact_interval_s", 0, 86400 * 365));
   o.compact_interval = std::chrono::seconds(interval);

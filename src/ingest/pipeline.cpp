@@ -30,6 +30,14 @@ std::string KeyText(const Rec& r) {
   return std::string(out.view());
 }
 
+// The time a caller allowed until `deadline`, to the nearest 10 ms (its clock ran on a little
+// since it set the deadline).
+std::chrono::milliseconds Allowed(std::chrono::steady_clock::time_point deadline,
+                                  std::chrono::steady_clock::time_point now) {
+  return std::chrono::milliseconds(
+      std::llround(std::chrono::duration<double, std::milli>(deadline - now).count() / 10.0) * 10);
+}
+
 }  // namespace
 
 struct IngestPipeline::Job {
@@ -73,6 +81,7 @@ Result<std::unique_ptr<IngestPipeline>> IngestPipeline::Start(EventStore* store,
     TALLY_RETURN_IF_ERROR(
         p->subscriber_index_->Load(*store).WithContext("loading the subscriber usage index"));
   }
+  p->PublishWatermark();
   p->writer_ = std::thread([raw = p.get()] { raw->WriterLoop(); });
   p->watchdog_ = std::thread([raw = p.get()] { raw->WatchdogLoop(); });
   return p;
@@ -96,19 +105,149 @@ IngestPipeline::~IngestPipeline() {
 void IngestPipeline::WatchdogLoop() {
   std::unique_lock<std::mutex> lock(watch_mu_);
   while (!watch_stop_) {
-    if (!watch_deadline_ || watch_fired_) {
+    Watch* next = nullptr;
+    for (auto& [id, w] : watches_) {
+      if (!w.fired && (!next || w.deadline < next->deadline)) next = &w;
+    }
+    if (!next) {
       watch_cv_.wait(lock);
       continue;
     }
-    const auto deadline = *watch_deadline_;
-    if (std::chrono::steady_clock::now() < deadline) {
-      watch_cv_.wait_until(lock, deadline);
+    if (std::chrono::steady_clock::now() < next->deadline) {
+      watch_cv_.wait_until(lock, next->deadline);
       continue;
     }
-    // Under the lock, so the writer cannot have moved on to another job in between.
-    store_->Interrupt();
-    watch_fired_ = true;
+    // Under the lock, so the task cannot have been disarmed (and moved on) in between.
+    next->interrupt();
+    next->fired = true;
   }
+}
+
+uint64_t IngestPipeline::Arm(std::chrono::steady_clock::time_point deadline,
+                             std::function<void()> interrupt) {
+  uint64_t id = 0;
+  {
+    std::lock_guard<std::mutex> lock(watch_mu_);
+    id = next_watch_++;
+    watches_[id] = Watch{deadline, std::move(interrupt), false};
+  }
+  watch_cv_.notify_all();
+  return id;
+}
+
+bool IngestPipeline::Disarm(uint64_t id) {
+  std::lock_guard<std::mutex> lock(watch_mu_);
+  auto it = watches_.find(id);
+  const bool fired = it != watches_.end() && it->second.fired;
+  if (it != watches_.end()) watches_.erase(it);
+  return fired;
+}
+
+// Holds the read gate shut for a compaction, retention or import on the writer thread.
+class IngestPipeline::LayoutChange {
+ public:
+  explicit LayoutChange(IngestPipeline* p) : p_(p) {
+    std::unique_lock<std::mutex> lock(p_->read_mu_);
+    p_->read_cv_.wait(lock, [&] { return !p_->layout_pending_; });
+    p_->layout_pending_ = true;  // new reads wait from now on
+    p_->read_cv_.wait(lock, [&] { return p_->reads_running_ == 0; });
+  }
+  ~LayoutChange() {
+    {
+      std::lock_guard<std::mutex> lock(p_->read_mu_);
+      p_->layout_pending_ = false;
+    }
+    p_->read_cv_.notify_all();
+  }
+  LayoutChange(const LayoutChange&) = delete;
+  LayoutChange& operator=(const LayoutChange&) = delete;
+
+ private:
+  IngestPipeline* p_;
+};
+
+Result<std::unique_ptr<StoreReader>> IngestPipeline::AcquireReader(
+    std::optional<std::chrono::steady_clock::time_point> deadline) {
+  std::unique_lock<std::mutex> lock(read_mu_);
+  auto ready = [&] {
+    return no_readers_ || (!layout_pending_ && (!idle_readers_.empty() ||
+                                                readers_open_ < options_.read_connections));
+  };
+  if (deadline) {
+    if (!read_cv_.wait_until(lock, *deadline, ready)) {
+      return Status::DeadlineExceeded("no store reader was free");
+    }
+  } else {
+    read_cv_.wait(lock, ready);
+  }
+  if (no_readers_) return std::unique_ptr<StoreReader>();
+  ++reads_running_;
+  if (!idle_readers_.empty()) {
+    std::unique_ptr<StoreReader> r = std::move(idle_readers_.back());
+    idle_readers_.pop_back();
+    return r;
+  }
+  ++readers_open_;
+  lock.unlock();
+  // A new connection; DuckDB's connect is safe beside the writer's statements.
+  Result<std::unique_ptr<StoreReader>> opened = store_->OpenReader();
+  lock.lock();
+  if (!opened.ok() || !*opened) {
+    --readers_open_;
+    --reads_running_;
+    if (opened.ok()) no_readers_ = true;  // this store has none: reads take the writer thread
+    lock.unlock();
+    read_cv_.notify_all();
+    if (!opened.ok()) return opened.status().WithContext("opening a store reader");
+    return std::unique_ptr<StoreReader>();
+  }
+  return opened;
+}
+
+void IngestPipeline::ReleaseReader(std::unique_ptr<StoreReader> reader) {
+  {
+    std::lock_guard<std::mutex> lock(read_mu_);
+    idle_readers_.push_back(std::move(reader));
+    --reads_running_;
+  }
+  read_cv_.notify_all();
+}
+
+Status IngestPipeline::RunRead(const std::function<Status(StoreReader&)>& task) {
+  if (options_.read_connections <= 0) {
+    return RunExclusive([&](EventStore& store) { return task(store); });
+  }
+  TALLY_ASSIGN_OR_RETURN(std::unique_ptr<StoreReader> reader, AcquireReader(std::nullopt));
+  if (!reader) return RunExclusive([&](EventStore& store) { return task(store); });
+  Status st = task(*reader);
+  ReleaseReader(std::move(reader));
+  return st;
+}
+
+Status IngestPipeline::RunRead(const std::function<Status(StoreReader&)>& task,
+                               std::chrono::steady_clock::time_point deadline) {
+  if (options_.read_connections <= 0) {
+    return RunExclusive([&](EventStore& store) { return task(store); }, deadline);
+  }
+  const auto allowed = Allowed(deadline, std::chrono::steady_clock::now());
+  Result<std::unique_ptr<StoreReader>> reader = AcquireReader(deadline);
+  if (reader.status().code() == Status::Code::kDeadlineExceeded) {
+    return Status::DeadlineExceeded(
+        "waited " + std::to_string(allowed.count()) +
+        " ms for a free store reader (serve.read_connections are all busy), the time allowed");
+  }
+  TALLY_RETURN_IF_ERROR(reader.status());
+  if (!*reader) return RunExclusive([&](EventStore& store) { return task(store); }, deadline);
+  StoreReader* r = reader->get();
+  const uint64_t watch = Arm(deadline, [r] { r->Interrupt(); });
+  Status st = task(*r);
+  const bool fired = Disarm(watch);
+  ReleaseReader(std::move(*reader));
+  if (fired) {
+    return Status::DeadlineExceeded("stopped after the " + std::to_string(allowed.count()) +
+                                    " ms allowed");
+  }
+  return st;
 }
 
 template <typename Rec>
@@ -201,10 +340,7 @@ std::future<IngestResult> IngestPipeline::Enqueue(std::unique_ptr<Job> job) {
 Status IngestPipeline::RunExclusive(std::function<Status(EventStore&)> task,
                                     std::chrono::steady_clock::time_point deadline) {
   const auto queued = std::chrono::steady_clock::now();
-  // The time the caller allowed, to the nearest millisecond (its clock ran on a little since).
-  const auto allowed = std::chrono::milliseconds(
-      std::llround(std::chrono::duration<double, std::milli>(deadline - queued).count() / 10.0) *
-      10);
+  const auto allowed = Allowed(deadline, queued);
   return RunExclusive(
       [this, task = std::move(task), deadline, queued, allowed](EventStore& store) -> Status {
         const auto now = std::chrono::steady_clock::now();
@@ -215,19 +351,9 @@ Status IngestPipeline::RunExclusive(std::function<Status(EventStore&)> task,
                   std::chrono::duration_cast<std::chrono::milliseconds>(now - queued).count()) +
               " ms behind ingest, past the " + std::to_string(allowed.count()) + " ms allowed");
         }
-        {
-          std::lock_guard<std::mutex> lock(watch_mu_);
-          watch_deadline_ = deadline;
-          watch_fired_ = false;
-        }
-        watch_cv_.notify_all();
+        const uint64_t watch = Arm(deadline, [this] { store_->Interrupt(); });
         Status st = task(store);
-        bool fired = false;
-        {
-          std::lock_guard<std::mutex> lock(watch_mu_);
-          watch_deadline_.reset();
-          fired = watch_fired_;
-        }
+        const bool fired = Disarm(watch);
         if (fired) {
           return Status::DeadlineExceeded("stopped after the " + std::to_string(allowed.count()) +
                                           " ms allowed");
@@ -261,6 +387,7 @@ Status IngestPipeline::StoreReport(const QualityReport& report) {
 Status IngestPipeline::ImportCsvTable(const std::string& table,
                                       const std::vector<std::string>& csv_paths) {
   return RunExclusive([&](EventStore& store) {
+    LayoutChange gate(this);
     Status st = store.ImportCsvTable(table, csv_paths);
     data_version_.fetch_add(1, std::memory_order_acq_rel);
     return st;
@@ -269,6 +396,7 @@ Status IngestPipeline::ImportCsvTable(const std::string& table,
 
 Status IngestPipeline::Compact() {
   return RunExclusive([this](EventStore& store) {
+    LayoutChange gate(this);
     Status st = store.Compact();
     if (st.ok()) {
       staged_rows_ = 0;
@@ -281,6 +409,7 @@ Status IngestPipeline::Compact() {
 Result<RetentionReport> IngestPipeline::DropDaysBefore(Date cutoff) {
   RetentionReport report;
   TALLY_RETURN_IF_ERROR(RunExclusive([&](EventStore& store) -> Status {
+    LayoutChange gate(this);
     auto dropped = store.DropDaysBefore(cutoff);
     data_version_.fetch_add(1, std::memory_order_acq_rel);
     TALLY_ASSIGN_OR_RETURN(report, std::move(dropped));
@@ -292,7 +421,14 @@ Result<RetentionReport> IngestPipeline::DropDaysBefore(Date cutoff) {
 }
 
 std::optional<Timestamp> IngestPipeline::watermark() const {
-  return store_->Watermark();
+  const int64_t w = watermark_.load(std::memory_order_acquire);
+  if (w == kNoWatermark) return std::nullopt;
+  return Timestamp{w};
+}
+
+void IngestPipeline::PublishWatermark() {
+  const std::optional<Timestamp> w = store_->Watermark();
+  watermark_.store(w ? w->micros : kNoWatermark, std::memory_order_release);
 }
 
 std::optional<SubscriberInfo> IngestPipeline::FindSubscriber(SubscriberId id) const {
@@ -332,7 +468,9 @@ void IngestPipeline::WriterLoop() {
       }
     }
     if (task) {
-      task->task_promise.set_value(task->task(*store_));
+      Status st = task->task(*store_);
+      PublishWatermark();
+      task->task_promise.set_value(std::move(st));
       continue;
     }
     CommitGroup(group);
@@ -346,6 +484,7 @@ void IngestPipeline::MaybeCompact() {
       staged_rows_ > 0 && options_.compact_interval.count() > 0 &&
       std::chrono::steady_clock::now() - last_compaction_ >= options_.compact_interval;
   if (!by_rows && !by_time) return;
+  LayoutChange gate(this);
   if (store_->Compact().ok()) staged_rows_ = 0;  // on failure the rows stay staged and readable
   last_compaction_ = std::chrono::steady_clock::now();
 }
@@ -472,6 +611,7 @@ void IngestPipeline::CommitGroup(std::vector<std::unique_ptr<Job>>& group) {
   commit.rollups = rollups.Take();
   Status st = RateUsage(commit);
   if (st.ok()) st = store_->Commit(commit);
+  if (st.ok()) PublishWatermark();
   if (st.ok()) data_version_.fetch_add(1, std::memory_order_acq_rel);
   if (st.ok()) {
     int64_t accepted = 0;

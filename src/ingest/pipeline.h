@@ -8,15 +8,20 @@
 // report per batch — in one store transaction (group commit). Every waiting caller is answered
 // after that commit: ok means durable. A batch is never partly stored.
 //
-// Exclusive tasks (compaction, retention, queries against the store) run on the same writer
-// thread between groups, which keeps the store single-owner without a lock around it.
+// Exclusive tasks (compaction, retention, table imports) run on the same writer thread between
+// groups, which keeps the store single-owner without a lock around it. Reads (queries) run on the
+// caller's thread, on one of a few store readers (EventStore::OpenReader), beside the commits:
+// they wait only for compaction, retention and table imports, which change the files a reader
+// names, and those wait for the reads in progress (RunRead).
 
 #include <atomic>
 #include <chrono>
+#include <climits>
 #include <condition_variable>
 #include <deque>
 #include <functional>
 #include <future>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -52,6 +57,9 @@ struct PipelineOptions {
   //! Keep a SubscriberUsageIndex of this many days (behind the newest) for the per-subscriber
   //! usage API; 0: none (`tally load`, tests). `tally serve` sets serve.subscriber_index_days.
   int32_t subscriber_index_days = 0;
+  //! Store readers RunRead uses at most, so reads run this many at a time beside ingest (the
+  //! rest wait for one). 0: reads run on the writer thread, as exclusive tasks.
+  int read_connections = 4;
 };
 
 //! How one submitted batch is read and judged.
@@ -102,6 +110,14 @@ class IngestPipeline final : public IngestSink {
   Status RunExclusive(std::function<Status(EventStore&)> task,
                       std::chrono::steady_clock::time_point deadline);
 
+  //! Runs the read-only `task` on a store reader on this thread, beside ingest (see the top).
+  //! Falls back to RunExclusive when the store has no readers or read_connections is 0.
+  Status RunRead(const std::function<Status(StoreReader&)>& task);
+  //! The same with a deadline: waiting for a reader counts, and a task still running at the
+  //! deadline is interrupted (StoreReader::Interrupt); both return DeadlineExceeded.
+  Status RunRead(const std::function<Status(StoreReader&)>& task,
+                 std::chrono::steady_clock::time_point deadline);
+
   //! Stores a load report (e.g. the merged report of a file loaded in chunks).
   Status StoreReport(const QualityReport& report);
   //! Replaces a table with a CSV file's rows (ground-truth files), on the writer thread.
@@ -112,6 +128,7 @@ class IngestPipeline final : public IngestSink {
   //! Drops day partitions before `cutoff` and forgets them in the dedup index.
   Result<RetentionReport> DropDaysBefore(Date cutoff);
 
+  //! The store's watermark as of the last commit (safe from any thread).
   std::optional<Timestamp> watermark() const;
   size_t dedup_memory_bytes() const;
   //! Per-second counters of what recent commits stored (the real-time stream reads them).
@@ -127,6 +144,9 @@ class IngestPipeline final : public IngestSink {
  private:
   struct Job;
   std::atomic<uint64_t> data_version_{0};
+  static constexpr int64_t kNoWatermark = INT64_MIN;
+  std::atomic<int64_t> watermark_{kNoWatermark};
+  void PublishWatermark();  // on the writer thread, after the store changed
   IngestPipeline(EventStore* store, std::string data_dir, PipelineOptions options);
   template <typename Rec>
   void Prepare(Job& job, const IngestRequest& request, const SubmitOptions& options);
@@ -152,14 +172,37 @@ class IngestPipeline final : public IngestSink {
   bool stopping_ = false;
   std::thread writer_;
 
-  // The deadline watchdog: interrupts the store when the running task passes its deadline.
+  // The deadline watchdog: interrupts a task (the writer's or a reader's) that passes its
+  // deadline. Arm() registers the running task, Disarm() says whether it was interrupted.
+  struct Watch {
+    std::chrono::steady_clock::time_point deadline;
+    std::function<void()> interrupt;
+    bool fired = false;
+  };
   void WatchdogLoop();
+  uint64_t Arm(std::chrono::steady_clock::time_point deadline, std::function<void()> interrupt);
+  bool Disarm(uint64_t id);
   std::mutex watch_mu_;
   std::condition_variable watch_cv_;
-  std::optional<std::chrono::steady_clock::time_point> watch_deadline_;  // of the running task
-  bool watch_fired_ = false;
+  std::map<uint64_t, Watch> watches_;
+  uint64_t next_watch_ = 0;
   bool watch_stop_ = false;
   std::thread watchdog_;
+
+  // Store readers for RunRead, and the gate between reads and the writer's layout changes
+  // (compaction, retention, imports): a layout change waits for the reads in progress and holds
+  // new ones back until it is done, so a reader never names a file that is being removed.
+  class LayoutChange;
+  Result<std::unique_ptr<StoreReader>> AcquireReader(
+      std::optional<std::chrono::steady_clock::time_point> deadline);
+  void ReleaseReader(std::unique_ptr<StoreReader> reader);
+  std::mutex read_mu_;
+  std::condition_variable read_cv_;
+  std::vector<std::unique_ptr<StoreReader>> idle_readers_;
+  int readers_open_ = 0;
+  int reads_running_ = 0;
+  bool layout_pending_ = false;  // a layout change waits for, or holds, the gate
+  bool no_readers_ = false;      // the store has none: reads run as exclusive tasks
 
   int64_t staged_rows_ = 0;  // writer thread only
   std::chrono::steady_clock::time_point last_compaction_;

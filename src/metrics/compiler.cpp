@@ -620,7 +620,7 @@ std::string ClickHouseDialect::Expr(const std::string& expr) const {
   return out;
 }
 
-std::unique_ptr<SqlDialect> DialectFor(const EventStore& store) {
+std::unique_ptr<SqlDialect> DialectFor(const StoreReader& store) {
   if (store.dialect() == "clickhouse") return std::make_unique<ClickHouseDialect>(store);
   return std::make_unique<DuckDialect>();
 }

@@ -113,7 +113,7 @@ const SqlDialect& DuckDbDialect();
 //! aggregates, and tables read through the store's visibility filter (TableSql).
 class ClickHouseDialect final : public SqlDialect {
  public:
-  explicit ClickHouseDialect(const EventStore& store) : store_(store) {}
+  explicit ClickHouseDialect(const StoreReader& store) : store_(store) {}
   std::string TimeBucket(Granularity g, const std::string& ts) const override;
   std::string AnyValue(const std::string& expr) const override { return "any(" + expr + ")"; }
   std::string Ratio(const std::string& num, const std::string& den) const override;
@@ -155,11 +155,11 @@ class ClickHouseDialect final : public SqlDialect {
   }
 
  private:
-  const EventStore& store_;
+  const StoreReader& store_;
 };
 
 //! The dialect of `store` (its EventStore::dialect()); valid while the store lives.
-std::unique_ptr<SqlDialect> DialectFor(const EventStore& store);
+std::unique_ptr<SqlDialect> DialectFor(const StoreReader& store);
 
 struct CompiledQuery {
   std::string sql;

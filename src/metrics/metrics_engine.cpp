@@ -127,7 +127,7 @@ MetricsEngine::MetricsEngine(const MetricCatalogue& catalogue, IngestPipeline* p
                              MetricsEngineOptions options)
     : catalogue_(catalogue), pipeline_(pipeline), options_(options) {}
 
-Result<CompiledQuery> MetricsEngine::Compile(EventStore& store, const SemanticQuery& query,
+Result<CompiledQuery> MetricsEngine::Compile(StoreReader& store, const SemanticQuery& query,
                                              const SecurityScope& scope,
                                              const CompileOptions& options) {
   RelationFn relation = [&store](EventFamily f, TimeRange r) { return store.Relation(f, r); };
@@ -137,7 +137,7 @@ Result<CompiledQuery> MetricsEngine::Compile(EventStore& store, const SemanticQu
 Result<CompiledQuery> MetricsEngine::Explain(const SemanticQuery& query, const SecurityScope& scope,
                                              const CompileOptions& options) {
   Result<CompiledQuery> out = Status::Internal("not run");
-  TALLY_RETURN_IF_ERROR(pipeline_->RunExclusive([&](EventStore& store) -> Status {
+  TALLY_RETURN_IF_ERROR(pipeline_->RunRead([&](StoreReader& store) -> Status {
     out = Compile(store, query, scope, options);
     return Status::Ok();
   }));
@@ -146,7 +146,7 @@ Result<CompiledQuery> MetricsEngine::Explain(const SemanticQuery& query, const S
 
 Result<MetricsResult> MetricsEngine::Run(const SemanticQuery& query, const SecurityScope& scope,
                                          const CompileOptions& options, CachePolicy cache) {
-  return Cached(QueryKey(query, scope, options), cache, [&](EventStore& store) {
+  return Cached(QueryKey(query, scope, options), cache, [&](StoreReader& store) {
     return Compile(store, query, scope, options);
   });
 }
@@ -156,7 +156,7 @@ Result<MetricsResult> MetricsEngine::RunAnalysis(const Analysis& analysis,
   std::string key = "A" + std::to_string(analysis.key.size()) + ":" + analysis.key;
   key += "p" + (scope.partner ? std::to_string(*scope.partner) : std::string("-"));
   key += "s" + (scope.subscriber ? std::to_string(*scope.subscriber) : std::string("-"));
-  return Cached(key, cache, [&](EventStore& store) {
+  return Cached(key, cache, [&](StoreReader& store) {
     RelationFn relation = [&store](EventFamily f, TimeRange r) { return store.Relation(f, r); };
     return analysis.compile(relation, *DialectFor(store), scope);
   });
@@ -164,7 +164,7 @@ Result<MetricsResult> MetricsEngine::RunAnalysis(const Analysis& analysis,
 
 Result<MetricsResult> MetricsEngine::Cached(
     const std::string& key, CachePolicy cache,
-    const std::function<Result<CompiledQuery>(EventStore&)>& compile) {
+    const std::function<Result<CompiledQuery>(StoreReader&)>& compile) {
   const auto t0 = std::chrono::steady_clock::now();
   auto elapsed = [&] {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -188,7 +188,7 @@ Result<MetricsResult> MetricsEngine::Cached(
     ++misses_;
   }
   MetricsResult result;
-  auto run = [&](EventStore& store) -> Status {
+  auto run = [&](StoreReader& store) -> Status {
     TALLY_ASSIGN_OR_RETURN(CompiledQuery compiled, compile(store));
     TALLY_ASSIGN_OR_RETURN(TextTable table, store.Query(compiled.sql, compiled.params));
     result.columns = compiled.columns;
@@ -198,11 +198,11 @@ Result<MetricsResult> MetricsEngine::Cached(
     return Status::Ok();
   };
   if (options_.query_timeout.count() > 0) {
-    Status st = pipeline_->RunExclusive(run, t0 + options_.query_timeout);
+    Status st = pipeline_->RunRead(run, t0 + options_.query_timeout);
     if (st.code() == Status::Code::kDeadlineExceeded) return st.WithContext("query timed out");
     TALLY_RETURN_IF_ERROR(st);
   } else {
-    TALLY_RETURN_IF_ERROR(pipeline_->RunExclusive(run));
+    TALLY_RETURN_IF_ERROR(pipeline_->RunRead(run));
   }
   for (const std::string& c : result.columns) {
     const DimensionDef* d = catalogue_.FindDimension(c);

@@ -85,8 +85,8 @@ class MetricsEngine {
   };
   // Answers from the cache under `key`, or compiles, runs on the store and caches.
   Result<MetricsResult> Cached(const std::string& key, CachePolicy cache,
-                               const std::function<Result<CompiledQuery>(EventStore&)>& compile);
-  Result<CompiledQuery> Compile(EventStore& store, const SemanticQuery& query,
+                               const std::function<Result<CompiledQuery>(StoreReader&)>& compile);
+  Result<CompiledQuery> Compile(StoreReader& store, const SemanticQuery& query,
                                 const SecurityScope& scope, const CompileOptions& options);
 
   const MetricCatalogue& catalogue_;

@@ -59,7 +59,7 @@ const std::set<std::string>& GovernedSql::Relations() {
 }
 
 Result<std::string> GovernedSql::Definition(const Principal& who, std::string_view relation,
-                                            EventStore& store) const {
+                                            StoreReader& store) const {
   const SecurityScope scope = ScopeOf(who);
   // The scope's ids are integers from the credential, never text from the query.
   std::string where = " WHERE true";
@@ -155,7 +155,7 @@ Result<PgResult> GovernedSql::Execute(const Principal& who, std::string_view sql
          (body.back() == ';' || std::isspace(static_cast<unsigned char>(body.back())))) {
     body.pop_back();
   }
-  auto task = [&](EventStore& store) -> Status {
+  auto task = [&](StoreReader& store) -> Status {
     std::string with;
     for (const std::string& r : guarded.relations) {
       TALLY_ASSIGN_OR_RETURN(std::string definition, Definition(who, r, store));
@@ -168,14 +168,14 @@ Result<PgResult> GovernedSql::Execute(const Principal& who, std::string_view sql
     return Status::Ok();
   };
   if (timeout_.count() > 0) {
-    Status st = pipeline_->RunExclusive(task, std::chrono::steady_clock::now() + timeout_);
+    Status st = pipeline_->RunRead(task, std::chrono::steady_clock::now() + timeout_);
     if (st.code() == Status::Code::kDeadlineExceeded) {
       return Status::DeadlineExceeded("the query ran past serve.query_timeout_ms (" +
                                       std::to_string(timeout_.count()) + " ms)");
     }
     TALLY_RETURN_IF_ERROR(st);
   } else {
-    TALLY_RETURN_IF_ERROR(pipeline_->RunExclusive(task));
+    TALLY_RETURN_IF_ERROR(pipeline_->RunRead(task));
   }
   return named(std::move(answer));
 }
@@ -290,7 +290,7 @@ Status GovernedSql::BuildCatalog() const {
   // role: masking keeps a column's type).
   const Principal admin{Role::kAdmin, std::nullopt, std::nullopt, "catalog", {}, {}};
   std::string ddl = "CREATE SCHEMA public; SET search_path = 'public';";
-  TALLY_RETURN_IF_ERROR(pipeline_->RunExclusive([&](EventStore& store) {
+  TALLY_RETURN_IF_ERROR(pipeline_->RunRead([&](StoreReader& store) {
     for (const std::string& r : Relations()) {
       TALLY_ASSIGN_OR_RETURN(std::string definition, Definition(admin, r, store));
       TALLY_ASSIGN_OR_RETURN(TextTable shape, store.Query("DESCRIBE " + definition));

@@ -42,7 +42,7 @@ class GovernedSql {
 
   //! The SQL of `relation` as `who` sees it (a SELECT), for the tests and for EXPLAIN-like use.
   Result<std::string> Definition(const Principal& who, std::string_view relation,
-                                 EventStore& store) const;
+                                 StoreReader& store) const;
 
  private:
   //! The catalog database (built on first use): in memory, the governed relations as empty

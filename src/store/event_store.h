@@ -13,6 +13,7 @@
 // - Backend differences (SQL dialect, partition layout) live in the backend, not in callers.
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -97,22 +98,12 @@ inline LoadRecord LoadRecordFromRow(const std::vector<std::optional<std::string>
   return l;
 }
 
-class EventStore {
+//! The read side of a store: SQL over events, rollups and reference tables. The EventStore itself
+//! is one (used by its owner's thread); EventStore::OpenReader() gives others that may run on
+//! other threads while the owner commits.
+class StoreReader {
  public:
-  virtual ~EventStore() = default;
-
-  //! Applies `commit` atomically and durably (see the contract above).
-  virtual Status Commit(const StoreCommit& commit) = 0;
-
-  //! The newest event time ever committed (the stream's watermark), if any.
-  virtual std::optional<Timestamp> Watermark() const = 0;
-
-  //! Appends to `ids` the (day, event id) of every event stored for `family` on one of `days`.
-  virtual Status StoredIds(EventFamily family, const std::vector<Date>& days,
-                           std::vector<std::pair<Date, std::string>>* ids) = 0;
-  //! The event ids among `candidates` already stored for `family` on `day`.
-  virtual Result<std::vector<std::string>> FindStoredIds(
-      EventFamily family, Date day, const std::vector<std::string>& candidates) = 0;
+  virtual ~StoreReader() = default;
 
   //! SQL reading `family` over `range`, touching only the partitions of its days.
   virtual Result<EventRelation> Relation(EventFamily family, TimeRange range) = 0;
@@ -145,6 +136,22 @@ class EventStore {
   //! Asks a running Query to stop early, from another thread; the query then fails. A backend
   //! that cannot interrupt does nothing (the query runs to its end).
   virtual void Interrupt() {}
+};
+
+class EventStore : public StoreReader {
+ public:
+  //! Applies `commit` atomically and durably (see the contract above).
+  virtual Status Commit(const StoreCommit& commit) = 0;
+
+  //! The newest event time ever committed (the stream's watermark), if any.
+  virtual std::optional<Timestamp> Watermark() const = 0;
+
+  //! Appends to `ids` the (day, event id) of every event stored for `family` on one of `days`.
+  virtual Status StoredIds(EventFamily family, const std::vector<Date>& days,
+                           std::vector<std::pair<Date, std::string>>* ids) = 0;
+  //! The event ids among `candidates` already stored for `family` on `day`.
+  virtual Result<std::vector<std::string>> FindStoredIds(
+      EventFamily family, Date day, const std::vector<std::string>& candidates) = 0;
 
   //! Moves rows staged by recent commits into their day partitions and merges rollup partial
   //! rows. Readers see the same rows before and after.
@@ -158,6 +165,16 @@ class EventStore {
 
   //! Stored load reports, newest first.
   virtual Result<std::vector<LoadRecord>> Loads(int limit) = 0;
+
+  //! A reader on its own connection, for a thread other than the owner's: its reads may run while
+  //! the owner commits (each statement sees one committed snapshot). The owner must not run
+  //! Compact(), DropDaysBefore() or ImportCsvTable() while a reader is reading (they move or
+  //! remove what Relation() names); IngestPipeline::RunRead keeps that rule. Null when the
+  //! backend has no such readers: reads then run on the owner's thread. A reader must be
+  //! destroyed before its store.
+  virtual Result<std::unique_ptr<StoreReader>> OpenReader() {
+    return std::unique_ptr<StoreReader>();
+  }
 
   //! Replaces table `table` with the rows of CSV files (all with one header), column types inferred
   //! (for ground-truth files that tests and graders read; not for events).

@@ -353,21 +353,26 @@ Status DuckDbEventStore::InsertLoads(const std::vector<LoadRecord>& loads) {
   return st;
 }
 
-Result<std::vector<std::string>> DuckDbEventStore::FilesOf(EventFamily family, Date first, Date last) {
+namespace {
+
+// The partition files of `family` for days first..last, as absolute paths, read through `db`.
+Result<std::vector<std::string>> FilesOf(DuckDb& db, const std::string& data_dir, EventFamily family,
+                                         Date first, Date last) {
   TALLY_ASSIGN_OR_RETURN(
       std::vector<std::string> rel,
-      db_.QueryStrings("SELECT path FROM partition_files WHERE family = " + SqlQuote(std::string(Name(family))) +
-                       " AND day BETWEEN " + DuckDateLiteral(first) + " AND " + DuckDateLiteral(last) +
-                       " ORDER BY day, path"));
-  for (std::string& p : rel) p = options_.data_dir + "/" + p;
+      db.QueryStrings("SELECT path FROM partition_files WHERE family = " + SqlQuote(std::string(Name(family))) +
+                      " AND day BETWEEN " + DuckDateLiteral(first) + " AND " + DuckDateLiteral(last) +
+                      " ORDER BY day, path"));
+  for (std::string& p : rel) p = data_dir + "/" + p;
   return rel;
 }
 
-Result<EventRelation> DuckDbEventStore::Relation(EventFamily family, TimeRange range) {
+// The store's Relation(), through `db` (the store's own connection or a reader's).
+Result<EventRelation> RelationOn(DuckDb& db, const std::string& data_dir, EventFamily family, TimeRange range) {
   if (range.to <= range.from) return Status::InvalidArgument("empty time range");
   const Date first = range.from.date();
   const Date last = Timestamp{range.to.micros - 1}.date();
-  TALLY_ASSIGN_OR_RETURN(std::vector<std::string> files, FilesOf(family, first, last));
+  TALLY_ASSIGN_OR_RETURN(std::vector<std::string> files, FilesOf(db, data_dir, family, first, last));
   const std::string cols = VisitFamily(family, [](auto t) { return DuckColumnNames<typename decltype(t)::type>(); });
   const std::string ts_filter =
       "ts >= " + DuckTimestampLiteral(range.from) + " AND ts < " + DuckTimestampLiteral(range.to);
@@ -387,6 +392,40 @@ Result<EventRelation> DuckDbEventStore::Relation(EventFamily family, TimeRange r
               " UNION ALL " + rel.sql;
   }
   return rel;
+}
+
+// A reader on a connection of its own (EventStore::OpenReader).
+class DuckDbReader final : public StoreReader {
+ public:
+  DuckDbReader(DuckDb db, std::string data_dir) : db_(std::move(db)), data_dir_(std::move(data_dir)) {}
+  Result<EventRelation> Relation(EventFamily family, TimeRange range) override {
+    return RelationOn(db_, data_dir_, family, range);
+  }
+  Result<TextTable> Query(const std::string& sql) override { return db_.Query(sql); }
+  Result<TextTable> Query(const std::string& sql, const std::vector<SqlParam>& params) override {
+    return db_.Query(sql, params);
+  }
+  Result<StatementShape> Describe(const std::string& sql) override { return db_.Describe(sql); }
+  Result<TextTable> QueryText(const std::string& sql, const TextParams& params,
+                              const std::vector<ColumnType>& declared) override {
+    return db_.QueryText(sql, params, declared);
+  }
+  void Interrupt() override { db_.Interrupt(); }
+
+ private:
+  DuckDb db_;
+  std::string data_dir_;
+};
+
+}  // namespace
+
+Result<EventRelation> DuckDbEventStore::Relation(EventFamily family, TimeRange range) {
+  return RelationOn(db_, options_.data_dir, family, range);
+}
+
+Result<std::unique_ptr<StoreReader>> DuckDbEventStore::OpenReader() {
+  TALLY_ASSIGN_OR_RETURN(DuckDb conn, db_.Connect());
+  return std::unique_ptr<StoreReader>(std::make_unique<DuckDbReader>(std::move(conn), options_.data_dir));
 }
 
 Status DuckDbEventStore::StoredIds(EventFamily family, const std::vector<Date>& days,

@@ -54,6 +54,7 @@ class DuckDbEventStore final : public EventStore {
                               const std::vector<ColumnType>& declared) override {
     return db_.QueryText(sql, params, declared);
   }
+  Result<std::unique_ptr<StoreReader>> OpenReader() override;
   Status Compact() override;
   Result<RetentionReport> DropDaysBefore(Date cutoff) override;
   Result<std::vector<PartitionInfo>> Partitions() override;
@@ -75,7 +76,6 @@ class DuckDbEventStore final : public EventStore {
   Status AppendRollups(const RollupDelta& delta);
   Status UpsertReferences(const AnyRows& rows);
   Status InsertLoads(const std::vector<LoadRecord>& loads);
-  Result<std::vector<std::string>> FilesOf(EventFamily family, Date first, Date last);
 
   DuckDbStoreOptions options_;
   DuckDb db_;

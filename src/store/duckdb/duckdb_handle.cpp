@@ -31,14 +31,29 @@ Result<DuckDb> DuckDb::Open(const std::string& path) {
   return out;
 }
 
+Result<DuckDb> DuckDb::Connect() const {
+  if (db_ == nullptr) return Status::Internal("DuckDb::Connect on a closed database");
+  DuckDb out;
+  out.db_ = db_;
+  out.owns_db_ = false;
+  if (duckdb_connect(db_, &out.conn_) == DuckDBError) {
+    out.db_ = nullptr;
+    return Status::IOError("cannot open another connection to the DuckDB database");
+  }
+  return out;
+}
+
 DuckDb::DuckDb(DuckDb&& other) noexcept
-    : db_(std::exchange(other.db_, nullptr)), conn_(std::exchange(other.conn_, nullptr)) {}
+    : db_(std::exchange(other.db_, nullptr)),
+      conn_(std::exchange(other.conn_, nullptr)),
+      owns_db_(other.owns_db_) {}
 
 DuckDb& DuckDb::operator=(DuckDb&& other) noexcept {
   if (this != &other) {
     Close();
     db_ = std::exchange(other.db_, nullptr);
     conn_ = std::exchange(other.conn_, nullptr);
+    owns_db_ = other.owns_db_;
   }
   return *this;
 }
@@ -49,7 +64,7 @@ DuckDb::~DuckDb() {
 
 void DuckDb::Close() {
   if (conn_) duckdb_disconnect(&conn_);
-  if (db_) duckdb_close(&db_);
+  if (db_ && owns_db_) duckdb_close(&db_);
   conn_ = nullptr;
   db_ = nullptr;
 }

@@ -54,11 +54,16 @@ struct StatementShape {
 //! Values for $1..$n as a client sent them, as text (NULL as an empty optional).
 using TextParams = std::vector<std::optional<std::string>>;
 
-//! One DuckDB database with one connection. Not copyable; not thread safe.
+//! One DuckDB database with one connection. Not copyable; not thread safe (but two DuckDb objects
+//! of one database, see Connect(), may be used from two threads at once).
 class DuckDb {
  public:
   //! Opens `path`, or an in-memory database for ":memory:".
   static Result<DuckDb> Open(const std::string& path);
+  //! Another connection to this object's database, for another thread: it sees what this
+  //! connection commits (DuckDB's MVCC: each statement reads one consistent snapshot). It must be
+  //! destroyed before the DuckDb that opened the database.
+  Result<DuckDb> Connect() const;
   DuckDb(DuckDb&& other) noexcept;
   DuckDb& operator=(DuckDb&& other) noexcept;
   DuckDb(const DuckDb&) = delete;
@@ -96,6 +101,7 @@ class DuckDb {
   void Close();
   duckdb_database db_ = nullptr;
   duckdb_connection conn_ = nullptr;
+  bool owns_db_ = true;  // false for a Connect()ed connection
 };
 
 //! Quotes text as a SQL string literal ('it''s').
