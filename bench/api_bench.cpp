@@ -197,6 +197,7 @@ int Main(int argc, char** argv) {
   std::string out = "bench/results/api.json", tmp = "/tmp/tally_api_bench", tally = "build/tally";
   int64_t subscribers = 1'000'000;
   int days = 7, seconds = 15, connections = 32, wrk_threads = 2, sql_queries = 300;
+  int read_connections = 2;
   bool keep = false, reuse = false;
   app.add_option("--out", out, "Results file")->capture_default_str();
   app.add_option("--tmp", tmp, "Scratch directory (world and data)")->capture_default_str();
@@ -207,6 +208,9 @@ int Main(int argc, char** argv) {
   app.add_option("--connections", connections, "wrk connections")->capture_default_str();
   app.add_option("--wrk-threads", wrk_threads, "wrk threads")->capture_default_str();
   app.add_option("--sql-queries", sql_queries, "Per-subscriber queries timed on DuckDB")
+      ->capture_default_str();
+  app.add_option("--read-connections", read_connections,
+                 "store.read_connections of the server (0: queries on the writer thread)")
       ->capture_default_str();
   app.add_flag("--keep", keep, "Keep the world and data directory afterwards");
   app.add_flag("--reuse", reuse,
@@ -253,7 +257,8 @@ int Main(int argc, char** argv) {
   const uint16_t port = static_cast<uint16_t>(19000 + getpid() % 1000);
   const pid_t pid =
       SpawnServe(tally, data.string(), port, (fs::path(tmp) / "serve.log").string(),
-                 {"TALLY_SERVE_RATE_PER_KEY=1000000000", "TALLY_SERVE_BURST_PER_KEY=1000000000"});
+                 {"TALLY_SERVE_RATE_PER_KEY=1000000000", "TALLY_SERVE_BURST_PER_KEY=1000000000",
+                  "TALLY_STORE_READ_CONNECTIONS=" + std::to_string(read_connections)});
   HttpClient probe("127.0.0.1", port, 60s);
   (void)probe.SetDefaultHeader("Authorization", "Bearer " + key);
   bool up = false;
@@ -441,6 +446,7 @@ int Main(int argc, char** argv) {
   JsonField(j, "wrk_seconds", static_cast<int64_t>(seconds));
   JsonField(j, "wrk_connections_dashboard", static_cast<int64_t>(4));
   JsonField(j, "wrk_threads", static_cast<int64_t>(wrk_threads));
+  JsonField(j, "store_read_connections", static_cast<int64_t>(read_connections));
   JsonField(j, "generate_seconds", Round(generate_s, 1));
   JsonField(j, "load_seconds", Round(load_s, 1));
   JsonField(j, "reused_data", reuse && generate_s == 0);

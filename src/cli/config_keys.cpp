@@ -23,7 +23,7 @@ const std::vector<ConfigKey>& AllConfigKeys() {
       {"store.clickhouse_timeout_s", "300", "clickhouse: longest time of one statement (seconds)"},
       {"store.memory_limit", "", "DuckDB memory limit, e.g. 4GB (empty: DuckDB's default, 80% of RAM)"},
       {"store.threads", "0", "DuckDB worker threads (0: one per core)"},
-      {"store.read_connections", "4",
+      {"store.read_connections", "2",
        "duckdb: queries run on this many connections of their own, beside ingest (0: on the "
        "writer thread)"},
       {"ingest.dedup_window_days", "7", "event ids are remembered in memory this many days behind the watermark"},

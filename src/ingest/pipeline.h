@@ -59,7 +59,7 @@ struct PipelineOptions {
   int32_t subscriber_index_days = 0;
   //! Store readers RunRead uses at most, so reads run this many at a time beside ingest (the
   //! rest wait for one). 0: reads run on the writer thread, as exclusive tasks.
-  int read_connections = 4;
+  int read_connections = 2;
 };
 
 //! How one submitted batch is read and judged.
