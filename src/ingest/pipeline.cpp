@@ -234,7 +234,7 @@ Status IngestPipeline::RunRead(const std::function<Status(StoreReader&)>& task,
   if (reader.status().code() == Status::Code::kDeadlineExceeded) {
     return Status::DeadlineExceeded(
         "waited " + std::to_string(allowed.count()) +
-        " ms for a free store reader (serve.read_connections are all busy), the time allowed");
+        " ms for a free store reader (all store.read_connections were busy), the time allowed");
   }
   TALLY_RETURN_IF_ERROR(reader.status());
   if (!*reader) return RunExclusive([&](EventStore& store) { return task(store); }, deadline);

@@ -9,7 +9,8 @@
 // - Rollups are additive partial rows; readers aggregate with SUM ... GROUP BY (see rollup.h).
 // - The store does not dedup: the ingest pipeline decides which rows are new (StoredIds() lets it
 //   check days it does not hold in memory) and the store appends what it is given.
-// - Not thread-safe: one owner (the ingest pipeline's writer) calls it at a time.
+// - Not thread-safe: one owner (the ingest pipeline's writer) calls it at a time. Readers from
+//   OpenReader() may query beside it, each on its own thread.
 // - Backend differences (SQL dialect, partition layout) live in the backend, not in callers.
 
 #include <map>
