@@ -113,8 +113,11 @@ void IngestPipeline::WatchdogLoop() {
       watch_cv_.wait(lock);
       continue;
     }
-    if (std::chrono::steady_clock::now() < next->deadline) {
-      watch_cv_.wait_until(lock, next->deadline);
+    // A copy: wait_until holds on to it while the lock is released, and Disarm() may erase
+    // the watch meanwhile.
+    const auto deadline = next->deadline;
+    if (std::chrono::steady_clock::now() < deadline) {
+      watch_cv_.wait_until(lock, deadline);
       continue;
     }
     // Under the lock, so the task cannot have been disarmed (and moved on) in between.
