@@ -69,7 +69,8 @@ IngestPipeline::IngestPipeline(EventStore* store, std::string data_dir, Pipeline
       options_(options),
       quarantine_(data_dir_),
       dedup_(store, options.dedup),
-      last_compaction_(std::chrono::steady_clock::now()) {}
+      last_compaction_(std::chrono::steady_clock::now()),
+      no_readers_(options_.read_connections <= 0) {}
 
 Result<std::unique_ptr<IngestPipeline>> IngestPipeline::Start(EventStore* store,
                                                               std::string data_dir,
@@ -216,23 +217,14 @@ void IngestPipeline::ReleaseReader(std::unique_ptr<StoreReader> reader) {
   read_cv_.notify_all();
 }
 
-Status IngestPipeline::RunRead(const std::function<Status(StoreReader&)>& task) {
-  if (options_.read_connections <= 0) {
-    return RunExclusive([&](EventStore& store) { return task(store); });
-  }
-  TALLY_ASSIGN_OR_RETURN(std::unique_ptr<StoreReader> reader, AcquireReader(std::nullopt));
-  if (!reader) return RunExclusive([&](EventStore& store) { return task(store); });
-  Status st = task(*reader);
-  ReleaseReader(std::move(reader));
-  return st;
-}
-
 Status IngestPipeline::RunRead(const std::function<Status(StoreReader&)>& task,
-                               std::chrono::steady_clock::time_point deadline) {
-  if (options_.read_connections <= 0) {
-    return RunExclusive([&](EventStore& store) { return task(store); }, deadline);
-  }
-  const auto allowed = Allowed(deadline, std::chrono::steady_clock::now());
+                               std::optional<std::chrono::steady_clock::time_point> deadline) {
+  auto on_writer = [&] {
+    auto exclusive = [&](EventStore& store) { return task(store); };
+    return deadline ? RunExclusive(exclusive, *deadline) : RunExclusive(exclusive);
+  };
+  const auto allowed = deadline ? Allowed(*deadline, std::chrono::steady_clock::now())
+                                : std::chrono::milliseconds(0);
   Result<std::unique_ptr<StoreReader>> reader = AcquireReader(deadline);
   if (reader.status().code() == Status::Code::kDeadlineExceeded) {
     return Status::DeadlineExceeded(
@@ -240,11 +232,12 @@ Status IngestPipeline::RunRead(const std::function<Status(StoreReader&)>& task,
         " ms for a free store reader (all store.read_connections were busy), the time allowed");
   }
   TALLY_RETURN_IF_ERROR(reader.status());
-  if (!*reader) return RunExclusive([&](EventStore& store) { return task(store); }, deadline);
+  if (!*reader) return on_writer();  // no readers: the writer thread runs it
   StoreReader* r = reader->get();
-  const uint64_t watch = Arm(deadline, [r] { r->Interrupt(); });
+  std::optional<uint64_t> watch;
+  if (deadline) watch = Arm(*deadline, [r] { r->Interrupt(); });
   Status st = task(*r);
-  const bool fired = Disarm(watch);
+  const bool fired = watch && Disarm(*watch);
   ReleaseReader(std::move(*reader));
   if (fired) {
     return Status::DeadlineExceeded("stopped after the " + std::to_string(allowed.count()) +

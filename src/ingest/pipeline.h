@@ -110,13 +110,12 @@ class IngestPipeline final : public IngestSink {
   Status RunExclusive(std::function<Status(EventStore&)> task,
                       std::chrono::steady_clock::time_point deadline);
 
-  //! Runs the read-only `task` on a store reader on this thread, beside ingest (see the top).
-  //! Falls back to RunExclusive when the store has no readers or read_connections is 0.
-  Status RunRead(const std::function<Status(StoreReader&)>& task);
-  //! The same with a deadline: waiting for a reader counts, and a task still running at the
-  //! deadline is interrupted (StoreReader::Interrupt); both return DeadlineExceeded.
+  //! Runs the read-only `task` on a store reader on this thread, beside ingest (see the top),
+  //! or on the writer thread (RunExclusive) when the store has no readers or read_connections is
+  //! 0. With a deadline, waiting for a reader counts, and a task still running at the deadline is
+  //! interrupted (StoreReader::Interrupt); both return DeadlineExceeded.
   Status RunRead(const std::function<Status(StoreReader&)>& task,
-                 std::chrono::steady_clock::time_point deadline);
+                 std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt);
 
   //! Stores a load report (e.g. the merged report of a file loaded in chunks).
   Status StoreReport(const QualityReport& report);
@@ -202,10 +201,12 @@ class IngestPipeline final : public IngestSink {
   int readers_open_ = 0;
   int reads_running_ = 0;
   bool layout_pending_ = false;  // a layout change waits for, or holds, the gate
-  bool no_readers_ = false;      // the store has none: reads run as exclusive tasks
 
   int64_t staged_rows_ = 0;  // writer thread only
   std::chrono::steady_clock::time_point last_compaction_;
+  // No readers (read_connections is 0, or the store has none): reads run as exclusive tasks.
+  // Guarded by read_mu_.
+  bool no_readers_ = false;
 };
 
 }  // namespace tally

@@ -132,6 +132,34 @@ TEST(StoreReaders, AReadRunsWhileTheWriterIsBusy) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(StoreReaders, WithNoReadConnectionsReadsRunOnTheWriterThread) {
+  const std::string dir = testing::TempDir("readers_none");
+  {
+    PipelineOptions o;
+    o.read_connections = 0;
+    testing::StoreFixture f(dir, o);
+    std::thread::id reader_thread, writer_thread;
+    ASSERT_TRUE(f.pipeline()
+                    .RunExclusive([&](EventStore&) {
+                      writer_thread = std::this_thread::get_id();
+                      return Status::Ok();
+                    })
+                    .ok());
+    for (auto deadline : {std::optional<Clock::time_point>(), std::optional(Clock::now() + 10s)}) {
+      Status st = f.pipeline().RunRead(
+          [&](StoreReader& r) {
+            reader_thread = std::this_thread::get_id();
+            return r.Query("SELECT 1").status();
+          },
+          deadline);
+      ASSERT_TRUE(st.ok()) << st.ToString();
+      EXPECT_EQ(reader_thread, writer_thread);
+      EXPECT_NE(reader_thread, std::this_thread::get_id());
+    }
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST(StoreReaders, ARunningReadIsInterruptedAtItsDeadline) {
   const std::string dir = testing::TempDir("readers_deadline");
   {
