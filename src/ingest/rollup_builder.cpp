@@ -129,6 +129,38 @@ RollupDelta RollupBuilder::Take() {
   auto region_name = [](int code) {
     return code == 0 ? std::string() : std::string(Name(static_cast<Region>(code - 1)));
   };
+  // The activity rollup, from the subscriber-day rows: a bit per day with usage, one row per
+  // subscriber and month (with its partner, and its plan and region as the directory knows them).
+  struct MonthKey {
+    int64_t subscriber, partner, plan;
+    int32_t month;
+    int region;
+    bool operator==(const MonthKey&) const = default;
+  };
+  struct MonthHash {
+    size_t operator()(const MonthKey& k) const {
+      return static_cast<size_t>(static_cast<uint64_t>(k.subscriber) * 1000003u ^
+                                 static_cast<uint32_t>(k.month) ^
+                                 static_cast<uint64_t>(k.plan) * 104729u);
+    }
+  };
+  std::unordered_map<MonthKey, int64_t, MonthHash> months;
+  for (const auto& [key, v] : subscriber_day_) {
+    if (v.second[Measure::k_usage_events] == 0) continue;
+    const CivilDate civil = CivilFromDays(key.day);
+    MonthKey mk{key.subscriber, v.first.value(), 0, DaysFromCivil(civil.year, civil.month, 1), 0};
+    if (const SubscriberInfo* info =
+            subscribers_ ? subscribers_->Find(SubscriberId(key.subscriber)) : nullptr) {
+      mk.plan = info->plan_id.value();
+      mk.region = static_cast<int>(info->region) + 1;
+    }
+    months[mk] |= int64_t{1} << (civil.day - 1);
+  }
+  d.subscriber_month.reserve(months.size());
+  for (const auto& [k, bits] : months) {
+    d.subscriber_month.push_back({Date{k.month}, SubscriberId(k.subscriber), PartnerId(k.partner),
+                                  k.plan, region_name(k.region), bits});
+  }
   for (const auto& [key, m] : segment_5m_) {
     d.segment_5m.push_back({Timestamp{key.bucket}, PartnerId(key.partner), key.plan, region_name(key.region), m});
   }

@@ -17,14 +17,15 @@ extern const char kCatalogueToml[];
 namespace {
 
 constexpr std::array<std::string_view, kRollupTableCount> kRollupNames = {
-    "segment_day", "segment_5m", "subscriber_day"};
+    "segment_day", "segment_5m", "subscriber_day", "subscriber_month"};
 constexpr std::array<std::string_view, kRollupTableCount> kRollupStoreTables = {
-    "rollup_segment_day", "rollup_segment_5m", "rollup_subscriber_day"};
+    "rollup_segment_day", "rollup_segment_5m", "rollup_subscriber_day", "rollup_subscriber_month"};
 constexpr std::array<std::string_view, 7> kGranularityNames = {"minute", "5minute", "hour", "day",
                                                                "week",   "month",   "year"};
 
-const std::set<std::string_view> kMeasureKeys = {
-    "name", "title", "description", "unit", "rollup", "rollups", "family", "sql", "ratio"};
+const std::set<std::string_view> kMeasureKeys = {"name",   "title",      "description", "unit",
+                                                 "rollup", "rollups",    "family",      "sql",
+                                                 "ratio",  "rollup_when"};
 const std::set<std::string_view> kDimensionKeys = {
     "name", "title", "type", "rollup", "rollup_when", "tables", "raw", "raw_when", "families"};
 
@@ -66,12 +67,33 @@ Result<std::vector<RollupTable>> Tables(const std::vector<std::string>& names,
     if (it == kRollupNames.end()) {
       return Status::InvalidArgument(where + ": '" + n +
                                      "' is not a rollup table (segment_day, segment_5m, "
-                                     "subscriber_day)");
+                                     "subscriber_day, subscriber_month)");
     }
     out.push_back(static_cast<RollupTable>(it - kRollupNames.begin()));
   }
+  // By default: the counter rollups (the activity rollup holds no counters).
   if (out.empty())
     out = {RollupTable::kSegmentDay, RollupTable::kSegment5m, RollupTable::kSubscriberDay};
+  return out;
+}
+
+// A `rollup_when` table of an entry: {table = expression}.
+Result<std::vector<std::pair<RollupTable, std::string>>> RollupWhen(const toml::table& t,
+                                                                    const std::string& where) {
+  std::vector<std::pair<RollupTable, std::string>> out;
+  const toml::node* n = t.get("rollup_when");
+  if (!n) return out;
+  const toml::table* when = n->as_table();
+  if (!when) {
+    return Status::InvalidArgument(where + ": 'rollup_when' must be a table {table = expr}");
+  }
+  for (const auto& [name, expr] : *when) {
+    const std::string key(name.str());
+    const auto* e = expr.as_string();
+    if (!e) return Status::InvalidArgument(where + ": rollup_when." + key + " must be a string");
+    TALLY_ASSIGN_OR_RETURN(auto table, Tables({key}, where + ": rollup_when"));
+    out.emplace_back(table.front(), e->get());
+  }
   return out;
 }
 
@@ -113,8 +135,18 @@ std::optional<Granularity> GranularityNamed(std::string_view name) {
 }
 
 bool MeasureDef::OnRollup(RollupTable t) const {
+  for (const auto& [table, expr] : rollup_when) {
+    if (table == t) return true;
+  }
   return !rollup.empty() &&
          std::find(rollup_tables.begin(), rollup_tables.end(), t) != rollup_tables.end();
+}
+
+const std::string& MeasureDef::RollupOn(RollupTable t) const {
+  for (const auto& [table, expr] : rollup_when) {
+    if (table == t) return expr;
+  }
+  return rollup;
 }
 
 bool DimensionDef::OnRollup(RollupTable t) const {
@@ -174,6 +206,7 @@ Result<MetricCatalogue> MetricCatalogue::Parse(std::string_view toml_text,
     TALLY_ASSIGN_OR_RETURN(m.rollup, Text(*t, "rollup", where, false));
     TALLY_ASSIGN_OR_RETURN(auto tables, Texts(*t, "rollups", where));
     TALLY_ASSIGN_OR_RETURN(m.rollup_tables, Tables(tables, where));
+    TALLY_ASSIGN_OR_RETURN(m.rollup_when, RollupWhen(*t, where));
     TALLY_ASSIGN_OR_RETURN(std::string family, Text(*t, "family", where, false));
     TALLY_ASSIGN_OR_RETURN(m.sql, Text(*t, "sql", where, false));
     TALLY_ASSIGN_OR_RETURN(m.ratio, Texts(*t, "ratio", where));
@@ -186,7 +219,7 @@ Result<MetricCatalogue> MetricCatalogue::Parse(std::string_view toml_text,
       return Status::InvalidArgument(where + ": 'family' and 'sql' go together");
     }
     if (m.is_ratio()) {
-      if (m.ratio.size() != 2 || !m.rollup.empty() || m.family) {
+      if (m.ratio.size() != 2 || !m.rollup.empty() || !m.rollup_when.empty() || m.family) {
         return Status::InvalidArgument(
             where + ": a ratio is [numerator, denominator] and has no rollup, family or sql");
       }
@@ -235,21 +268,7 @@ Result<MetricCatalogue> MetricCatalogue::Parse(std::string_view toml_text,
     TALLY_ASSIGN_OR_RETURN(auto tables, Texts(*t, "tables", where));
     TALLY_ASSIGN_OR_RETURN(d.rollup_tables, Tables(tables, where));
     TALLY_ASSIGN_OR_RETURN(d.raw, Text(*t, "raw", where, false));
-    if (const toml::node* n = t->get("rollup_when")) {
-      const toml::table* when = n->as_table();
-      if (!when) {
-        return Status::InvalidArgument(where + ": 'rollup_when' must be a table {table = expr}");
-      }
-      for (const auto& [name, expr] : *when) {
-        const std::string key(name.str());
-        const auto* e = expr.as_string();
-        if (!e) {
-          return Status::InvalidArgument(where + ": rollup_when." + key + " must be a string");
-        }
-        TALLY_ASSIGN_OR_RETURN(auto table, Tables({key}, where + ": rollup_when"));
-        d.rollup_when.emplace_back(table.front(), e->get());
-      }
-    }
+    TALLY_ASSIGN_OR_RETURN(d.rollup_when, RollupWhen(*t, where));
     if (const toml::node* n = t->get("raw_when")) {
       const toml::table* when = n->as_table();
       if (!when) {
@@ -313,11 +332,13 @@ std::string MetricCatalogue::ToJson() const {
     w.Key(key);
     w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
   };
-  auto tables = [&](const char* key, bool any, const std::vector<RollupTable>& ts) {
+  // Every rollup table the entry is answered on (its own list and its rollup_when tables).
+  auto tables = [&](const char* key, const auto& def) {
     w.Key(key);
     w.StartArray();
-    if (any) {
-      for (RollupTable t : ts) w.String(Name(t).data(), static_cast<unsigned>(Name(t).size()));
+    for (int i = 0; i < kRollupTableCount; ++i) {
+      const auto t = static_cast<RollupTable>(i);
+      if (def.OnRollup(t)) w.String(Name(t).data(), static_cast<unsigned>(Name(t).size()));
     }
     w.EndArray();
   };
@@ -336,7 +357,7 @@ std::string MetricCatalogue::ToJson() const {
       for (const std::string& p : m.ratio) w.String(p.c_str());
       w.EndArray();
     } else {
-      tables("rollups", !m.rollup.empty(), m.rollup_tables);
+      tables("rollups", m);
       str("family", Name(*m.family));
     }
     w.EndObject();
@@ -358,7 +379,7 @@ std::string MetricCatalogue::ToJson() const {
     str("name", d.name);
     str("title", d.title);
     str("type", d.numeric ? "number" : "string");
-    tables("rollups", !d.rollup.empty(), d.rollup_tables);
+    tables("rollups", d);
     w.Key("raw");
     w.Bool(!d.raw.empty());
     if (!d.families.empty()) {

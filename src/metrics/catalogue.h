@@ -14,8 +14,10 @@
 namespace tally {
 
 //! The rollup tables a query can read instead of raw events (src/store/rollup.h).
-enum class RollupTable : uint8_t { kSegmentDay, kSegment5m, kSubscriberDay };
-inline constexpr int kRollupTableCount = 3;
+//! The first three hold additive counters (aggregated with sum); kSubscriberMonth is the activity
+//! rollup (a bitmap of active days per subscriber and month), read only by measures that name it.
+enum class RollupTable : uint8_t { kSegmentDay, kSegment5m, kSubscriberDay, kSubscriberMonth };
+inline constexpr int kRollupTableCount = 4;
 std::string_view Name(RollupTable t);
 //! The table's name in the store ("rollup_segment_day", ...).
 std::string_view StoreTable(RollupTable t);
@@ -25,6 +27,9 @@ struct MeasureDef {
   //! An aggregate over rollup columns (r.<col>), valid on `rollup_tables`; empty: none.
   std::string rollup;
   std::vector<RollupTable> rollup_tables;
+  //! (table, aggregate): on that rollup table this aggregate is used (and the measure exists
+  //! there even when `rollup_tables` does not list it).
+  std::vector<std::pair<RollupTable, std::string>> rollup_when;
   //! An aggregate over one family's raw columns (e.<col>); empty family: none.
   std::optional<EventFamily> family;
   std::string sql;
@@ -33,6 +38,8 @@ struct MeasureDef {
 
   bool is_ratio() const { return !ratio.empty(); }
   bool OnRollup(RollupTable t) const;
+  //! The aggregate on rollup table `t` (OnRollup(t) must hold).
+  const std::string& RollupOn(RollupTable t) const;
 };
 
 struct DimensionDef {

@@ -204,21 +204,52 @@ Result<Resolved> Resolve(const MetricCatalogue& c, const SemanticQuery& q) {
   return r;
 }
 
-std::optional<RollupTable> ChooseRollup(const Resolved& r, const SemanticQuery& q,
-                                        const SecurityScope& scope) {
+// Whether rollup table `t` answers `measures` with the query's dimensions, filters, granularity,
+// time range and scope.
+bool Fits(RollupTable t, const std::vector<const MeasureDef*>& measures, const Resolved& r,
+          const SemanticQuery& q, const SecurityScope& scope) {
+  const bool per_subscriber =
+      t == RollupTable::kSubscriberDay || t == RollupTable::kSubscriberMonth;
+  if (scope.subscriber && !per_subscriber) return false;
+  const int64_t grain = t == RollupTable::kSegment5m ? kFiveMinutes : kMicrosPerDay;
+  if (Mod(q.from.micros, grain) != 0 || Mod(q.to.micros, grain) != 0) return false;
+  if (q.granularity) {
+    // The activity rollup keeps a month's days in one row: it groups by month or year only.
+    if (t == RollupTable::kSubscriberMonth) {
+      if (*q.granularity != Granularity::kMonth && *q.granularity != Granularity::kYear) {
+        return false;
+      }
+    } else if (GrainMicros(*q.granularity) < grain) {
+      return false;
+    }
+  }
+  bool ok = true;
+  for (const MeasureDef* m : measures) ok = ok && m->OnRollup(t);
+  for (const DimensionDef* d : r.dims) ok = ok && d->OnRollup(t);
+  for (const auto& f : r.filters) ok = ok && f.dim->OnRollup(t);
+  return ok;
+}
+
+// The rollup tables that answer the query and the measures each computes; empty: none does.
+// Measures on the activity rollup (distinct subscribers) take it, and the others a segment
+// rollup, whose plan and region mean the same (as ingested); otherwise one table answers all.
+std::vector<std::pair<RollupTable, std::vector<const MeasureDef*>>> ChooseRollups(
+    const Resolved& r, const SemanticQuery& q, const SecurityScope& scope) {
+  std::vector<const MeasureDef*> active, rest;
+  for (const MeasureDef* m : r.base) {
+    (m->OnRollup(RollupTable::kSubscriberMonth) ? active : rest).push_back(m);
+  }
+  if (!active.empty() && Fits(RollupTable::kSubscriberMonth, active, r, q, scope)) {
+    if (rest.empty()) return {{RollupTable::kSubscriberMonth, active}};
+    for (RollupTable t : {RollupTable::kSegmentDay, RollupTable::kSegment5m}) {
+      if (Fits(t, rest, r, q, scope)) return {{t, rest}, {RollupTable::kSubscriberMonth, active}};
+    }
+  }
   for (RollupTable t :
        {RollupTable::kSegmentDay, RollupTable::kSegment5m, RollupTable::kSubscriberDay}) {
-    if (scope.subscriber && t != RollupTable::kSubscriberDay) continue;
-    const int64_t grain = t == RollupTable::kSegment5m ? kFiveMinutes : kMicrosPerDay;
-    if (q.granularity && GrainMicros(*q.granularity) < grain) continue;
-    if (Mod(q.from.micros, grain) != 0 || Mod(q.to.micros, grain) != 0) continue;
-    bool ok = true;
-    for (const MeasureDef* m : r.base) ok = ok && m->OnRollup(t);
-    for (const DimensionDef* d : r.dims) ok = ok && d->OnRollup(t);
-    for (const auto& f : r.filters) ok = ok && f.dim->OnRollup(t);
-    if (ok) return t;
+    if (Fits(t, r.base, r, q, scope)) return {{t, r.base}};
   }
-  return std::nullopt;
+  return {};
 }
 
 // One SELECT ... GROUP BY over one source, with its own parameters.
@@ -329,13 +360,43 @@ std::string PartSql(const SqlDialect& d, const std::string& select, const std::s
   return "SELECT " + d.Expr(select) + from + d.Expr(where) + d.Expr(group);
 }
 
+// The activity rollup's rows active on some day of [from, to) (whole days): the months of the
+// range, and in its first and last month only the rows with a bit set for a day inside it
+// (`active_days % 2^b >= 2^a` tests bits a..b-1).
+std::string ActiveDaysCondition(const SemanticQuery& q, std::vector<SqlParam>* params) {
+  const CivilDate first = CivilFromDays(q.from.date().days);
+  const CivilDate last = CivilFromDays(q.to.date().days - 1);
+  const Date first_month{DaysFromCivil(first.year, first.month, 1)};
+  const Date last_month{DaysFromCivil(last.year, last.month, 1)};
+  const int64_t below_last = int64_t{1} << last.day;  // keeps the bits of days 1..last.day
+  params->push_back(first_month);
+  params->push_back(last_month);
+  params->push_back(first_month);
+  params->push_back(first_month == last_month ? below_last : int64_t{1} << 31);
+  params->push_back(int64_t{1} << (first.day - 1));
+  params->push_back(last_month);
+  params->push_back(below_last);
+  return "r.month >= ? AND r.month <= ? AND (r.month <> ? OR r.active_days % ? >= ?) AND "
+         "(r.month <> ? OR r.active_days % ? >= 1)";
+}
+
 Result<Part> RollupPart(const MetricCatalogue& catalogue, const SemanticQuery& q, const Resolved& r,
-                        const SecurityScope& scope, RollupTable t, const SqlDialect& dialect) {
+                        const SecurityScope& scope, RollupTable t,
+                        const std::vector<const MeasureDef*>& measures, const SqlDialect& dialect) {
   Part part;
   std::vector<std::pair<const MeasureDef*, std::string>> aggs;
-  for (const MeasureDef* m : r.base) aggs.emplace_back(m, m->rollup);
+  // Unioned parts (ClickHouse) have the same columns: 0 where another part computes a measure.
+  for (const MeasureDef* m : r.base) {
+    const bool mine = std::find(measures.begin(), measures.end(), m) != measures.end();
+    if (mine) {
+      aggs.emplace_back(m, m->RollupOn(t));
+    } else if (!dialect.JoinsParts()) {
+      aggs.emplace_back(m, "0");
+    }
+  }
+  const bool month_table = t == RollupTable::kSubscriberMonth;
   const bool day_table = t != RollupTable::kSegment5m;
-  const std::string ts = day_table ? "r.day" : "r.bucket";
+  const std::string ts = month_table ? "r.month" : day_table ? "r.day" : "r.bucket";
   std::string select, group;
   const Source src{t, std::nullopt};
   SelectAndGroup(q, r, dialect, ts, src, aggs, &select, &group);
@@ -355,13 +416,18 @@ Result<Part> RollupPart(const MetricCatalogue& catalogue, const SemanticQuery& q
   const std::string from =
       " FROM " + dialect.From(dialect.Table(StoreTable(t)), 'r', needs_s,
                               needs_p ? std::optional<std::string>(plan) : std::nullopt);
-  std::string where = " WHERE " + ts + " >= ? AND " + ts + " < ?";
-  if (day_table) {
-    part.params.push_back(q.from.date());
-    part.params.push_back(q.to.date());
+  std::string where;
+  if (month_table) {
+    where = " WHERE " + ActiveDaysCondition(q, &part.params);
   } else {
-    part.params.push_back(q.from);
-    part.params.push_back(q.to);
+    where = " WHERE " + ts + " >= ? AND " + ts + " < ?";
+    if (day_table) {
+      part.params.push_back(q.from.date());
+      part.params.push_back(q.to.date());
+    } else {
+      part.params.push_back(q.from);
+      part.params.push_back(q.to);
+    }
   }
   if (scope.partner) {
     where += " AND r.partner_id = ?";
@@ -637,12 +703,15 @@ Result<CompiledQuery> CompileQuery(const MetricCatalogue& catalogue, const Seman
   CompiledQuery out;
   out.has_time = query.granularity.has_value();
   std::vector<Part> parts;
-  std::optional<RollupTable> rollup;
-  if (!options.force_raw) rollup = ChooseRollup(r, query, scope);
-  if (rollup) {
-    TALLY_ASSIGN_OR_RETURN(Part p, RollupPart(catalogue, query, r, scope, *rollup, dialect));
-    parts.push_back(std::move(p));
-    out.source = std::string(StoreTable(*rollup));
+  std::vector<std::pair<RollupTable, std::vector<const MeasureDef*>>> rollups;
+  if (!options.force_raw) rollups = ChooseRollups(r, query, scope);
+  if (!rollups.empty()) {
+    for (const auto& [table, measures] : rollups) {
+      TALLY_ASSIGN_OR_RETURN(Part p,
+                             RollupPart(catalogue, query, r, scope, table, measures, dialect));
+      parts.push_back(std::move(p));
+      out.source += (out.source.empty() ? "" : ",") + std::string(StoreTable(table));
+    }
     out.uses_rollup = true;
   } else {
     // One part per family, in the order the families first appear.

@@ -1,7 +1,8 @@
 #pragma once
 // Compiles a semantic query into one SQL statement with bound values. The source is the cheapest
 // that answers the whole query: a rollup table when every measure, dimension, filter, the
-// granularity and the time range fit it, raw events otherwise. Row-level security (a partner's or
+// granularity and the time range fit it (or the activity rollup for distinct subscribers beside a
+// segment rollup for the rest), raw events otherwise. Row-level security (a partner's or
 // a subscriber's scope) is added here, to every part of every query, whatever the source.
 
 #include <functional>
@@ -167,7 +168,8 @@ struct CompiledQuery {
   //! Output columns: "time" (when grouped by time), the dimensions, then the measures.
   std::vector<std::string> columns;
   bool has_time = false;
-  //! What it reads: "rollup_segment_day" etc., or "events:usage,charge".
+  //! What it reads: "rollup_segment_day" etc. (two, comma-separated, when the activity rollup
+  //! answers the distinct-subscriber measures), or "events:usage,charge".
   std::string source;
   bool uses_rollup = false;
 };

@@ -83,7 +83,17 @@ std::string DataDictionaryMarkdown() {
       << "subscriber's at ingest time (0 and empty when the subscriber is unknown).\n\n"
       << "| measure | meaning |\n| --- | --- |\n";
   for (size_t i = 0; i < kMeasureCount; ++i) out << "| `" << kMeasureNames[i] << "` | " << kMeasureDocs[i] << " |\n";
-  out << "\n";
+  out << "\n"
+      << "A fourth rollup, `rollup_subscriber_month`, answers distinct-subscriber counts (active\n"
+      << "subscribers). It has no measures: `month` DATE (the first day of the UTC month), "
+         "`subscriber_id`,\n"
+      << "`partner_id`, `plan_id`, `region` (at ingest time, as above) and `active_days` BIGINT, "
+         "whose bit\n"
+      << "d-1 is set when the subscriber had a usage record on day d of the month. Partial rows of "
+         "one key\n"
+      << "combine with `bit_or`, never `SUM`; `active_days % 2^b >= 2^(a-1)` holds when the "
+         "subscriber was\n"
+      << "active on some day a..b of that month.\n\n";
   return out.str();
 }
 

@@ -100,12 +100,31 @@ struct SegmentRow {
   Measures m;
 };
 
+//! The days of one UTC month on which a subscriber had usage: bit d-1 of `active_days` is set
+//! when it had a usage record on day d. The partner, plan and region are the ones the store knew
+//! when it ingested them (as on the segment rollups; plan 0 and region empty when the subscriber
+//! is unknown). This rollup is not a sum: partial rows of one key combine with a bitwise OR, and
+//! readers count distinct subscribers whose bits meet a range (active subscribers over a month
+//! read one row per subscriber instead of one per subscriber and day).
+struct SubscriberMonthRow {
+  Date month;  // the first day of the month
+  SubscriberId subscriber_id;
+  PartnerId partner_id;
+  int64_t plan_id = 0;
+  std::string region;
+  int64_t active_days = 0;
+};
+
 //! The rollup rows one commit adds.
 struct RollupDelta {
   std::vector<SubscriberDayRow> subscriber_day;
   std::vector<SegmentRow> segment_5m;
   std::vector<SegmentRow> segment_day;
-  bool empty() const { return subscriber_day.empty() && segment_5m.empty() && segment_day.empty(); }
+  std::vector<SubscriberMonthRow> subscriber_month;
+  bool empty() const {
+    return subscriber_day.empty() && segment_5m.empty() && segment_day.empty() &&
+           subscriber_month.empty();
+  }
 };
 
 inline constexpr int64_t kFiveMinutes = 5 * kMicrosPerMinute;

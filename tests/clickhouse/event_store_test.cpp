@@ -276,6 +276,132 @@ TEST_F(ClickHouseStoreTest, RollupsSumAcrossCommitsAndShards) {
             (std::vector<std::optional<std::string>>{"2024-07-01 00:35:00", "6"}));
 }
 
+SubscriberMonthRow MonthRow(int64_t subscriber, const char* month, int64_t active_days,
+                            int64_t plan_id = 0, std::string region = "") {
+  SubscriberMonthRow r;
+  r.month = *ParseDate(month);
+  r.subscriber_id = SubscriberId(subscriber);
+  r.partner_id = PartnerId(subscriber % 3);
+  r.plan_id = plan_id;
+  r.region = std::move(region);
+  r.active_days = active_days;
+  return r;
+}
+
+// The first value of an answer; nothing when it has no rows (a failed query).
+std::optional<std::string> FirstValue(
+    const std::vector<std::vector<std::optional<std::string>>>& rows) {
+  return rows.empty() || rows[0].empty() ? std::nullopt : rows[0][0];
+}
+
+// The month rollup is a set of days per subscriber, not a sum: partial rows of one key (in one
+// commit, and in a later one) are kept as written, also after a merge, and readers count distinct
+// subscribers whose bits meet a range of days.
+TEST_F(ClickHouseStoreTest, SubscriberMonthRowsKeepTheirDayBitsAndAreNeverSummed) {
+  StoreCommit c;
+  c.rollups.subscriber_month = {
+      MonthRow(1, "2024-07-01", 0b101, 2, "Europe"),             // days 1, 3
+      MonthRow(2, "2024-07-01", 0b110000, 1, "Asia"),            // days 5, 6
+      MonthRow(1, "2024-08-01", (1 << 9) | 0b10, 2, "Europe"),   // days 2, 10
+      MonthRow(1, "2024-08-01", (1 << 9) | 0b100, 2, "Europe"),  // days 3, 10: same key
+      MonthRow(3, "2024-08-01", 0b1001),                         // days 1, 4; an unknown subscriber
+  };
+  ASSERT_TRUE(store_->Commit(c).ok());
+  StoreCommit d;
+  d.rollups.subscriber_month = {MonthRow(1, "2024-08-01", 1 << 19, 2, "Europe"),  // day 20
+                                MonthRow(2, "2024-08-01", 1 << 6, 1, "Asia")};    // day 7
+  ASSERT_TRUE(store_->Commit(d).ok());
+  // A subscriber's rows on the shard of its events: subscriber_id mod 2.
+  EXPECT_EQ(CountOnShard(0, "rollup_subscriber_month_local"), 2);
+  EXPECT_EQ(CountOnShard(1, "rollup_subscriber_month_local"), 5);
+  const std::string table = store_->TableSql("rollup_subscriber_month");
+  auto columns = store_->Query("SELECT * FROM " + table + " r LIMIT 0");
+  ASSERT_TRUE(columns.ok()) << columns.status().ToString();
+  EXPECT_EQ(columns->columns, (std::vector<std::string>{"month", "subscriber_id", "partner_id",
+                                                        "plan_id", "region", "active_days"}));
+  const std::string rows_sql =
+      "SELECT subscriber_id, toString(month), partner_id, plan_id, region, active_days FROM " +
+      table + " r ORDER BY subscriber_id, month, active_days";
+  using Row = std::vector<std::optional<std::string>>;
+  const std::vector<Row> written = {{"1", "2024-07-01", "1", "2", "Europe", "5"},
+                                    {"1", "2024-08-01", "1", "2", "Europe", "514"},
+                                    {"1", "2024-08-01", "1", "2", "Europe", "516"},
+                                    {"1", "2024-08-01", "1", "2", "Europe", "524288"},
+                                    {"2", "2024-07-01", "2", "1", "Asia", "48"},
+                                    {"2", "2024-08-01", "2", "1", "Asia", "64"},
+                                    {"3", "2024-08-01", "0", "0", "", "9"}};
+  EXPECT_EQ(Rows(*store_, rows_sql), written);
+  // A merge keeps the rows as they are (a SummingMergeTree would add 514 and 516).
+  for (size_t shard = 0; shard < store_->shard_count(); ++shard) {
+    auto merged = store_->RawQuery(
+        shard, "OPTIMIZE TABLE " + options_.database + ".rollup_subscriber_month_local FINAL");
+    ASSERT_TRUE(merged.ok()) << merged.status().ToString();
+  }
+  EXPECT_EQ(Rows(*store_, rows_sql), written);
+  // Partial rows combine with a bitwise OR (18.16's groupBitOr takes unsigned integers only).
+  EXPECT_EQ(
+      FirstValue(Rows(*store_, "SELECT toString(groupBitOr(toUInt64(active_days))) FROM " + table +
+                                   " r WHERE subscriber_id = 1 AND month = '2024-08-01'")),
+      std::to_string((1 << 19) | (1 << 9) | 0b110));
+  // Active on days 5..10: bits 4..9.
+  const auto active_5_to_10 = [&](const char* month) {
+    return FirstValue(Rows(*store_, "SELECT count(DISTINCT subscriber_id) FROM " + table +
+                                        " r WHERE month = '" + month +
+                                        "' AND active_days % 1024 >= 16"));
+  };
+  EXPECT_EQ(active_5_to_10("2024-07-01"), "1");  // subscriber 2
+  EXPECT_EQ(active_5_to_10("2024-08-01"), "2");  // subscribers 1 and 2, not 3
+}
+
+// Retention in the middle of a month drops the months before it and hides the days before the
+// cutoff in its month (their bits cleared, a row without days left out), also after a restart.
+TEST_F(ClickHouseStoreTest, RetentionHidesSubscriberMonthDaysBeforeTheCutoff) {
+  StoreCommit c;
+  c.rollups.subscriber_month = {
+      MonthRow(1, "2024-07-01", 0b101),             // days 1, 3
+      MonthRow(2, "2024-07-01", 0b110000),          // days 5, 6
+      MonthRow(1, "2024-08-01", (1 << 9) | 0b10),   // days 2, 10
+      MonthRow(1, "2024-08-01", (1 << 9) | 0b100),  // days 3, 10
+      MonthRow(1, "2024-08-01", 1 << 19),           // day 20
+      MonthRow(2, "2024-08-01", 1 << 6),            // day 7
+      MonthRow(3, "2024-08-01", 0b1001),            // days 1, 4: all before the cutoff
+  };
+  ASSERT_TRUE(store_->Commit(c).ok());
+  auto report = store_->DropDaysBefore(*ParseDate("2024-08-05"));
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  // July's partitions are gone; August's stay whole (reads hide its first days).
+  EXPECT_EQ(CountOnShard(0, "rollup_subscriber_month_local"), 1);
+  EXPECT_EQ(CountOnShard(1, "rollup_subscriber_month_local"), 4);
+  using Row = std::vector<std::optional<std::string>>;
+  const std::vector<Row> kept = {{"1", "2024-08-01", "512"},
+                                 {"1", "2024-08-01", "512"},
+                                 {"1", "2024-08-01", "524288"},
+                                 {"2", "2024-08-01", "64"}};
+  const auto rows = [&] {
+    return Rows(*store_, "SELECT subscriber_id, toString(month), active_days FROM " +
+                             store_->TableSql("rollup_subscriber_month") +
+                             " r ORDER BY subscriber_id, month, active_days");
+  };
+  const auto active_1_to_4 = [&] {
+    return FirstValue(Rows(*store_, "SELECT count(DISTINCT subscriber_id) FROM " +
+                                        store_->TableSql("rollup_subscriber_month") +
+                                        " r WHERE active_days % 16 >= 1"));
+  };
+  EXPECT_EQ(rows(), kept);
+  EXPECT_EQ(active_1_to_4(), "0");
+  Reopen();
+  EXPECT_EQ(rows(), kept);
+  EXPECT_EQ(active_1_to_4(), "0");
+  // Rows of later commits are read in full.
+  StoreCommit d;
+  d.rollups.subscriber_month = {MonthRow(4, "2024-09-01", 0b11)};
+  ASSERT_TRUE(store_->Commit(d).ok());
+  EXPECT_EQ(FirstValue(Rows(*store_, "SELECT active_days FROM " +
+                                         store_->TableSql("rollup_subscriber_month") +
+                                         " r WHERE subscriber_id = 4")),
+            "3");
+}
+
 TEST_F(ClickHouseStoreTest, ValuesAreBoundAsEscapedLiteralsNeverAsText) {
   CommitBoth(UsageCommit({Usage("a'b?", "2024-07-01T10:00:00Z", 1, 5), Usage("c", "2024-07-01T10:00:00Z", 2, 6)}));
   auto rel = store_->Relation(EventFamily::kUsage, {At("2024-07-01T00:00:00Z"), At("2024-07-02T00:00:00Z")});

@@ -131,9 +131,19 @@ TEST_F(IngestWorld, RetentionDropsWholeDaysAndTheirRollups) {
   EXPECT_EQ(s.Int("SELECT count(*) FROM rollup_subscriber_day WHERE day < DATE '2024-08-01'"), 0);
   EXPECT_EQ(s.Int("SELECT count(*) FROM rollup_segment_5m WHERE bucket < TIMESTAMP '2024-08-01'"), 0);
   EXPECT_GT(s.Int("SELECT count(*) FROM rollup_subscriber_day"), 0);
+  // The activity rollup keeps August only, bits for August days only.
+  EXPECT_EQ(s.Int("SELECT count(*) FROM rollup_subscriber_month WHERE month < DATE '2024-08-01'"),
+            0);
+  EXPECT_GT(s.Int("SELECT count(*) FROM rollup_subscriber_month"), 0);
   // Dropped rows may come back: they are no longer known to the dedup index.
   LoadSummary reload = s.Load({*world_ + "/usage"});
   EXPECT_EQ(reload.total.counts.accepted + reload.total.counts.late, before - kept);
+  // A cutoff inside a month clears the activity bits of its earlier days.
+  ASSERT_TRUE(s.pipeline().DropDaysBefore(Date{DaysFromCivil(2024, 8, 10)}).ok());
+  EXPECT_EQ(s.Int("SELECT count(*) FROM rollup_subscriber_month WHERE month < DATE '2024-08-01' OR "
+                  "active_days % 512 <> 0 OR active_days = 0"),
+            0);
+  EXPECT_GT(s.Int("SELECT count(*) FROM rollup_subscriber_month"), 0);
   fs::remove_all(dir);
 }
 
@@ -166,10 +176,36 @@ TEST_F(IngestWorld, RollupsEqualAggregatesOfRawEvents) {
                     "WHERE p.plan_id = r.plan_id AND p.region = r.region) AND usage_events > 0"), -1)
         << "every segment names a plan sold in its region";
   };
+  // The activity rollup: exactly the subscribers' days with usage, as bits per month, with the
+  // subscriber's plan and region.
+  auto check_activity = [&](const std::string& when) {
+    SCOPED_TRACE(when);
+    const std::string usage = s.Relation(EventFamily::kUsage, all).sql;
+    EXPECT_EQ(
+        s.Int(
+            "SELECT count(*) FROM (SELECT subscriber_id, CAST(date_trunc('month', ts) AS DATE) m, "
+            "bit_or(CAST(1 AS BIGINT) << (dayofmonth(ts) - 1)) b FROM (" +
+            usage +
+            ") GROUP BY ALL) raw FULL JOIN (SELECT subscriber_id, month m, bit_or(active_days) b "
+            "FROM rollup_subscriber_month GROUP BY ALL) r USING (subscriber_id, m) "
+            "WHERE raw.b IS DISTINCT FROM r.b"),
+        0);
+    EXPECT_EQ(
+        s.Int(
+            "SELECT count(*) FROM rollup_subscriber_month r JOIN subscribers USING (subscriber_id) "
+            "WHERE r.plan_id <> subscribers.plan_id OR r.region <> subscribers.region"),
+        0);
+  };
   check("before compaction");
+  check_activity("before compaction");
   ASSERT_TRUE(s.pipeline().Compact().ok());
   check("after compaction merged partial rows");
+  check_activity("after compaction merged partial rows");
   EXPECT_EQ(s.Int("SELECT count(*) FROM (SELECT day, subscriber_id FROM rollup_subscriber_day GROUP BY ALL HAVING count(*) > 1)"), 0);
+  EXPECT_EQ(s.Int("SELECT count(*) FROM (SELECT month, subscriber_id FROM rollup_subscriber_month "
+                  "GROUP BY ALL "
+                  "HAVING count(*) > 1)"),
+            0);
   fs::remove_all(dir);
 }
 

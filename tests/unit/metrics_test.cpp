@@ -316,6 +316,22 @@ TEST_F(MetricsWorldTest, RollupsAndRawEventsGiveTheSameAnswers) {
           "granularity": "month", )" +
            std::string(kWorldRange) + "}]}",
        5, "rollup_subscriber_day"},
+      // Distinct subscribers from the activity rollup, the rest from a segment rollup: ranges
+      // that start and end inside months, span two, or are one day (the 31st).
+      {R"({"measures": ["active_subscribers", "usage_events", "arpu", "churn_rate"],
+          "dimensions": ["region", "plan"], "timeDimensions": [{"dimension": "time",
+          "dateRange": ["2024-07-10", "2024-08-20"]}]})",
+       2, "rollup_segment_day,rollup_subscriber_month"},
+      {R"({"measures": ["active_subscribers"], "dimensions": ["partner", "tier"],
+          "timeDimensions": [{"dimension": "time", "granularity": "month", )" +
+           std::string(kWorldRange) + "}]}",
+       3, "rollup_subscriber_month"},
+      {R"({"measures": ["active_subscribers", "data_gb"], "dimensions": ["billing_type"],
+          "timeDimensions": [{"dimension": "time", "dateRange": ["2024-07-31", "2024-07-31"]}]})",
+       1, "rollup_segment_day,rollup_subscriber_month"},
+      {R"({"measures": ["active_subscribers"], "timeDimensions": [{"dimension": "time",
+          "dateRange": ["2024-07-05", "2024-07-06"]}]})",
+       0, "rollup_subscriber_month"},
   };
   for (const Case& c : cases) {
     const MetricsResult rollup = Run(c.json);

@@ -462,7 +462,16 @@ Status ClickHouseEventStore::CreateSchema(ClickHouseConnection& shard) {
                 "region String, commit_seq UInt64" + measures +
                 ") ENGINE = SummingMergeTree PARTITION BY toYYYYMM(day) "
                 "ORDER BY (day, partner_id, plan_id, region, commit_seq)");
-  for (const char* r : {"rollup_subscriber_day", "rollup_segment_5m", "rollup_segment_day"}) {
+  // Not a sum (partial rows of one key combine with a bitwise OR), so a plain MergeTree: a
+  // SummingMergeTree would add the bits of rows it merges. The column is `day_bits` because
+  // TableSql() computes `active_days` from it, and 18.16 mixes up an alias named like a column.
+  ddl.push_back("CREATE TABLE IF NOT EXISTS " + db +
+                "rollup_subscriber_month_local (month Date, subscriber_id Int64, partner_id Int64, "
+                "plan_id Int64, region String, commit_seq UInt64, day_bits Int64) "
+                "ENGINE = MergeTree PARTITION BY toYYYYMM(month) "
+                "ORDER BY (subscriber_id, month, commit_seq)");
+  for (const char* r : {"rollup_subscriber_day", "rollup_segment_5m", "rollup_segment_day",
+                        "rollup_subscriber_month"}) {
     distributed(r, "rand()");
   }
   ddl.push_back("CREATE TABLE IF NOT EXISTS " + db +
@@ -547,8 +556,9 @@ Status ClickHouseEventStore::PurgeAborted() {
   ForEachReference([&](ReferenceTable, auto t) {
     tables.push_back(std::string(decltype(t)::type::kTable) + "_local");
   });
-  for (const char* r : {"rollup_subscriber_day_local", "rollup_segment_5m_local",
-                        "rollup_segment_day_local", "loads_local"}) {
+  for (const char* r :
+       {"rollup_subscriber_day_local", "rollup_segment_5m_local", "rollup_segment_day_local",
+        "rollup_subscriber_month_local", "loads_local"}) {
     tables.emplace_back(r);
   }
   for (auto& shard : shards_) {
@@ -689,6 +699,25 @@ Status ClickHouseEventStore::WriteCommit(uint64_t seq, const StoreCommit& commit
                                      "day, commit_seq, subscriber_id, partner_id" + measures,
                                      bufs[i].view()));
   }
+  for (auto& b : bufs) b.Clear();
+  for (const SubscriberMonthRow& r : commit.rollups.subscriber_month) {
+    TextBuffer& out = bufs[static_cast<uint64_t>(r.subscriber_id.value()) % n];
+    lead(out, FormatDate(r.month));
+    for (int64_t v : {r.subscriber_id.value(), r.partner_id.value(), r.plan_id}) {
+      out.Put('\t');
+      out.PutInt(v);
+    }
+    out.Put('\t');
+    PutTsvString(out, r.region);
+    out.Put('\t');
+    out.PutInt(r.active_days);
+    out.Put('\n');
+  }
+  for (size_t i = 0; i < n; ++i) {
+    TALLY_RETURN_IF_ERROR(InsertRows(
+        i, "rollup_subscriber_month_local",
+        "month, commit_seq, subscriber_id, partner_id, plan_id, region, day_bits", bufs[i].view()));
+  }
   for (bool day : {false, true}) {
     for (auto& b : bufs) b.Clear();
     for (const SegmentRow& r : day ? commit.rollups.segment_day : commit.rollups.segment_5m) {
@@ -768,6 +797,24 @@ Result<EventRelation> ClickHouseEventStore::Relation(EventFamily family, TimeRan
 
 std::string ClickHouseEventStore::TableSql(std::string_view table) const {
   const std::string visible = " WHERE " + VisibleRows();
+  if (table == "rollup_subscriber_month") {
+    // A month straddling the retention cutoff keeps its rows until the month is dropped: here the
+    // months before the cutoff's are hidden, and in its month the bits of the days before it are
+    // cleared (rows left with no day are hidden too).
+    std::string active = "day_bits AS active_days", cutoff;
+    if (retained_from_ > INT32_MIN) {
+      const CivilDate c = CivilFromDays(retained_from_);
+      const std::string month =
+          ClickHouseQuote(FormatDate(Date{DaysFromCivil(c.year, c.month, 1)}));
+      const std::string first_kept = std::to_string(int64_t{1} << (c.day - 1));  // the cutoff's bit
+      active = "if(month = " + month + ", day_bits - day_bits % " + first_kept +
+               ", day_bits) AS active_days";
+      cutoff = " AND month >= " + month + " AND (month > " + month +
+               " OR day_bits >= " + first_kept + ")";
+    }
+    return "(SELECT month, subscriber_id, partner_id, plan_id, region, " + active + " FROM " + db_ +
+           ".rollup_subscriber_month" + visible + cutoff + ")";
+  }
   if (table.rfind("rollup_", 0) == 0) {
     // Rollups are partitioned by month (a part per partition per insert: by day, a bulk load's
     // commits would write a part for every day of every rollup table), so retention drops whole
@@ -914,7 +961,7 @@ Result<RetentionReport> ClickHouseEventStore::DropDaysBefore(Date cutoff) {
   std::vector<std::string> tables;
   ForEachFamily([&](EventFamily f, auto) { tables.push_back(FamilyTable(f) + "_local"); });
   for (const char* r : {"rollup_subscriber_day_local", "rollup_segment_5m_local",
-                        "rollup_segment_day_local"}) {
+                        "rollup_segment_day_local", "rollup_subscriber_month_local"}) {
     tables.emplace_back(r);
   }
   // The cutoff is recorded first: from then on no read sees the days before it, whatever the

@@ -6,7 +6,9 @@
 //                      this shard's events of the family; a row lives on shard
 //                      subscriber_id mod N (events without a subscriber: a hash of the event id)
 //   <family>           Distributed over <family>_local on every shard (what reads use)
-//   rollup_*_local     SummingMergeTree, PARTITION BY month: the live rollups (src/store/rollup.h)
+//   rollup_*_local     SummingMergeTree, PARTITION BY month: the live rollups (src/store/rollup.h);
+//                      rollup_subscriber_month_local is a plain MergeTree (its rows combine
+//                      with a bitwise OR, never a sum)
 //   rollup_*           Distributed over them
 //   <reference>_local  the reference tables (subscribers, plans, ...): a full copy on every shard,
 //                      so joins run where the events are

@@ -24,6 +24,13 @@ std::string MeasureColumnsDdl() {
   return ddl;
 }
 
+// The activity rollup (rollup.h, SubscriberMonthRow): no measures, partial rows OR-ed.
+constexpr const char* kSubscriberMonthDdl =
+    "CREATE TABLE IF NOT EXISTS rollup_subscriber_month (month DATE NOT NULL, subscriber_id BIGINT "
+    "NOT NULL, "
+    "partner_id BIGINT NOT NULL, plan_id BIGINT NOT NULL, region VARCHAR NOT NULL, active_days "
+    "BIGINT NOT NULL);";
+
 std::string MeasureSums() {
   std::string s;
   for (auto name : kMeasureNames) {
@@ -56,14 +63,22 @@ Status InTransaction(DuckDb& db, Fn&& body) {
   return st;
 }
 
-// Appends rollup rows: `keys` fills the key columns of row r into the chunk, then the measures.
+// Appends rollup rows: `keys` fills the key columns of row r into the chunk, then the measures
+// (for rows that have them).
 template <typename Row, typename KeyFill>
 Status AppendRollupRows(duckdb_connection conn, const std::string& table, const std::vector<Row>& rows,
                         const std::vector<duckdb_type>& key_types, KeyFill&& keys) {
+  // The counter rollups end with the measures; the activity rollup has key columns only.
+  constexpr bool kWithMeasures = requires(const Row& row) {
+    row.m;
+  };
   if (rows.empty()) return Status::Ok();
   std::vector<duckdb_logical_type> logical;
   for (duckdb_type t : key_types) logical.push_back(duckdb_create_logical_type(t));
-  for (size_t i = 0; i < kMeasureCount; ++i) logical.push_back(duckdb_create_logical_type(DUCKDB_TYPE_BIGINT));
+  if constexpr (kWithMeasures) {
+    for (size_t i = 0; i < kMeasureCount; ++i)
+      logical.push_back(duckdb_create_logical_type(DUCKDB_TYPE_BIGINT));
+  }
   duckdb_appender appender = nullptr;
   Status status;
   if (duckdb_appender_create(conn, nullptr, table.c_str(), &appender) == DuckDBError) {
@@ -75,10 +90,12 @@ Status AppendRollupRows(duckdb_connection conn, const std::string& table, const 
     const idx_t n = std::min<size_t>(capacity, rows.size() - start);
     duckdb_data_chunk_reset(chunk);
     for (idx_t r = 0; r < n; ++r) keys(chunk, r, rows[start + r]);
-    for (size_t m = 0; m < kMeasureCount; ++m) {
-      auto* out = static_cast<int64_t*>(
-          duckdb_vector_get_data(duckdb_data_chunk_get_vector(chunk, key_types.size() + m)));
-      for (idx_t r = 0; r < n; ++r) out[r] = rows[start + r].m.v[m];
+    if constexpr (kWithMeasures) {
+      for (size_t m = 0; m < kMeasureCount; ++m) {
+        auto* out = static_cast<int64_t*>(
+            duckdb_vector_get_data(duckdb_data_chunk_get_vector(chunk, key_types.size() + m)));
+        for (idx_t r = 0; r < n; ++r) out[r] = rows[start + r].m.v[m];
+      }
     }
     duckdb_data_chunk_set_size(chunk, n);
     if (duckdb_append_data_chunk(appender, chunk) == DuckDBError) {
@@ -151,6 +168,13 @@ Result<std::unique_ptr<DuckDbEventStore>> DuckDbEventStore::Open(const DuckDbSto
 }
 
 Status DuckDbEventStore::CreateSchema() {
+  // A store written before the activity rollup existed gets it, rebuilt from the subscriber-day
+  // rollup below (with each subscriber's current plan and region).
+  TALLY_ASSIGN_OR_RETURN(
+      TextTable month_table,
+      db_.Query("SELECT count(*) FROM information_schema.tables WHERE table_name = "
+                "'rollup_subscriber_month'"));
+  const bool backfill_months = month_table.rows.size() == 1 && month_table.rows[0][0] == "0";
   std::string ddl =
       "CREATE TABLE IF NOT EXISTS tally_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);"
       "CREATE TABLE IF NOT EXISTS partition_files (family VARCHAR NOT NULL, day DATE NOT NULL, "
@@ -158,13 +182,22 @@ Status DuckDbEventStore::CreateSchema() {
       "CREATE TABLE IF NOT EXISTS loads (load_id VARCHAR NOT NULL, source VARCHAR NOT NULL, "
       "started TIMESTAMP NOT NULL, finished TIMESTAMP NOT NULL, family VARCHAR NOT NULL, "
       "rows_read BIGINT NOT NULL, accepted BIGINT NOT NULL, late BIGINT NOT NULL, "
-      "duplicate BIGINT NOT NULL, rejected BIGINT NOT NULL, passed BOOLEAN NOT NULL, report VARCHAR NOT NULL);"
-      "CREATE TABLE IF NOT EXISTS rollup_subscriber_day (day DATE NOT NULL, subscriber_id BIGINT NOT NULL, "
-      "partner_id BIGINT NOT NULL" + MeasureColumnsDdl() + ");"
-      "CREATE TABLE IF NOT EXISTS rollup_segment_5m (bucket TIMESTAMP NOT NULL, partner_id BIGINT NOT NULL, "
-      "plan_id BIGINT NOT NULL, region VARCHAR NOT NULL" + MeasureColumnsDdl() + ");"
-      "CREATE TABLE IF NOT EXISTS rollup_segment_day (day DATE NOT NULL, partner_id BIGINT NOT NULL, "
-      "plan_id BIGINT NOT NULL, region VARCHAR NOT NULL" + MeasureColumnsDdl() + ");";
+      "duplicate BIGINT NOT NULL, rejected BIGINT NOT NULL, passed BOOLEAN NOT NULL, report "
+      "VARCHAR NOT NULL);"
+      "CREATE TABLE IF NOT EXISTS rollup_subscriber_day (day DATE NOT NULL, subscriber_id BIGINT "
+      "NOT NULL, "
+      "partner_id BIGINT NOT NULL" +
+      MeasureColumnsDdl() +
+      ");"
+      "CREATE TABLE IF NOT EXISTS rollup_segment_5m (bucket TIMESTAMP NOT NULL, partner_id BIGINT "
+      "NOT NULL, "
+      "plan_id BIGINT NOT NULL, region VARCHAR NOT NULL" +
+      MeasureColumnsDdl() +
+      ");"
+      "CREATE TABLE IF NOT EXISTS rollup_segment_day (day DATE NOT NULL, partner_id BIGINT NOT "
+      "NULL, "
+      "plan_id BIGINT NOT NULL, region VARCHAR NOT NULL" +
+      MeasureColumnsDdl() + ");" + kSubscriberMonthDdl;
   ForEachFamily([&](EventFamily f, auto t) {
     using Rec = typename decltype(t)::type;
     ddl += "CREATE TABLE IF NOT EXISTS " + StagingTable(f) + " (" + DuckColumnsDdl<Rec>("day DATE NOT NULL") + ");";
@@ -184,6 +217,13 @@ Status DuckDbEventStore::CreateSchema() {
         "store.duckdb: the rollup tables have another layout than this tally's (" +
         std::to_string(expected) + " columns); the data directory was written by an older version: "
         "load the data again into a new directory");
+  }
+  if (backfill_months) {
+    TALLY_RETURN_IF_ERROR(db_.Execute(
+        "INSERT INTO rollup_subscriber_month SELECT CAST(date_trunc('month', r.day) AS DATE), "
+        "r.subscriber_id, r.partner_id, coalesce(s.plan_id, 0), coalesce(s.region, ''), "
+        "bit_or(CAST(1 AS BIGINT) << (dayofmonth(r.day) - 1)) FROM rollup_subscriber_day r "
+        "LEFT JOIN subscribers s USING (subscriber_id) WHERE r.usage_events > 0 GROUP BY ALL"));
   }
   return Status::Ok();
 }
@@ -311,9 +351,23 @@ Status DuckDbEventStore::AppendRollups(const RollupDelta& delta) {
   TALLY_RETURN_IF_ERROR(AppendRollupRows(
       conn, "rollup_segment_5m", delta.segment_5m,
       {DUCKDB_TYPE_TIMESTAMP, DUCKDB_TYPE_BIGINT, DUCKDB_TYPE_BIGINT, DUCKDB_TYPE_VARCHAR}, segment_keys(false)));
-  return AppendRollupRows(conn, "rollup_segment_day", delta.segment_day,
-                          {DUCKDB_TYPE_DATE, DUCKDB_TYPE_BIGINT, DUCKDB_TYPE_BIGINT, DUCKDB_TYPE_VARCHAR},
-                          segment_keys(true));
+  TALLY_RETURN_IF_ERROR(AppendRollupRows(
+      conn, "rollup_segment_day", delta.segment_day,
+      {DUCKDB_TYPE_DATE, DUCKDB_TYPE_BIGINT, DUCKDB_TYPE_BIGINT, DUCKDB_TYPE_VARCHAR},
+      segment_keys(true)));
+  return AppendRollupRows(conn, "rollup_subscriber_month", delta.subscriber_month,
+                          {DUCKDB_TYPE_DATE, DUCKDB_TYPE_BIGINT, DUCKDB_TYPE_BIGINT,
+                           DUCKDB_TYPE_BIGINT, DUCKDB_TYPE_VARCHAR, DUCKDB_TYPE_BIGINT},
+                          [](duckdb_data_chunk c, idx_t r, const SubscriberMonthRow& row) {
+                            VectorData<int32_t>(c, 0)[r] = row.month.days;
+                            VectorData<int64_t>(c, 1)[r] = row.subscriber_id.value();
+                            VectorData<int64_t>(c, 2)[r] = row.partner_id.value();
+                            VectorData<int64_t>(c, 3)[r] = row.plan_id;
+                            duckdb_vector_assign_string_element_len(
+                                duckdb_data_chunk_get_vector(c, 4), r, row.region.data(),
+                                row.region.size());
+                            VectorData<int64_t>(c, 5)[r] = row.active_days;
+                          });
 }
 
 Status DuckDbEventStore::InsertLoads(const std::vector<LoadRecord>& loads) {
@@ -543,12 +597,19 @@ Status DuckDbEventStore::MergeRollups() {
   return InTransaction(db_, [&]() -> Status {
     const std::string sums = MeasureSums();
     return db_.Execute(
-        "CREATE OR REPLACE TABLE rollup_subscriber_day AS SELECT day, subscriber_id, partner_id" + sums +
+        "CREATE OR REPLACE TABLE rollup_subscriber_day AS SELECT day, subscriber_id, partner_id" +
+        sums +
         " FROM rollup_subscriber_day GROUP BY ALL ORDER BY day, subscriber_id;"
-        "CREATE OR REPLACE TABLE rollup_segment_5m AS SELECT bucket, partner_id, plan_id, region" + sums +
+        "CREATE OR REPLACE TABLE rollup_segment_5m AS SELECT bucket, partner_id, plan_id, region" +
+        sums +
         " FROM rollup_segment_5m GROUP BY ALL ORDER BY bucket;"
-        "CREATE OR REPLACE TABLE rollup_segment_day AS SELECT day, partner_id, plan_id, region" + sums +
-        " FROM rollup_segment_day GROUP BY ALL ORDER BY day;");
+        "CREATE OR REPLACE TABLE rollup_segment_day AS SELECT day, partner_id, plan_id, region" +
+        sums +
+        " FROM rollup_segment_day GROUP BY ALL ORDER BY day;"
+        "CREATE OR REPLACE TABLE rollup_subscriber_month AS SELECT month, subscriber_id, "
+        "partner_id, plan_id, "
+        "region, bit_or(active_days) AS active_days FROM rollup_subscriber_month GROUP BY ALL "
+        "ORDER BY month, subscriber_id;");
   });
 }
 
@@ -574,6 +635,13 @@ Result<RetentionReport> DuckDbEventStore::DropDaysBefore(Date cutoff) {
     }
     sql += "DELETE FROM rollup_subscriber_day" + before + "; DELETE FROM rollup_segment_day" + before +
            "; DELETE FROM rollup_segment_5m WHERE bucket < " + DuckTimestampLiteral(StartOfDay(cutoff)) + ";";
+    // The activity rollup: earlier months go, and the cutoff's month loses its earlier days' bits.
+    const CivilDate civil = CivilFromDays(cutoff.days);
+    const std::string month = DuckDateLiteral(Date{DaysFromCivil(civil.year, civil.month, 1)});
+    const std::string below = std::to_string(int64_t{1} << (civil.day - 1));
+    sql += "UPDATE rollup_subscriber_month SET active_days = active_days - active_days % " + below +
+           " WHERE month = " + month + "; DELETE FROM rollup_subscriber_month WHERE month < " +
+           month + " OR active_days = 0;";
     return db_.Execute(sql);
   }));
   // The catalogue no longer lists them; a crash here leaves files that Open() removes.
